@@ -1,0 +1,1 @@
+"""Finance lakehouse: the Dagster code location."""

@@ -1,0 +1,256 @@
+"""SEC EDGAR payloads -> Arrow tables, with no per-fact Python objects beyond what the JSON parser makes.
+
+companyfacts nests facts as taxonomy -> concept -> unit -> [fact, ...]. We gather the fact dicts that
+orjson already built into one flat list and let Arrow's C++ converter turn them into a struct array in
+one call; the taxonomy/concept/unit columns are dictionary arrays indexed by group, so the Python loop
+runs once per (concept, unit), not once per fact.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+CIK_PATTERN = re.compile(r"^\d{10}$")
+ACCESSION_PATTERN = re.compile(r"^\d{10}-\d{2}-\d{6}$")
+
+
+class PayloadError(ValueError):
+    """A payload parsed as JSON but is not shaped like the endpoint's documented response."""
+
+
+def normalize_cik(cik: int | str) -> str:
+    """SEC's 10-digit, zero-padded CIK; rejects anything that is not a positive integer of <= 10 digits."""
+    text = str(cik).strip()
+    if text.upper().startswith("CIK"):
+        text = text[3:]
+    if not text.isdigit() or len(text) > 10 or int(text) == 0:
+        raise ValueError(f"Malformed CIK {cik!r}: expected up to 10 digits, e.g. 320193 or 0000320193.")
+    return text.zfill(10)
+
+
+_FACT_STRUCT = pa.struct(
+    [
+        ("start", pa.string()),
+        ("end", pa.string()),
+        ("val", pa.float64()),
+        ("accn", pa.string()),
+        ("fy", pa.int32()),
+        ("fp", pa.string()),
+        ("form", pa.string()),
+        ("filed", pa.string()),
+        ("frame", pa.string()),
+    ]
+)
+
+COMPANY_FACTS_SCHEMA = pa.schema(
+    [
+        ("cik", pa.string()),
+        ("ticker", pa.string()),
+        ("entity_name", pa.string()),
+        ("taxonomy", pa.string()),
+        ("concept", pa.string()),
+        ("label", pa.string()),
+        ("unit", pa.string()),
+        ("value", pa.float64()),
+        ("start_date", pa.date32()),
+        ("end_date", pa.date32()),
+        ("fy", pa.int32()),
+        ("fp", pa.string()),
+        ("form", pa.string()),
+        ("filed", pa.date32()),
+        ("accn", pa.string()),
+        ("frame", pa.string()),
+        ("payload_sha256", pa.string()),
+    ]
+)
+
+
+def parse_company_facts(payload: bytes | dict[str, Any], *, ticker: str, payload_sha256: str = "") -> pa.Table:
+    """Every fact in a companyfacts payload, one row per (taxonomy, concept, unit, period, filing)."""
+    doc = orjson.loads(payload) if isinstance(payload, bytes | bytearray | memoryview) else payload
+    if not isinstance(doc, dict) or "facts" not in doc or "cik" not in doc:
+        raise PayloadError("companyfacts payload has no 'cik'/'facts': not an XBRL companyfacts response")
+    cik = normalize_cik(doc["cik"])
+
+    facts: list[dict[str, Any]] = []
+    taxonomies: list[str] = []
+    concepts: list[str] = []
+    labels: list[str | None] = []
+    units: list[str] = []
+    lengths: list[int] = []
+    for taxonomy, concept_map in doc["facts"].items():
+        for concept, body in concept_map.items():
+            label = body.get("label")
+            for unit, unit_facts in body.get("units", {}).items():
+                facts.extend(unit_facts)
+                taxonomies.append(taxonomy)
+                concepts.append(concept)
+                labels.append(label)
+                units.append(unit)
+                lengths.append(len(unit_facts))
+
+    group = pa.array(np.repeat(np.arange(len(lengths), dtype=np.int32), lengths), type=pa.int32())
+
+    def by_group(values: list[Any]) -> pa.Array:
+        return pa.DictionaryArray.from_arrays(group, pa.array(values, type=pa.string())).dictionary_decode()
+
+    struct = pa.array(facts, type=_FACT_STRUCT)
+    n = len(struct)
+    columns = {
+        "cik": pa.array(np.full(n, cik, dtype=object), type=pa.string()),
+        "ticker": pa.array(np.full(n, ticker, dtype=object), type=pa.string()),
+        "entity_name": pa.array(np.full(n, doc.get("entityName") or "", dtype=object), type=pa.string()),
+        "taxonomy": by_group(taxonomies),
+        "concept": by_group(concepts),
+        "label": by_group(labels),
+        "unit": by_group(units),
+        "value": struct.field("val"),
+        "start_date": pc.cast(struct.field("start"), pa.date32()),
+        "end_date": pc.cast(struct.field("end"), pa.date32()),
+        "fy": struct.field("fy"),
+        "fp": struct.field("fp"),
+        "form": struct.field("form"),
+        "filed": pc.cast(struct.field("filed"), pa.date32()),
+        "accn": struct.field("accn"),
+        "frame": struct.field("frame"),
+        "payload_sha256": pa.array(np.full(n, payload_sha256, dtype=object), type=pa.string()),
+    }
+    return pa.Table.from_pydict(columns, schema=COMPANY_FACTS_SCHEMA)
+
+
+FILINGS_SCHEMA = pa.schema(
+    [
+        ("cik", pa.string()),
+        ("ticker", pa.string()),
+        ("entity_name", pa.string()),
+        ("fiscal_year_end", pa.string()),
+        ("sic", pa.string()),
+        ("accession_number", pa.string()),
+        ("form", pa.string()),
+        ("filing_date", pa.date32()),
+        ("report_date", pa.date32()),
+        ("acceptance_datetime", pa.timestamp("us", tz="UTC")),
+        ("primary_document", pa.string()),
+        ("primary_doc_description", pa.string()),
+        ("is_xbrl", pa.bool_()),
+        ("is_inline_xbrl", pa.bool_()),
+        ("items", pa.string()),
+        ("size", pa.int64()),
+        ("file_number", pa.string()),
+        ("act", pa.string()),
+        ("page", pa.string()),
+        ("payload_sha256", pa.string()),
+    ]
+)
+
+_SUBMISSION_COLUMNS = {
+    "accessionNumber": "accession_number",
+    "form": "form",
+    "filingDate": "filing_date",
+    "reportDate": "report_date",
+    "acceptanceDateTime": "acceptance_datetime",
+    "primaryDocument": "primary_document",
+    "primaryDocDescription": "primary_doc_description",
+    "isXBRL": "is_xbrl",
+    "isInlineXBRL": "is_inline_xbrl",
+    "items": "items",
+    "size": "size",
+    "fileNumber": "file_number",
+    "act": "act",
+}
+
+
+def _blank_to_null(array: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(array, ""), pa.scalar(None, array.type), array)
+
+
+def parse_filings(
+    columns: dict[str, list[Any]],
+    *,
+    cik: str,
+    ticker: str,
+    entity_name: str,
+    fiscal_year_end: str | None,
+    sic: str | None,
+    page: str,
+    payload_sha256: str = "",
+) -> pa.Table:
+    """The column-oriented filing list of a submissions payload (``filings.recent`` or an extra page)."""
+    if "accessionNumber" not in columns:
+        raise PayloadError(f"submissions page {page} has no accessionNumber column")
+    n = len(columns["accessionNumber"])
+    raw = {
+        target: pa.array(columns.get(source, [None] * n)) if columns.get(source) is not None else pa.nulls(n)
+        for source, target in _SUBMISSION_COLUMNS.items()
+    }
+    for key in ("report_date", "filing_date"):
+        raw[key] = pc.cast(_blank_to_null(pc.cast(raw[key], pa.string())), pa.date32())
+    accepted = _blank_to_null(pc.cast(raw["acceptance_datetime"], pa.string()))
+    raw["acceptance_datetime"] = pc.cast(
+        pc.strptime(pc.utf8_replace_slice(accepted, 19, 100, ""), format="%Y-%m-%dT%H:%M:%S", unit="us"),
+        pa.timestamp("us", tz="UTC"),
+    )
+    for key in ("is_xbrl", "is_inline_xbrl"):
+        raw[key] = pc.cast(pc.cast(raw[key], pa.int8()), pa.bool_())
+    for key in ("items", "primary_document", "primary_doc_description", "file_number", "act", "form"):
+        raw[key] = _blank_to_null(pc.cast(raw[key], pa.string()))
+    raw["size"] = pc.cast(raw["size"], pa.int64())
+
+    def const(value: str | None) -> pa.Array:
+        return pa.array([value] * n, type=pa.string())
+
+    table = {
+        "cik": const(cik),
+        "ticker": const(ticker),
+        "entity_name": const(entity_name),
+        "fiscal_year_end": const(fiscal_year_end),
+        "sic": const(sic),
+        **raw,
+        "page": const(page),
+        "payload_sha256": const(payload_sha256),
+    }
+    return pa.Table.from_pydict({f.name: table[f.name] for f in FILINGS_SCHEMA}, schema=FILINGS_SCHEMA)
+
+
+COMPANY_TICKERS_SCHEMA = pa.schema(
+    [
+        ("ticker", pa.string()),
+        ("cik", pa.string()),
+        ("name", pa.string()),
+        ("exchange", pa.string()),
+    ]
+)
+
+
+def parse_company_tickers(exchange_doc: dict[str, Any], tickers_doc: dict[str, Any] | None) -> pa.Table:
+    """Ticker map from ``company_tickers_exchange.json``, completed by ``company_tickers.json``.
+
+    The exchange file carries the listing venue; the plain file sometimes lists tickers the exchange
+    file lacks (and vice versa), so we take the union, preferring the exchange file's row.
+    """
+    if "fields" not in exchange_doc or "data" not in exchange_doc:
+        raise PayloadError("company_tickers_exchange.json has no fields/data: unexpected shape")
+    idx = {name: i for i, name in enumerate(exchange_doc["fields"])}
+    rows: dict[str, tuple[str, str, str | None]] = {}
+    for rec in exchange_doc["data"]:
+        ticker = str(rec[idx["ticker"]]).upper()
+        rows.setdefault(ticker, (normalize_cik(rec[idx["cik"]]), rec[idx["name"]], rec[idx["exchange"]] or None))
+    for rec in (tickers_doc or {}).values():
+        ticker = str(rec["ticker"]).upper()
+        rows.setdefault(ticker, (normalize_cik(rec["cik_str"]), rec["title"], None))
+    tickers = sorted(rows)
+    return pa.Table.from_pydict(
+        {
+            "ticker": tickers,
+            "cik": [rows[t][0] for t in tickers],
+            "name": [rows[t][1] for t in tickers],
+            "exchange": [rows[t][2] for t in tickers],
+        },
+        schema=COMPANY_TICKERS_SCHEMA,
+    )

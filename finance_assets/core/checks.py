@@ -1,0 +1,112 @@
+"""Small factories for data checks that run on the frame an asset just wrote.
+
+A check is a spec (declared on the asset, so it shows in the UI before the first run) plus an evaluator.
+Assets yield the results right after their output is stored, so a red check describes exactly the
+partition that was materialised, and ``blocking`` checks stop downstream assets from running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from datetime import date, timedelta
+
+import dagster as dg
+import polars as pl
+
+Metadata = dict[str, Any]
+Evaluator = Callable[[pl.DataFrame], tuple[bool, Metadata]]
+
+
+@dataclass(frozen=True)
+class FrameCheck:
+    name: str
+    description: str
+    evaluate: Evaluator = field(compare=False)
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
+    blocking: bool = False
+
+    def spec(self, asset_key: dg.AssetKey) -> dg.AssetCheckSpec:
+        return dg.AssetCheckSpec(
+            name=self.name, asset=asset_key, description=self.description, blocking=self.blocking
+        )
+
+    def result(self, asset_key: dg.AssetKey, frame: pl.DataFrame) -> dg.AssetCheckResult:
+        passed, metadata = self.evaluate(frame)
+        return dg.AssetCheckResult(
+            asset_key=asset_key,
+            check_name=self.name,
+            passed=bool(passed),
+            severity=self.severity,
+            metadata=metadata,
+        )
+
+
+def specs(asset_key: dg.AssetKey, checks: Iterable[FrameCheck]) -> list[dg.AssetCheckSpec]:
+    return [c.spec(asset_key) for c in checks]
+
+
+def results(asset_key: dg.AssetKey, frame: pl.DataFrame, checks: Iterable[FrameCheck]) -> list[dg.AssetCheckResult]:
+    return [c.result(asset_key, frame) for c in checks]
+
+
+def _sample(frame: pl.DataFrame, n: int = 5) -> str:
+    return str(frame.head(n).to_dicts())
+
+
+def unique_key(*columns: str, blocking: bool = True) -> FrameCheck:
+    def evaluate(frame: pl.DataFrame) -> tuple[bool, Metadata]:
+        dupes = frame.group_by(list(columns)).len().filter(pl.col("len") > 1)
+        return dupes.is_empty(), {"duplicate_keys": dupes.height, "sample": _sample(dupes)}
+
+    return FrameCheck(
+        name=f"unique_{'_'.join(columns)}" if len(columns) <= 3 else "unique_key",
+        description=f"One row per ({', '.join(columns)}).",
+        evaluate=evaluate,
+        blocking=blocking,
+    )
+
+
+def non_empty(*, severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR) -> FrameCheck:
+    def evaluate(frame: pl.DataFrame) -> tuple[bool, Metadata]:
+        return frame.height > 0, {"rows": frame.height}
+
+    return FrameCheck("non_empty", "The materialised partition has rows.", evaluate, severity=severity)
+
+
+def matches(column: str, pattern: str, *, name: str | None = None, blocking: bool = False) -> FrameCheck:
+    def evaluate(frame: pl.DataFrame) -> tuple[bool, Metadata]:
+        bad = frame.filter(~pl.col(column).cast(pl.String).str.contains(pattern) | pl.col(column).is_null())
+        return bad.is_empty(), {"violations": bad.height, "sample": _sample(bad.select(column).unique())}
+
+    return FrameCheck(
+        name or f"{column}_format", f"Every {column} matches {pattern}.", evaluate, blocking=blocking
+    )
+
+
+def no_rows_where(
+    name: str,
+    description: str,
+    predicate: pl.Expr,
+    *,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+    show: Sequence[str] | None = None,
+) -> FrameCheck:
+    """Fails when any row satisfies ``predicate`` (the rows a data engineer would want to see)."""
+
+    def evaluate(frame: pl.DataFrame) -> tuple[bool, Metadata]:
+        bad = frame.filter(predicate)
+        sample = bad.select(show) if show else bad
+        return bad.is_empty(), {"violations": bad.height, "sample": _sample(sample)}
+
+    return FrameCheck(name, description, evaluate, severity=severity)
+
+
+def not_in_future(column: str, *, slack_days: int = 2) -> FrameCheck:
+    def evaluate(frame: pl.DataFrame) -> tuple[bool, Metadata]:
+        limit = date.today() + timedelta(days=slack_days)
+        bad = frame.filter(pl.col(column) > limit)
+        return bad.is_empty(), {"violations": bad.height, "max": str(frame.get_column(column).max())}
+
+    return FrameCheck(f"{column}_not_in_future", f"No {column} after today.", evaluate)

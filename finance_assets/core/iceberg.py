@@ -1,0 +1,327 @@
+"""The one Iceberg reader/writer every Python asset goes through.
+
+Why our own and not dagster-iceberg: dagster-iceberg pins pyiceberg below 0.12, which has no commit
+retry at all, and concurrent partition writers then lose rows (see the stack notes). Here every write is
+an atomic overwrite of exactly the rows it replaces (a Dagster partition, or the whole table), wrapped in
+a bounded, jittered retry that reloads the table and re-applies the whole operation, on top of
+pyiceberg's own ``commit.retry.num-retries``. Either the whole write lands in one commit or nothing does.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+import uuid
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyiceberg.catalog import Catalog
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    NamespaceAlreadyExistsError,
+    NoSuchTableError,
+    TableAlreadyExistsError,
+    ValidationException,
+)
+from pyiceberg.expressions import AlwaysTrue, BooleanExpression
+from pyiceberg.io.pyarrow import _pyarrow_to_schema_without_ids
+from pyiceberg.partitioning import PartitionField, PartitionSpec
+from pyiceberg.schema import Schema, assign_fresh_schema_ids
+from pyiceberg.table import Table
+from pyiceberg.transforms import (
+    BucketTransform,
+    DayTransform,
+    IdentityTransform,
+    MonthTransform,
+    Transform,
+    YearTransform,
+)
+
+from finance_assets.core.settings import CATALOG_NAME, NAMESPACES, Settings
+
+log = logging.getLogger("finance_assets.iceberg")
+
+# Table properties set on every table we create. Retries inside pyiceberg cover quick races; the caller
+# loop in IcebergLakehouse.write covers the rest (conflict validation failures, exhausted retries).
+DEFAULT_TABLE_PROPERTIES: dict[str, str] = {
+    "commit.retry.num-retries": "20",
+    "commit.retry.min-wait-ms": "50",
+    "commit.retry.max-wait-ms": "2000",
+    "commit.retry.total-timeout-ms": "120000",
+    "write.parquet.compression-codec": "zstd",
+    "format-version": "2",
+}
+
+_TRANSFORM = re.compile(r"^(identity|year|month|day|bucket)\((\w+)(?:,(\d+))?\)$")
+
+
+class IcebergWriteError(RuntimeError):
+    """A write could not be committed; the table is left at its previous snapshot."""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    table: str
+    rows: int
+    snapshot_id: int | None
+    metadata_location: str
+    schema: pa.Schema
+    attempts: int
+
+
+def parse_partition_by(specs: Sequence[str]) -> list[tuple[str, Transform, str]]:
+    """``["identity(ticker)", "month(date)", "bucket(cik, 16)"]`` -> (column, transform, field name)."""
+    parsed = []
+    for spec in specs:
+        match = _TRANSFORM.match(spec.replace(" ", ""))
+        if not match:
+            raise ValueError(f"Unrecognised partition transform {spec!r}; use identity|year|month|day|bucket(col[, n]).")
+        kind, column, n = match.groups()
+        transform: Transform = {
+            "identity": IdentityTransform,
+            "year": YearTransform,
+            "month": MonthTransform,
+            "day": DayTransform,
+        }.get(kind, IdentityTransform)()
+        if kind == "bucket":
+            transform = BucketTransform(int(n or 16))
+        name = column if kind == "identity" else f"{column}_{kind}"
+        parsed.append((column, transform, name))
+    return parsed
+
+
+def to_arrow(data: pl.DataFrame | pa.Table) -> pa.Table:
+    """Normalise a frame to what Iceberg stores: no dictionaries, microsecond timestamps, nullable fields."""
+    table = data.to_arrow() if isinstance(data, pl.DataFrame) else data
+    fields = []
+    for f in table.schema:
+        t = f.type
+        if pa.types.is_dictionary(t):
+            t = t.value_type
+        if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+            t = pa.string()
+        if pa.types.is_timestamp(t) and t.unit in ("ns", "s", "ms"):
+            t = pa.timestamp("us", tz=t.tz)
+        if pa.types.is_null(t):  # an all-null column of unknown type: the table's type wins in _conform
+            t = pa.string()
+        if pa.types.is_unsigned_integer(t):
+            t = pa.int64()
+        if t in (pa.int8(), pa.int16()):
+            t = pa.int32()
+        if pa.types.is_large_list(t) or pa.types.is_list_view(t):
+            t = pa.list_(t.value_type)
+        fields.append(pa.field(f.name, t, nullable=True))
+    return table.cast(pa.schema(fields))
+
+
+class IcebergLakehouse:
+    """Catalog access plus the idempotent, retrying writer. Cheap to build; the catalog opens lazily."""
+
+    def __init__(self, catalog_properties: Mapping[str, str], *, catalog_name: str = CATALOG_NAME):
+        self.catalog_name = catalog_name
+        self.catalog_properties = dict(catalog_properties)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IcebergLakehouse:
+        if settings.profile == "local":
+            settings.home.mkdir(parents=True, exist_ok=True)
+            (settings.home / "warehouse").mkdir(parents=True, exist_ok=True)
+        return cls(settings.catalog_properties())
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return SqlCatalog(self.catalog_name, **self.catalog_properties)
+
+    def ensure_namespaces(self, namespaces: Sequence[str] = NAMESPACES) -> None:
+        existing = {ns[0] for ns in self.catalog.list_namespaces()}
+        for ns in namespaces:
+            if ns not in existing:
+                try:
+                    self.catalog.create_namespace(ns)
+                except NamespaceAlreadyExistsError:
+                    pass
+
+    # ---- reading ---------------------------------------------------------------------------------
+    def table_exists(self, name: str) -> bool:
+        return self.catalog.table_exists(name)
+
+    def load(self, name: str) -> Table:
+        return self.catalog.load_table(name)
+
+    def read(
+        self,
+        name: str,
+        row_filter: BooleanExpression | str = AlwaysTrue(),
+        *,
+        snapshot_id: int | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        table = self.load(name)
+        scan = table.scan(
+            row_filter=row_filter,
+            snapshot_id=snapshot_id,
+            selected_fields=tuple(columns) if columns else ("*",),
+        )
+        return pl.from_arrow(scan.to_arrow())  # type: ignore[return-value]
+
+    def current_snapshot_id(self, name: str) -> int | None:
+        snapshot = self.load(name).current_snapshot()
+        return snapshot.snapshot_id if snapshot else None
+
+    # ---- writing ---------------------------------------------------------------------------------
+    def write(
+        self,
+        name: str,
+        data: pl.DataFrame | pa.Table,
+        *,
+        replace: BooleanExpression = AlwaysTrue(),
+        partition_by: Sequence[str] = (),
+        snapshot_properties: Mapping[str, str] | None = None,
+        table_properties: Mapping[str, str] | None = None,
+        max_attempts: int = 10,
+    ) -> WriteResult:
+        """Atomically replace the rows matching ``replace`` with ``data`` (append when ``AlwaysFalse``).
+
+        Idempotent for a fixed ``replace`` filter: re-running replaces, never duplicates. On a commit
+        conflict the table is reloaded and the whole operation re-applied, so a retry after a
+        concurrent writer neither loses nor duplicates rows.
+        """
+        arrow = to_arrow(data)
+        table = self._create_or_evolve(name, arrow.schema, partition_by, table_properties)
+        arrow = _conform(arrow, table.schema().as_arrow())
+        write_id = uuid.uuid4().hex
+        props = {**(snapshot_properties or {}), "lakehouse.write-id": write_id}
+
+        last_error: Exception | None = None
+        for attempt in range(1, max_attempts + 1):
+            try:
+                table = self.load(name)
+                with warnings.catch_warnings():
+                    # an overwrite of a partition that does not exist yet deletes nothing: expected
+                    warnings.filterwarnings("ignore", "Delete operation did not match any records")
+                    with table.transaction() as tx:
+                        tx.overwrite(arrow, overwrite_filter=replace, snapshot_properties=props)
+                snapshot_id = self._snapshot_written(name, write_id)
+                log.debug("wrote %s rows to %s (snapshot %s, attempt %s)", arrow.num_rows, name, snapshot_id, attempt)
+                final = self.load(name)
+                return WriteResult(
+                    table=name,
+                    rows=arrow.num_rows,
+                    snapshot_id=snapshot_id,
+                    metadata_location=final.metadata_location,
+                    schema=arrow.schema,
+                    attempts=attempt,
+                )
+            except (CommitFailedException, ValidationException) as exc:
+                last_error = exc
+                delay = min(5.0, 0.1 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+                log.warning(
+                    "commit to %s conflicted (%s), retrying %s/%s in %.2fs",
+                    name,
+                    type(exc).__name__,
+                    attempt,
+                    max_attempts,
+                    delay,
+                )
+                time.sleep(delay)
+        raise IcebergWriteError(
+            f"Could not commit to Iceberg table {name} after {max_attempts} attempts "
+            f"({type(last_error).__name__}: {last_error}). The table is unchanged; re-run the materialization."
+        )
+
+    def _snapshot_written(self, name: str, write_id: str) -> int | None:
+        """The last snapshot our write produced (an overwrite may commit a delete and an append)."""
+        table = self.load(name)
+        ours = [s for s in table.snapshots() if s.summary and s.summary["lakehouse.write-id"] == write_id]
+        if ours:
+            return max(ours, key=lambda s: s.sequence_number or 0).snapshot_id
+        current = table.current_snapshot()
+        return current.snapshot_id if current else None
+
+    def _create_or_evolve(
+        self,
+        name: str,
+        schema: pa.Schema,
+        partition_by: Sequence[str],
+        table_properties: Mapping[str, str] | None,
+    ) -> Table:
+        namespace = name.split(".", 1)[0]
+        self.ensure_namespaces([namespace])
+        try:
+            table = self.load(name)
+        except NoSuchTableError:
+            iceberg_schema = assign_fresh_schema_ids(_pyarrow_to_schema_without_ids(schema))
+            spec = _partition_spec(iceberg_schema, partition_by)
+            try:
+                return self.catalog.create_table(
+                    name,
+                    schema=iceberg_schema,
+                    partition_spec=spec,
+                    properties={**DEFAULT_TABLE_PROPERTIES, **(table_properties or {})},
+                )
+            except TableAlreadyExistsError:  # a concurrent writer created it first
+                table = self.load(name)
+
+        existing = {f.name for f in table.schema().fields}
+        if any(f.name not in existing for f in schema):
+            for attempt in range(1, 11):
+                try:
+                    with table.update_schema() as update:
+                        update.union_by_name(schema)
+                    break
+                except CommitFailedException:
+                    time.sleep(0.05 * attempt * random.uniform(0.5, 1.5))
+                    table = self.load(name)
+            table = self.load(name)
+        return table
+
+    def drop(self, name: str) -> None:
+        if self.table_exists(name):
+            self.catalog.purge_table(name)
+
+
+def _partition_spec(schema: Schema, partition_by: Sequence[str]) -> PartitionSpec:
+    fields = []
+    for i, (column, transform, field_name) in enumerate(parse_partition_by(partition_by)):
+        source = schema.find_field(column)
+        fields.append(PartitionField(source_id=source.field_id, field_id=1000 + i, transform=transform, name=field_name))
+    return PartitionSpec(*fields)
+
+
+def _conform(arrow: pa.Table, target: pa.Schema) -> pa.Table:
+    """Order and cast columns to the table schema; columns the frame lacks become nulls."""
+    columns = []
+    for f in target:
+        if f.name in arrow.column_names:
+            col = arrow.column(f.name)
+            columns.append(col if col.type == f.type else pc.cast(col, f.type))
+        else:
+            columns.append(pa.nulls(arrow.num_rows, type=f.type))
+    return pa.Table.from_arrays(columns, schema=pa.schema([pa.field(f.name, f.type, nullable=True) for f in target]))
+
+
+def snapshot_lineage(table: Table) -> list[dict[str, Any]]:
+    """Snapshot history with the Dagster run, asset and partition recorded in each summary."""
+    rows = []
+    for s in table.snapshots():
+        summary = s.summary.additional_properties if s.summary else {}
+        rows.append(
+            {
+                "snapshot_id": s.snapshot_id,
+                "timestamp_ms": s.timestamp_ms,
+                "operation": s.summary.operation.value if s.summary else None,
+                "dagster_run_id": summary.get("dagster.run-id"),
+                "asset_key": summary.get("dagster.asset-key"),
+                "partition_key": summary.get("dagster.partition-key"),
+            }
+        )
+    return rows
