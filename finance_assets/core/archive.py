@@ -105,7 +105,9 @@ class PayloadArchive:
     def key(source: str, sha256: str) -> str:
         return f"{source}/{sha256[:2]}/{sha256}.gz"
 
-    def put(self, source: str, url: str, content: bytes, *, status: int = 200, fetched_at: datetime | None = None) -> ArchivedPayload:
+    def put(
+        self, source: str, url: str, content: bytes, *, status: int = 200, fetched_at: datetime | None = None
+    ) -> ArchivedPayload:
         sha256 = hashlib.sha256(content).hexdigest()
         key = self.key(source, sha256)
         uri = self.store.put(key, gzip.compress(content, compresslevel=6, mtime=0))

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from datetime import date, timedelta
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -47,7 +47,9 @@ def specs(asset_key: dg.AssetKey, checks: Iterable[FrameCheck]) -> list[dg.Asset
     return [c.spec(asset_key) for c in checks]
 
 
-def results(asset_key: dg.AssetKey, frame: pl.DataFrame, checks: Iterable[FrameCheck]) -> list[dg.AssetCheckResult]:
+def results(
+    asset_key: dg.AssetKey, frame: pl.DataFrame, checks: Iterable[FrameCheck]
+) -> list[dg.AssetCheckResult]:
     return [c.result(asset_key, frame) for c in checks]
 
 

@@ -9,6 +9,7 @@ pyiceberg's own ``commit.retry.num-retries``. Either the whole write lands in on
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import re
@@ -61,6 +62,7 @@ DEFAULT_TABLE_PROPERTIES: dict[str, str] = {
     "format-version": "2",
 }
 
+ALWAYS_TRUE: BooleanExpression = AlwaysTrue()
 _TRANSFORM = re.compile(r"^(identity|year|month|day|bucket)\((\w+)(?:,(\d+))?\)$")
 
 
@@ -84,7 +86,9 @@ def parse_partition_by(specs: Sequence[str]) -> list[tuple[str, Transform, str]]
     for spec in specs:
         match = _TRANSFORM.match(spec.replace(" ", ""))
         if not match:
-            raise ValueError(f"Unrecognised partition transform {spec!r}; use identity|year|month|day|bucket(col[, n]).")
+            raise ValueError(
+                f"Unrecognised partition transform {spec!r}; use identity|year|month|day|bucket(col[, n])."
+            )
         kind, column, n = match.groups()
         transform: Transform = {
             "identity": IdentityTransform,
@@ -145,10 +149,8 @@ class IcebergLakehouse:
         existing = {ns[0] for ns in self.catalog.list_namespaces()}
         for ns in namespaces:
             if ns not in existing:
-                try:
+                with contextlib.suppress(NamespaceAlreadyExistsError):
                     self.catalog.create_namespace(ns)
-                except NamespaceAlreadyExistsError:
-                    pass
 
     # ---- reading ---------------------------------------------------------------------------------
     def table_exists(self, name: str) -> bool:
@@ -160,7 +162,7 @@ class IcebergLakehouse:
     def read(
         self,
         name: str,
-        row_filter: BooleanExpression | str = AlwaysTrue(),
+        row_filter: BooleanExpression | str = ALWAYS_TRUE,
         *,
         snapshot_id: int | None = None,
         columns: Sequence[str] | None = None,
@@ -183,7 +185,7 @@ class IcebergLakehouse:
         name: str,
         data: pl.DataFrame | pa.Table,
         *,
-        replace: BooleanExpression = AlwaysTrue(),
+        replace: BooleanExpression = ALWAYS_TRUE,
         partition_by: Sequence[str] = (),
         snapshot_properties: Mapping[str, str] | None = None,
         table_properties: Mapping[str, str] | None = None,
@@ -211,7 +213,13 @@ class IcebergLakehouse:
                     with table.transaction() as tx:
                         tx.overwrite(arrow, overwrite_filter=replace, snapshot_properties=props)
                 snapshot_id = self._snapshot_written(name, write_id)
-                log.debug("wrote %s rows to %s (snapshot %s, attempt %s)", arrow.num_rows, name, snapshot_id, attempt)
+                log.debug(
+                    "wrote %s rows to %s (snapshot %s, attempt %s)",
+                    arrow.num_rows,
+                    name,
+                    snapshot_id,
+                    attempt,
+                )
                 final = self.load(name)
                 return WriteResult(
                     table=name,
@@ -293,7 +301,9 @@ def _partition_spec(schema: Schema, partition_by: Sequence[str]) -> PartitionSpe
     fields = []
     for i, (column, transform, field_name) in enumerate(parse_partition_by(partition_by)):
         source = schema.find_field(column)
-        fields.append(PartitionField(source_id=source.field_id, field_id=1000 + i, transform=transform, name=field_name))
+        fields.append(
+            PartitionField(source_id=source.field_id, field_id=1000 + i, transform=transform, name=field_name)
+        )
     return PartitionSpec(*fields)
 
 
@@ -306,7 +316,9 @@ def _conform(arrow: pa.Table, target: pa.Schema) -> pa.Table:
             columns.append(col if col.type == f.type else pc.cast(col, f.type))
         else:
             columns.append(pa.nulls(arrow.num_rows, type=f.type))
-    return pa.Table.from_arrays(columns, schema=pa.schema([pa.field(f.name, f.type, nullable=True) for f in target]))
+    return pa.Table.from_arrays(
+        columns, schema=pa.schema([pa.field(f.name, f.type, nullable=True) for f in target])
+    )
 
 
 def snapshot_lineage(table: Table) -> list[dict[str, Any]]:

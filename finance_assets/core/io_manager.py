@@ -7,7 +7,6 @@ The table is ``<first key part>.<last key part>``: asset ``bronze/edgar_company_
 ``bronze.edgar_company_facts``.
 """
 
-
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -165,4 +164,3 @@ class IcebergIOManager(dg.ConfigurableIOManager):
             else:
                 row_filter = partition_filter(column, arrow_type, keys=list(context.asset_partition_keys))
         return lakehouse.read(name, row_filter)
-

@@ -36,7 +36,7 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     profile: Profile = "local"
-    home: Path = Path(".lakehouse").resolve()
+    home: Path = field(default_factory=lambda: Path(".lakehouse").resolve())
     replay_dir: Path | None = None
     sec_user_agent: str | None = None
     fmp_api_key: str | None = field(default=None, repr=False)

@@ -1,6 +1,5 @@
 """SEC EDGAR Bronze assets: the ticker map, the filing index and every XBRL fact, per company."""
 
-
 from collections.abc import Iterator
 from typing import Any
 
@@ -135,7 +134,10 @@ def sec_company_tickers(
     table = pl.from_arrow(parse_company_tickers(exchange_doc, tickers_doc))
     assert isinstance(table, pl.DataFrame)
     payloads.commit_index(
-        lakehouse.lakehouse(), run_id=context.run_id, asset_key=TICKERS_KEY.to_user_string(), partition_key=None
+        lakehouse.lakehouse(),
+        run_id=context.run_id,
+        asset_key=TICKERS_KEY.to_user_string(),
+        partition_key=None,
     )
 
     # UNIVERSE registers the company partitions (only tickers SEC knows; the check names the others).
@@ -213,23 +215,32 @@ def edgar_filings(
             "fiscal_year_end": doc.get("fiscalYearEnd"),
             "sic": doc.get("sic"),
         }
-        parts = [parse_filings(doc["filings"]["recent"], page="recent", payload_sha256=result.sha256, **company)]
+        parts = [
+            parse_filings(doc["filings"]["recent"], page="recent", payload_sha256=result.sha256, **company)
+        ]
         for page in doc["filings"].get("files", []):
             page_url = SUBMISSIONS_URL.format(name=page["name"])
             try:
                 page_doc, page_result = client.get_json(page_url)
             except NotFoundError:
                 missing_pages.append(page["name"])
-                context.log.warning(f"{ticker}: extra submissions page {page['name']} is not available (404).")
+                context.log.warning(
+                    f"{ticker}: extra submissions page {page['name']} is not available (404)."
+                )
                 continue
             payloads.put("sec", page_result.url, page_result.content, fetched_at=page_result.fetched_at)
-            parts.append(parse_filings(page_doc, page=page["name"], payload_sha256=page_result.sha256, **company))
+            parts.append(
+                parse_filings(page_doc, page=page["name"], payload_sha256=page_result.sha256, **company)
+            )
     frame = pl.from_arrow(pa.concat_tables(parts))
     assert isinstance(frame, pl.DataFrame)
     # The same filing can appear on two pages when EDGAR shifts its page boundary between fetches.
     frame = frame.unique(subset=["accession_number"], keep="first", maintain_order=True)
     payloads.commit_index(
-        lakehouse.lakehouse(), run_id=context.run_id, asset_key=FILINGS_KEY.to_user_string(), partition_key=ticker
+        lakehouse.lakehouse(),
+        run_id=context.run_id,
+        asset_key=FILINGS_KEY.to_user_string(),
+        partition_key=ticker,
     )
     yield dg.Output(
         frame,
@@ -258,6 +269,7 @@ def edgar_filings(
 
 FACTS_KEY = dg.AssetKey([BRONZE, "edgar_company_facts"])
 FACT_KEY_COLUMNS = ("cik", "taxonomy", "concept", "unit", "start_date", "end_date", "accn")
+
 
 def _reports_statements() -> checks.FrameCheck:
     def evaluate(frame: pl.DataFrame) -> tuple[bool, Metadata]:
@@ -317,12 +329,17 @@ def edgar_company_facts(
     cik = resolve_cik(tickers, ticker)
     payloads = archive.archive()
     with sec.client() as client:
-        result = _fetch_for_partition(client, COMPANY_FACTS_URL.format(cik=cik), ticker, "XBRL company facts")[1]
+        result = _fetch_for_partition(
+            client, COMPANY_FACTS_URL.format(cik=cik), ticker, "XBRL company facts"
+        )[1]
     payloads.put("sec", result.url, result.content, status=result.status, fetched_at=result.fetched_at)
     frame = pl.from_arrow(parse_company_facts(result.content, ticker=ticker, payload_sha256=result.sha256))
     assert isinstance(frame, pl.DataFrame)
     payloads.commit_index(
-        lakehouse.lakehouse(), run_id=context.run_id, asset_key=FACTS_KEY.to_user_string(), partition_key=ticker
+        lakehouse.lakehouse(),
+        run_id=context.run_id,
+        asset_key=FACTS_KEY.to_user_string(),
+        partition_key=ticker,
     )
     taxonomies = sorted(set(frame.get_column("taxonomy").unique().to_list()))
     yield dg.Output(

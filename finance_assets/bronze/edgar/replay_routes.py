@@ -1,0 +1,56 @@
+"""How live SEC EDGAR URLs map onto the recorded files under a replay root (``../shared/replay``).
+
+Kept next to the EDGAR source, not in the generic client, so every source owns its own URL layout.
+Unrecorded resources (an unknown CIK, AAPL's second submissions page) resolve to no file and the
+transport answers 404, exactly as EDGAR does; ``*.trimmed.json`` copies are never served.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from finance_assets.core.http import ReplayRoute, ReplayTransport, replay_templates
+
+SEC_WWW = "www.sec.gov"
+SEC_DATA = "data.sec.gov"
+
+EDGAR_ROUTES: tuple[ReplayRoute, ...] = (
+    # https://www.sec.gov/files/company_tickers.json (+ _exchange, _mf)
+    ReplayRoute(
+        SEC_WWW,
+        re.compile(r"/files/(?P<name>company_tickers(?:_exchange|_mf)?\.json)"),
+        replay_templates("edgar/{name}"),
+    ),
+    # https://data.sec.gov/api/xbrl/companyfacts/CIK##########.json
+    ReplayRoute(
+        SEC_DATA,
+        re.compile(r"/api/xbrl/companyfacts/(?P<file>CIK\d{10}\.json)"),
+        replay_templates("edgar/companyfacts/{file}"),
+    ),
+    # https://data.sec.gov/submissions/CIK##########.json and extra pages CIK##########-submissions-001.json
+    ReplayRoute(
+        SEC_DATA,
+        re.compile(r"/submissions/(?P<file>CIK\d{10}(?:-submissions-\d{3})?\.json)"),
+        replay_templates("edgar/submissions/{file}"),
+    ),
+    # https://data.sec.gov/api/xbrl/companyconcept/CIK##########/us-gaap/AccountsPayableCurrent.json
+    ReplayRoute(
+        SEC_DATA,
+        re.compile(r"/api/xbrl/companyconcept/(?P<cik>CIK\d{10})/(?P<taxonomy>[\w-]+)/(?P<tag>\w+)\.json"),
+        replay_templates("edgar/companyconcept/{cik}__{taxonomy}__{tag}.json"),
+    ),
+    # https://data.sec.gov/api/xbrl/frames/us-gaap/AccountsPayableCurrent/USD/CY2019Q1I.json
+    ReplayRoute(
+        SEC_DATA,
+        re.compile(
+            r"/api/xbrl/frames/(?P<taxonomy>[\w-]+)/(?P<tag>\w+)/(?P<unit>[\w-]+)/(?P<period>CY\d{4}(?:Q[1-4]I?)?)\.json"
+        ),
+        replay_templates("edgar/frames/{taxonomy}__{tag}__{unit}__{period}.json"),
+    ),
+)
+
+
+def edgar_replay_transport(root: Path) -> ReplayTransport:
+    """A transport answering EDGAR URLs from ``root`` (laid out like ``../shared/replay``)."""
+    return ReplayTransport(root, EDGAR_ROUTES)

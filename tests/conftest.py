@@ -1,0 +1,65 @@
+"""Shared fixtures: an isolated LAKEHOUSE_HOME per test (or per session) replaying ../shared/replay."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REPLAY_DIR = (REPO_ROOT.parent / "shared" / "replay").resolve()
+
+# Nothing in the suite may phone home.
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("POLARS_ICEBERG_PLANNER", "pyiceberg")
+
+LAKEHOUSE_VARS = (
+    "LAKEHOUSE_PROFILE",
+    "LAKEHOUSE_HOME",
+    "REPLAY_DIR",
+    "UNIVERSE",
+    "SEC_USER_AGENT",
+    "FMP_API_KEY",
+    "DAGSTER_HOME",
+)
+
+
+@pytest.fixture(scope="session")
+def replay_dir() -> Path:
+    if not (REPLAY_DIR / "edgar").is_dir():
+        pytest.fail(
+            f"recorded source data not found at {REPLAY_DIR} (expected ../shared/replay beside the checkout)"
+        )
+    return REPLAY_DIR
+
+
+@pytest.fixture
+def lakehouse_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, replay_dir: Path) -> Path:
+    """A fresh embedded lakehouse in tmp_path, replaying the recorded sources."""
+    for name in LAKEHOUSE_VARS:
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "lakehouse"
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(home))
+    monkeypatch.setenv("REPLAY_DIR", str(replay_dir))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    return home
+
+
+def set_session_env(values: dict[str, str]) -> Iterator[None]:
+    """Session-scoped env changes (monkeypatch is function-scoped); restores what was there."""
+    saved = {k: os.environ.get(k) for k in (*LAKEHOUSE_VARS, *values)}
+    for name in LAKEHOUSE_VARS:
+        os.environ.pop(name, None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
