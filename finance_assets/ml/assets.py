@@ -1,0 +1,488 @@
+"""The return model as Dagster assets (group ``ml``).
+
+- ``ml/training_set``: month-end entity rows with their labels, joined to ``return_model_v1`` through
+  Feast's offline store at pinned Iceberg snapshots; stored in ``ml.training_set`` with the snapshots,
+  lineage and run id on every row.
+- ``ml/return_model``: Optuna over XGBoost, walk-forward CV with an embargo, MLflow tracking, registry and
+  the champion gate (:mod:`.training`).
+- ``ml/predictions``: monthly partitions of ``ml.predictions`` from the champion, each row naming the
+  model version, the snapshots and the upstream partitions it depends on.
+- ``ml/prediction_performance``: realised rank IC, hit rate and coverage of past out-of-sample
+  predictions, per month, once labels mature.
+"""
+
+import json
+import math
+import warnings
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from finance_assets.core.io_manager import PARTITION_BY, PARTITION_EXPR, LakehouseResource, table_name_for
+from finance_assets.core.settings import get_settings
+from finance_assets.ml import dataset, metrics, plots, tracking
+from finance_assets.ml.spec import (
+    CODE_VERSION,
+    FEATURE_SERVICE,
+    LABEL,
+    LABELS_TABLE,
+    MODEL_NAME,
+    NOMINAL_COVERAGE,
+    PREDICTION_COLUMNS,
+    PREDICTIONS_TABLE,
+    TRAINING_SET_TABLE,
+)
+
+GROUP = "ml"
+TRAINING_POOL = "ml_training"  # one tuning run at a time: 2 shared cores, and one alias to move
+TRAINING_SET_KEY = dg.AssetKey(["ml", "training_set"])
+RETURN_MODEL_KEY = dg.AssetKey(["ml", "return_model"])
+PREDICTIONS_KEY = dg.AssetKey(["ml", "predictions"])
+PERFORMANCE_KEY = dg.AssetKey(["ml", "prediction_performance"])
+
+PRICES_KEY = dg.AssetKey(["bronze", "prices_daily"])
+FILINGS_KEY = dg.AssetKey(["bronze", "edgar_filings"])
+LABELS_KEY = dg.AssetKey(["gold", "labels"])
+FEAST_REGISTRY_KEY = dg.AssetKey("feast_registry")
+FEATURE_TABLE_KEYS = (
+    dg.AssetKey(["gold", "price_features"]),
+    dg.AssetKey(["gold", "fundamental_features"]),
+    dg.AssetKey(["gold", "ratio_features"]),
+)
+LIVE_WINDOW_MONTHS = 6  # the rolling window the decay sensor reads
+
+# Not features: identifiers, label, lineage and bookkeeping columns of ml.training_set.
+NON_FEATURES = frozenset(
+    {
+        "ticker",
+        "as_of_date",
+        "label",
+        "label_end",
+        "feature_service",
+        "retrieval",
+        "dagster_run_id",
+        "source_snapshots",
+        "source_partitions",
+    }
+)
+
+# the price features of a month end read the 252 bars before it: that month and the 12 before
+with warnings.catch_warnings():  # allow_nonexistent_upstream_partitions is "beta": the first year needs it
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    PRICE_WINDOW = dg.TimeWindowPartitionMapping(start_offset=-12, allow_nonexistent_upstream_partitions=True)
+predictions_partitions = dg.MonthlyPartitionsDefinition(
+    start_date=get_settings().prices_start.replace(day=1).isoformat(), end_offset=0
+)
+
+
+def _month_ends_in(window: dg.TimeWindow) -> tuple[date, date]:
+    """First and last day of a (multi-)month window (end exclusive -> inclusive)."""
+    return window.start.date(), (window.end - timedelta(days=1)).date()
+
+
+def _snapshot_metadata(snapshots: dict[str, int]) -> dict[str, Any]:
+    return {"iceberg/source_snapshots": dg.MetadataValue.json({t: str(s) for t, s in sorted(snapshots.items())})}
+
+
+def _finite(values: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 6) for k, v in values.items() if v is not None and math.isfinite(v)}
+
+
+# ---- training set ------------------------------------------------------------------------------------------
+class TrainingSetConfig(dg.Config):
+    start_date: str | None = None
+    """First month end (ISO date); default PRICES_START."""
+    end_date: str | None = None
+    """Last month end (ISO date); default today."""
+    feature_service: str = FEATURE_SERVICE
+    retrieval: str = "feast"
+    """'feast' (the offline store, the production path) or 'gold' (the same point-in-time join on Gold)."""
+
+
+def _pin_inputs(
+    lakehouse: Any, retrieval: str, feature_service: str, extra: tuple[str, ...] = ()
+) -> dict[str, int]:
+    feature_tables = (
+        tuple(dataset.feast_service_tables(feature_service).values())
+        if retrieval == "feast"
+        else (dataset.PRICE_FEATURES_TABLE, dataset.RATIOS_TABLE)
+    )
+    tables = sorted({*feature_tables, *dataset.lineage_tables(retrieval), *extra})
+    return dataset.pin_snapshots(lakehouse, tables)
+
+
+@dg.asset(
+    key=TRAINING_SET_KEY,
+    group_name=GROUP,
+    deps=[LABELS_KEY, FEAST_REGISTRY_KEY, *FEATURE_TABLE_KEYS],
+    io_manager_key="iceberg_io_manager",
+    kinds={"feast", "polars", "iceberg"},
+    code_version=CODE_VERSION,
+    description=(
+        "Month-end (ticker, as_of_date) rows with their 21-day forward excess log return (gold.labels) and "
+        "the return_model_v1 features from Feast's offline store, read at pinned Iceberg snapshots."
+    ),
+)
+def training_set(
+    context: dg.AssetExecutionContext, config: TrainingSetConfig, lakehouse: LakehouseResource
+) -> dg.Output[pl.DataFrame]:
+    settings = get_settings()
+    catalog = lakehouse.lakehouse()
+    pins = _pin_inputs(catalog, config.retrieval, config.feature_service, (LABELS_TABLE,))
+    start = date.fromisoformat(config.start_date) if config.start_date else settings.prices_start
+    end = date.fromisoformat(config.end_date) if config.end_date else date.today()
+    entities = dataset.attach_labels(dataset.month_end_entities(catalog, pins, start, end), catalog, pins)
+    labelled = entities.filter(pl.col("label").is_not_null())
+    if labelled.is_empty():
+        raise dg.Failure("No month-end row has a label yet: load prices and run dbt (gold.labels) first.")
+    keys = labelled.select("ticker", "as_of_date")
+    features = dataset.feature_frame(
+        keys, catalog, pins, feature_service=config.feature_service, retrieval=config.retrieval
+    )
+    read = {**features.snapshots, LABELS_TABLE: pins[LABELS_TABLE]}
+    lineage_read = {t: pins[t] for t in dataset.lineage_tables(config.retrieval)}
+    snapshots = {**read, **lineage_read}
+    frame = (
+        labelled.join(features.frame, on=["ticker", "as_of_date"], how="left")
+        .join(dataset.lineage(keys, catalog, pins, retrieval=config.retrieval), on=["ticker", "as_of_date"])
+        .with_columns(
+            pl.lit(config.feature_service).alias("feature_service"),
+            pl.lit(features.retrieval).alias("retrieval"),
+            pl.lit(context.run.run_id).alias("dagster_run_id"),
+            pl.lit(dataset.snapshot_list(snapshots), dataset.SNAPSHOT_TYPE).alias("source_snapshots"),
+        )
+        .sort("as_of_date", "ticker")
+    )
+    null_share = {f: round(frame[f].null_count() / frame.height, 3) for f in features.features}
+    return dg.Output(
+        frame,
+        metadata={
+            "features": dg.MetadataValue.json(features.features),
+            "feature_service": config.feature_service,
+            "retrieval": features.retrieval,
+            "tickers": dg.MetadataValue.json(sorted(frame["ticker"].unique().to_list())),
+            "months": frame["as_of_date"].n_unique(),
+            "first_as_of_date": str(frame["as_of_date"].min()),
+            "last_as_of_date": str(frame["as_of_date"].max()),
+            "feature_null_share": dg.MetadataValue.json(null_share),
+            **_snapshot_metadata(snapshots),
+        },
+    )
+
+
+# ---- model ------------------------------------------------------------------------------------------------
+class ReturnModelConfig(dg.Config):
+    n_trials: int = 30
+    """Optuna trials the study should have (a resumed study only runs the missing ones)."""
+    timeout_seconds: float | None = 900.0
+    """Stop starting trials after this long (the trials done so far count)."""
+    n_folds: int = 4
+    fold_months: int = 6
+    holdout_months: int = 12
+    min_train_months: int = 24
+    cutoff_date: str | None = None
+    """Train on labels known by this date (default: the last known label)."""
+    seed: int = 42
+    study_name: str | None = None
+    """Default: derived from the data and the protocol (same inputs -> same study, resumed)."""
+    fixed_params: dict[str, float] | None = None
+    """Skip tuning and fit these XGBoost parameters (a recipe to reproduce, or a deliberate baseline)."""
+    min_improvement: float = 0.0
+    """The challenger must beat the champion's holdout pinball loss by at least this much."""
+
+
+def read_training_set(context: dg.AssetExecutionContext, catalog: Any) -> tuple[pl.DataFrame, list[str], int]:
+    """ml.training_set at the snapshot its latest materialization wrote, and that run's feature list."""
+    event = context.instance.get_latest_materialization_event(TRAINING_SET_KEY)
+    meta = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    raw_snapshot = meta.get("iceberg/snapshot_id")
+    snapshot_id = int(raw_snapshot.value) if raw_snapshot else catalog.current_snapshot_id(TRAINING_SET_TABLE)
+    frame = catalog.read(TRAINING_SET_TABLE, snapshot_id=snapshot_id)
+    features_meta = meta.get("features")
+    features = list(features_meta.value) if features_meta else [c for c in frame.columns if c not in NON_FEATURES]
+    return frame, features, snapshot_id
+
+
+@dg.asset(
+    key=RETURN_MODEL_KEY,
+    group_name=GROUP,
+    deps=[TRAINING_SET_KEY],
+    kinds={"xgboost", "optuna", "mlflow"},
+    pool=TRAINING_POOL,
+    code_version=CODE_VERSION,
+    description=(
+        "Multi-quantile XGBoost (p10/p50/p90) of the 21-day excess return, tuned by Optuna on embargoed "
+        "walk-forward CV; registered in MLflow, `champion` alias moved only if it beats the champion on "
+        "the holdout."
+    ),
+)
+def return_model(
+    context: dg.AssetExecutionContext, config: ReturnModelConfig, lakehouse: LakehouseResource
+) -> dg.MaterializeResult:
+    from finance_assets.ml.training import TrainConfig, Trainer, TrainingData
+
+    settings = get_settings()
+    catalog = lakehouse.lakehouse()
+    frame, features, training_snapshot = read_training_set(context, catalog)
+    snapshots = {row["table"]: int(row["snapshot_id"]) for row in frame["source_snapshots"][0]}
+    snapshots[TRAINING_SET_TABLE] = training_snapshot
+    feature_service = frame["feature_service"][0]
+    client, experiment_id = tracking.configure(settings)
+    data = TrainingData(
+        frame=frame.select("ticker", "as_of_date", "label", "label_end", *features),
+        features=features,
+        feature_service=feature_service,
+        snapshots=snapshots,
+        metadata_locations={t: catalog.load(t).metadata_location for t in snapshots},
+        training_set_table=TRAINING_SET_TABLE,
+    )
+    train_config = TrainConfig(
+        n_trials=config.n_trials,
+        timeout_seconds=config.timeout_seconds,
+        n_folds=config.n_folds,
+        fold_months=config.fold_months,
+        holdout_months=config.holdout_months,
+        min_train_months=config.min_train_months,
+        cutoff=date.fromisoformat(config.cutoff_date) if config.cutoff_date else None,
+        seed=config.seed,
+        fixed_params=dict(config.fixed_params) if config.fixed_params is not None else None,
+        study_name=config.study_name,
+        min_improvement=config.min_improvement,
+    )
+    trainer = Trainer(
+        data,
+        train_config,
+        client=client,
+        experiment_id=experiment_id,
+        optuna_storage=tracking.optuna_storage_url(settings),
+        run_name=f"{MODEL_NAME} {context.run.run_id[:8]}",
+        tags={
+            "dagster.run_id": context.run.run_id,
+            "dagster.job": context.job_name,
+            "dagster.asset_key": RETURN_MODEL_KEY.to_user_string(),
+            "dagster.partition": "none",
+            "git.commit": tracking.code_version(),
+            "feature_retrieval": frame["retrieval"][0],
+            "lakehouse.profile": settings.profile,
+        },
+        log_fn=context.log.info,
+    )
+    result = trainer.run()
+    store = tracking.mlflow_store(settings)
+    return dg.MaterializeResult(
+        metadata={
+            "mlflow/run_id": result.run_id,
+            "mlflow/experiment_id": result.experiment_id,
+            "mlflow/tracking_uri": store.tracking_uri if store.tracking_uri.startswith("sqlite") else "server",
+            "mlflow/run": tracking.run_link(store, result.experiment_id, result.run_id),
+            "model/name": MODEL_NAME,
+            "model/version": result.model_version,
+            "model/champion_version": result.champion_version,
+            "model/decision": result.decision,
+            "optuna/study": result.study_name or "fixed parameters",
+            "optuna/trials_run": result.trials_run,
+            "optuna/trials_total": result.trials_total,
+            "best_params": dg.MetadataValue.json(result.best_params),
+            "training/cutoff": result.cutoff.isoformat(),
+            "holdout/start": result.holdout_start.isoformat(),
+            "holdout/challenger": dg.MetadataValue.json(_finite(result.holdout)),
+            "holdout/baseline": dg.MetadataValue.json(_finite(result.baseline)),
+            "holdout/champion": dg.MetadataValue.json(_finite(result.champion_holdout or {})),
+            "note": "Rank IC over 3 names is very noisy (4 possible values per month): read pinball loss first.",
+            **_snapshot_metadata(snapshots),
+        }
+    )
+
+
+# ---- predictions ------------------------------------------------------------------------------------------
+PREDICTION_SCHEMA = {
+    "ticker": pl.String,
+    "as_of_date": pl.Date,
+    "pred_p10": pl.Float64,
+    "pred_p50": pl.Float64,
+    "pred_p90": pl.Float64,
+    "model_name": pl.String,
+    "model_version": pl.String,
+    "mlflow_run_id": pl.String,
+    "feature_service": pl.String,
+    "training_cutoff": pl.Date,
+    "is_out_of_sample": pl.Boolean,
+    "source_snapshots": dataset.SNAPSHOT_TYPE,
+    "source_partitions": dataset.PARTITIONS_TYPE,
+    "dagster_run_id": pl.String,
+    "predicted_at": pl.Datetime("us", "UTC"),
+}
+
+
+@dg.asset(
+    key=PREDICTIONS_KEY,
+    group_name=GROUP,
+    partitions_def=predictions_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    io_manager_key="iceberg_io_manager",
+    metadata={PARTITION_EXPR: "as_of_date", PARTITION_BY: ["month(as_of_date)"]},
+    deps=[
+        dg.AssetDep(RETURN_MODEL_KEY),
+        dg.AssetDep(
+            PRICES_KEY,
+            partition_mapping=PRICE_WINDOW,
+        ),
+        dg.AssetDep(FILINGS_KEY, partition_mapping=dg.AllPartitionMapping()),
+        dg.AssetDep(FEAST_REGISTRY_KEY),
+        *[dg.AssetDep(k) for k in FEATURE_TABLE_KEYS],
+    ],
+    kinds={"xgboost", "mlflow", "iceberg"},
+    code_version=CODE_VERSION,
+    description=(
+        "p10/p50/p90 of each ticker's 21-day forward excess log return at the month end, from the champion "
+        "model; each row names its model version, MLflow run, Iceberg snapshots and upstream partitions."
+    ),
+)
+def predictions(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> dg.Output[pl.DataFrame]:
+    import mlflow.xgboost
+
+    from finance_assets.ml import model
+
+    settings = get_settings()
+    catalog = lakehouse.lakehouse()
+    client, _ = tracking.configure(settings)
+    current = tracking.champion(client)
+    if current is None:
+        raise dg.Failure(f"No `{MODEL_NAME}@champion` in the MLflow registry: materialize ml/return_model first.")
+    run = client.get_run(current.run_id)
+    features = json.loads(run.data.tags["model.features"])
+    feature_service = run.data.tags.get("feature_service", FEATURE_SERVICE)
+    retrieval = run.data.tags.get("feature_retrieval", "feast")
+    cutoff = date.fromisoformat(run.data.tags["training.cutoff"])
+
+    first, last = _month_ends_in(context.partition_time_window)
+    pins = _pin_inputs(catalog, retrieval, feature_service)
+    entities = dataset.month_end_entities(catalog, pins, first, last)
+    meta: dict[str, Any] = {
+        "model/version": current.version,
+        "mlflow/run_id": current.run_id,
+        "training/cutoff": cutoff.isoformat(),
+    }
+    if entities.is_empty():
+        raise dg.Failure(
+            f"No month-end bar between {first} and {last} in gold.price_features: load the month's last "
+            "session (bronze/prices_daily) and let Gold follow, then re-run this partition."
+        )
+
+    found = dataset.feature_frame(entities, catalog, pins, feature_service=feature_service, retrieval=retrieval)
+    missing = sorted(set(features) - set(found.features))
+    if missing:
+        raise dg.Failure(f"model v{current.version} needs features the service no longer serves: {missing}")
+    booster = mlflow.xgboost.load_model(f"models:/{MODEL_NAME}/{current.version}")  # pinned, not the alias
+    rows = entities.join(found.frame, on=["ticker", "as_of_date"], how="left")
+    preds = model.predict(booster, rows.select(pl.col(features).cast(pl.Float64)).to_pandas())
+    snapshots = {**found.snapshots, **{t: pins[t] for t in dataset.lineage_tables(retrieval)}}
+    frame = (
+        rows.select("ticker", "as_of_date")
+        .with_columns([pl.Series(name, preds[:, i]) for i, name in enumerate(PREDICTION_COLUMNS)])
+        .join(dataset.lineage(entities, catalog, pins, retrieval=retrieval), on=["ticker", "as_of_date"])
+        .with_columns(
+            pl.lit(MODEL_NAME).alias("model_name"),
+            pl.lit(str(current.version)).alias("model_version"),
+            pl.lit(current.run_id).alias("mlflow_run_id"),
+            pl.lit(feature_service).alias("feature_service"),
+            pl.lit(cutoff).alias("training_cutoff"),
+            # the label window (t, t+21] starts after every label the model saw
+            (pl.col("as_of_date") >= cutoff).alias("is_out_of_sample"),
+            pl.lit(dataset.snapshot_list(snapshots), dataset.SNAPSHOT_TYPE).alias("source_snapshots"),
+            pl.lit(context.run.run_id).alias("dagster_run_id"),
+            pl.lit(datetime.now(UTC)).cast(pl.Datetime("us", "UTC")).alias("predicted_at"),
+        )
+        .select(list(PREDICTION_SCHEMA))
+        .sort("as_of_date", "ticker")
+    )
+    return dg.Output(
+        frame,
+        metadata={
+            **meta,
+            "months": frame["as_of_date"].n_unique(),
+            "out_of_sample_rows": int(frame["is_out_of_sample"].sum()),
+            "preview": dg.MetadataValue.md(
+                plots.markdown_table(frame.select("ticker", "as_of_date", *PREDICTION_COLUMNS).head(12))
+            ),
+            **_snapshot_metadata(snapshots),
+        },
+    )
+
+
+# ---- live performance -------------------------------------------------------------------------------------
+class PerformanceConfig(dg.Config):
+    include_in_sample: bool = False
+    """Score predictions made for dates the model had labels for (flattering: off by default)."""
+
+
+@dg.asset(
+    key=PERFORMANCE_KEY,
+    group_name=GROUP,
+    deps=[dg.AssetDep(PREDICTIONS_KEY, partition_mapping=dg.AllPartitionMapping()), LABELS_KEY],
+    io_manager_key="iceberg_io_manager",
+    kinds={"polars", "iceberg"},
+    code_version=CODE_VERSION,
+    automation_condition=dg.AutomationCondition.eager()
+    .without(~dg.AutomationCondition.any_deps_missing())
+    .with_label("follow_inputs"),
+    description=(
+        "Realised rank IC, hit rate, p10-p90 coverage and pinball loss of past out-of-sample predictions, "
+        "per month, once their 21-day labels are known. The retraining sensor reads its latest values."
+    ),
+)
+def prediction_performance(
+    context: dg.AssetExecutionContext, config: PerformanceConfig, lakehouse: LakehouseResource
+) -> dg.Output[pl.DataFrame]:
+    catalog = lakehouse.lakehouse()
+    pins = dataset.pin_snapshots(catalog, [PREDICTIONS_TABLE, LABELS_TABLE])
+    preds = catalog.read(PREDICTIONS_TABLE, snapshot_id=pins[PREDICTIONS_TABLE])
+    if not config.include_in_sample:
+        preds = preds.filter(pl.col("is_out_of_sample"))
+    labels = catalog.read(LABELS_TABLE, snapshot_id=pins[LABELS_TABLE], columns=["ticker", "trade_date", LABEL]).select(
+        "ticker", pl.col("trade_date").alias("as_of_date"), pl.col(LABEL).alias("label")
+    )
+    scored = preds.join(labels, on=["ticker", "as_of_date"], how="inner").filter(pl.col("label").is_not_null())
+    monthly = metrics.monthly_performance(scored)
+    versions = scored.group_by("as_of_date").agg(
+        pl.col("model_version").unique().sort().str.join(",").alias("model_versions")
+    )
+    monthly = monthly.join(versions, on="as_of_date", how="left").with_columns(
+        pl.lit(context.run.run_id).alias("dagster_run_id"),
+        pl.lit(datetime.now(UTC)).cast(pl.Datetime("us", "UTC")).alias("evaluated_at"),
+        pl.lit(config.include_in_sample).alias("includes_in_sample"),
+    )
+    recent = monthly.tail(LIVE_WINDOW_MONTHS)
+    overall = metrics.evaluate(scored) if not scored.is_empty() else {}
+    live = {
+        "live/months": recent.height,
+        "live/rank_ic_rolling": _nan_or(recent["rank_ic"].drop_nulls().mean()),
+        "live/coverage_rolling": _nan_or(recent["coverage"].mean()),
+        "live/hit_rate_rolling": _nan_or(recent["hit_rate"].mean()),
+        "live/last_month": str(recent["as_of_date"].max()) if recent.height else "none",
+    }
+    png = plots.png_bytes(
+        plots.live_performance(monthly, f"{MODEL_NAME}: live performance (out of sample)", NOMINAL_COVERAGE)
+    )
+    table = monthly.select("as_of_date", "model_versions", "n_names", "rank_ic", "hit_rate", "coverage", "pinball_mean")
+    return dg.Output(
+        monthly,
+        metadata={
+            **live,
+            "overall": dg.MetadataValue.json(_finite(overall)),
+            "plot": dg.MetadataValue.md(plots.markdown_image(png, "rank IC and coverage per month")),
+            "months_table": dg.MetadataValue.md(plots.markdown_table(table.tail(24))),
+            "note": "Rank IC over 3 names takes 4 values per month: a noisy signal; coverage is steadier.",
+            **_snapshot_metadata(pins),
+            "dagster/table_name": f"lakehouse.{table_name_for(PERFORMANCE_KEY)}",
+        },
+    )
+
+
+def _nan_or(value: Any) -> float:
+    return float(value) if value is not None else math.nan
+
+
+ml_assets = [training_set, return_model, predictions, prediction_performance]

@@ -1,0 +1,31 @@
+"""The ML stage of ``make demo``: what to materialize after the features, in order.
+
+The model is trained on labels known a year before the recorded prices end, so the year after it is
+out of sample: ``ml/predictions`` covers it and ``ml/prediction_performance`` scores it as the live
+months it would have been. (Trained on everything, every past prediction would be in sample and the
+performance asset would have nothing honest to show.)
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from finance_assets.core.settings import Settings
+
+DEMO_TRIALS = 25
+OUT_OF_SAMPLE_DAYS = 365
+
+
+def demo_runs(settings: Settings, last_price_date: date) -> list[tuple[list[str], dict[str, Any]]]:
+    """(selection, options for pipeline._run) of the ML stage."""
+    cutoff = last_price_date - timedelta(days=OUT_OF_SAMPLE_DAYS)
+    first_month = cutoff.replace(day=1).isoformat()
+    last_month = last_price_date.replace(day=1).isoformat()
+    model_config = {"n_trials": DEMO_TRIALS, "timeout_seconds": 300.0, "cutoff_date": cutoff.isoformat()}
+    return [
+        (["ml/training_set"], {}),
+        (["ml/return_model"], {"run_config": {"ops": {"ml__return_model": {"config": model_config}}}}),
+        (["ml/predictions"], {"partition_range": (first_month, last_month)}),
+        (["ml/prediction_performance"], {}),
+    ]

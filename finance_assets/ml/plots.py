@@ -1,0 +1,90 @@
+"""Figures logged with the model and shown in Dagster (matplotlib, headless)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import polars as pl
+from matplotlib.figure import Figure
+
+
+def feature_importance(importance: Mapping[str, float], title: str) -> Figure:
+    items = sorted(importance.items(), key=lambda kv: kv[1])
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(items) + 1.2))
+    ax.barh([k for k, _ in items], [v for _, v in items], color="#4C72B0")
+    ax.set_xlabel("share of total gain")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def predicted_vs_realized(frame: pl.DataFrame, title: str) -> Figure:
+    """Predicted median (with its p10-p90 interval) against the realised label, out of sample."""
+    fig, ax = plt.subplots(figsize=(6, 6))
+    if not frame.is_empty():
+        y = frame["label"].to_numpy()
+        mid = frame["pred_p50"].to_numpy()
+        err = np.vstack([mid - frame["pred_p10"].to_numpy(), frame["pred_p90"].to_numpy() - mid])
+        ax.errorbar(mid, y, xerr=err, fmt="o", alpha=0.6, ecolor="#bbbbbb", markersize=4)
+        lo, hi = float(min(y.min(), mid.min())), float(max(y.max(), mid.max()))
+        ax.plot([lo, hi], [lo, hi], "--", color="grey", linewidth=1)
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.axvline(0, color="black", linewidth=0.5)
+    ax.set_xlabel("predicted p50 (bars: p10-p90)")
+    ax.set_ylabel("realised 21d excess log return")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def live_performance(monthly: pl.DataFrame, title: str, nominal_coverage: float) -> Figure:
+    """Rank IC and interval coverage of past predictions, per month."""
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
+    if not monthly.is_empty():
+        dates = monthly["as_of_date"].to_list()
+        ic = monthly["rank_ic"].fill_null(np.nan).to_numpy()
+        ax1.bar(dates, ic, width=20, color=["#55A868" if v >= 0 else "#C44E52" for v in np.nan_to_num(ic)])
+        ax1.plot(dates, monthly["rank_ic"].rolling_mean(6, min_samples=1).fill_null(np.nan).to_numpy(), color="k")
+        ax2.plot(dates, monthly["coverage"].to_numpy(), marker="o")
+    ax1.axhline(0, color="black", linewidth=0.5)
+    ax1.set_ylabel("rank IC (bars), 6m mean")
+    ax2.axhline(nominal_coverage, color="grey", linestyle="--", linewidth=1)
+    ax2.set_ylim(-0.05, 1.05)
+    ax2.set_ylabel("p10-p90 coverage")
+    ax1.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def png_bytes(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def markdown_image(png: bytes, alt: str) -> str:
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+def markdown_table(frame: pl.DataFrame, digits: int = 4) -> str:
+    """A small frame as a Markdown table (Dagster renders it in the materialization metadata)."""
+    if frame.is_empty():
+        return "_no rows_"
+
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            return "" if value != value else f"{value:.{digits}f}"  # NaN -> blank
+        return "" if value is None else str(value)
+
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * frame.width]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.iter_rows()]
+    return "\n".join(lines)

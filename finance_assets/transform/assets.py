@@ -1,0 +1,150 @@
+"""Silver and Gold as Dagster assets: every dbt model, seed and test of ``dbt_project/``.
+
+- Asset keys follow the layer: ``silver/<model>`` and ``gold/<model>`` for the models written to Iceberg,
+  ``staging/<model>`` and ``intermediate/<model>`` for the DuckDB-only steps, ``reference/<seed>`` for
+  seeds. dbt sources map to the Bronze assets (``bronze/edgar_company_facts`` ...), so the lineage in the
+  UI runs Bronze -> Silver -> Gold. Groups: ``silver`` (staging, silver, seeds) and ``gold``.
+- dbt tests are asset checks on the model they test.
+- One ``dbt build`` per run. After each model stored in Iceberg, the materialization carries the
+  Iceberg snapshot the dbt plugin just committed (snapshot id, rows, metadata file, the column schema with
+  the YAML descriptions) read back through :class:`IcebergLakehouse`, never through the DuckDB file
+  (dagster-dbt's ``fetch_row_counts``/``fetch_column_metadata`` would leave it locked).
+"""
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from finance_assets.core.iceberg import IcebergLakehouse
+from finance_assets.core.io_manager import LakehouseResource
+from finance_assets.transform.dbt_plugin import DAGSTER_RUN_ID_ENV, SNAPSHOT_RUN
+from finance_assets.transform.project import dbt_environment, dbt_project, prepare_manifest
+
+STORED_SCHEMAS = ("silver", "gold")  # models of these schemas are Iceberg tables <schema>.<model>
+GROUPS = {"staging": "silver", "silver": "silver", "reference": "silver", "intermediate": "gold", "gold": "gold"}
+DBT_POOL = "dbt_duckdb"  # one dbt build at a time: the DuckDB engine file takes one writer
+
+with dbt_environment():
+    dbt_project.prepare_if_dev()  # `dagster dev`: re-parse on every code-location load
+prepare_manifest()  # elsewhere: only when missing (a fresh clone)
+
+
+def _schema(props: Mapping[str, Any]) -> str:
+    return str(props.get("schema") or props.get("config", {}).get("schema") or "")
+
+
+def iceberg_table_for(props: Mapping[str, Any]) -> str | None:
+    """``silver.financial_facts`` for a model written to Iceberg, None for DuckDB-only nodes."""
+    if props.get("resource_type") != "model" or _schema(props) not in STORED_SCHEMAS:
+        return None
+    config = props.get("config", {})
+    return config.get("iceberg_table") or f"{_schema(props)}.{props.get('alias') or props['name']}"
+
+
+class LakehouseDbtTranslator(DagsterDbtTranslator):
+    """dbt nodes -> asset keys by layer; sources -> the Bronze asset keys."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            meta = dbt_resource_props.get("meta", {})
+            table = meta.get("iceberg_table") or f"{dbt_resource_props['source_name']}.{dbt_resource_props['name']}"
+            return dg.AssetKey(table.split("."))
+        return dg.AssetKey([_schema(dbt_resource_props), dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return GROUPS.get(_schema(dbt_resource_props))
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        table = iceberg_table_for(props)
+        if table is None:
+            return spec
+        return spec.replace_attributes(
+            kinds={"dbt", "duckdb", "iceberg"},
+            metadata={
+                **spec.metadata,
+                "dagster/table_name": f"lakehouse.{table}",
+                "dagster/storage_kind": "iceberg",
+                "iceberg/table": table,
+            },
+        )
+
+
+translator = LakehouseDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def _column_schema(table: Any, columns_doc: Mapping[str, Any]) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name=field.name,
+                type=str(field.field_type),
+                description=(columns_doc.get(field.name) or {}).get("description") or None,
+            )
+            for field in table.schema().fields
+        ]
+    )
+
+
+def iceberg_metadata(lakehouse: IcebergLakehouse, table_name: str, run_id: str, props: Mapping[str, Any]) -> dict:
+    """What the model's Iceberg table looks like right after dbt stored it."""
+    table = lakehouse.load(table_name)
+    snapshot = table.current_snapshot()
+    summary = snapshot.summary.additional_properties if snapshot and snapshot.summary else {}
+    rows = int(snapshot.summary["total-records"] or 0) if snapshot and snapshot.summary else 0
+    return {
+        "dagster/table_name": f"lakehouse.{table_name}",
+        "dagster/row_count": rows,
+        "dagster/column_schema": _column_schema(table, props.get("columns", {})),
+        "iceberg/table": table_name,
+        "iceberg/snapshot_id": str(snapshot.snapshot_id) if snapshot else "none",
+        "iceberg/metadata_location": table.metadata_location,
+        # False would mean the table was not rewritten by this run (e.g. the store step was skipped)
+        "iceberg/written_by_this_run": summary.get(SNAPSHOT_RUN) == run_id,
+    }
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=translator,
+    name="lakehouse_dbt",
+    pool=DBT_POOL,
+)
+def lakehouse_dbt(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, lakehouse: LakehouseResource
+) -> Iterator[Any]:
+    """``dbt build`` of the selected models: seeds, staging, Silver, Gold and their tests."""
+    catalog = lakehouse.lakehouse()
+    with dbt_environment(**{DAGSTER_RUN_ID_ENV: context.run_id}):
+        invocation = dbt.cli(["build"], context=context)
+        for event in invocation.stream():
+            if isinstance(event, dg.Output):
+                props = _props_for(invocation.manifest, event.metadata)
+                table = iceberg_table_for(props) if props else None
+                if table is not None:
+                    event = event.with_metadata(
+                        {**event.metadata, **iceberg_metadata(catalog, table, context.run_id, props)}
+                    )
+            yield event
+
+
+def _props_for(manifest: Mapping[str, Any], metadata: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    unique_id = metadata.get("unique_id")
+    value = getattr(unique_id, "value", unique_id)
+    if not value:
+        return None
+    return manifest.get("nodes", {}).get(value)
+
+
+def dbt_asset_keys() -> list[dg.AssetKey]:
+    """Every asset the dbt project defines (for selecting a full build)."""
+    return list(lakehouse_dbt.keys)
+
+
+def dbt_selection() -> list[str]:
+    """Asset selection strings of the whole dbt project (one ``dbt build``)."""
+    return [key.to_user_string() for key in dbt_asset_keys()]
