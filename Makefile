@@ -25,6 +25,8 @@ endif
 setup: ## install uv if missing, then the locked environment
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
 	@$(UV) sync --frozen --quiet
+	@# OpenBB builds its package on first import; do it once here, not racing in parallel test processes
+	@test -f .venv/.openbb-built || ($(UV) run --frozen python -c "from openbb import obb" >/dev/null && touch .venv/.openbb-built)
 
 init: setup
 	@$(UV) run --frozen python -m finance_assets.cli init

@@ -22,11 +22,12 @@ def _run(
     partition_key: str | None = None,
     partition_range: tuple[str, str] | None = None,
     run_config: dict | None = None,
+    label: str | None = None,
     log: Callable[[str], None],
 ) -> list[str]:
     from finance_assets.definitions import defs
 
-    label = f"{', '.join(selection)}" + (f" [{partition_key}]" if partition_key else "")
+    label = (label or ", ".join(selection)) + (f" [{partition_key}]" if partition_key else "")
     tags = {"lakehouse/launched_by": "demo"}
     if partition_range:  # one run over a range of partitions, as a single-run backfill does
         label += f" [{partition_range[0]}..{partition_range[1]}]"
@@ -53,7 +54,9 @@ def _run(
         m.asset_key.to_user_string(): m.materialization.metadata.get("dagster/row_count")
         for m in result.get_asset_materialization_events()
     }
-    counts = ", ".join(f"{k}={getattr(v, 'value', v)}" for k, v in rows.items())
+    counts = ", ".join(f"{k.split('/')[-1]}={getattr(v, 'value', v)}" for k, v in rows.items())
+    if len(rows) > 4:
+        counts = f"{len(rows)} tables, {sum(getattr(v, 'value', 0) or 0 for v in rows.values()):,} rows"
     status = "ok" if not failures else "FAILED"
     log(f"  {status:<6} {label:<70} {time.monotonic() - started:6.1f}s  {counts}")
     return failures
@@ -93,7 +96,9 @@ def materialize_all(settings: Settings, log: Callable[[str], None] = print) -> l
 
     if settings.replay or settings.fmp_api_key:
         for ticker in settings.universe:
-            failures += _run(instance, list(FMP_ASSET_KEYS), partition_key=ticker, log=log)
+            failures += _run(
+                instance, list(FMP_ASSET_KEYS), label="bronze/fmp_* (6 tables)", partition_key=ticker, log=log
+            )
     else:
         log("  skipped: FMP_API_KEY is not set (export it to include FMP fundamentals; nothing else needs it)")
     log("bronze: market data")
@@ -101,11 +106,12 @@ def materialize_all(settings: Settings, log: Callable[[str], None] = print) -> l
     log("silver + gold: dbt build (after every Bronze partition)")
     from finance_assets.transform.assets import dbt_selection
 
-    failures += _run(instance, dbt_selection(), partition_key=None, log=log)
+    selection = dbt_selection()
+    failures += _run(instance, selection, label=f"dbt build ({len(selection)} models)", log=log)
     log("features: feature tables, Feast registry, online store (after Gold)")
     from finance_assets.features.assets import feature_selection
 
-    failures += _run(instance, feature_selection(), partition_key=None, log=log)
+    failures += _run(instance, feature_selection(), label="feature tables + feast registry + online", log=log)
     log("ml: training set, return model (Optuna + MLflow; `make mlflow-ui`), predictions, live performance")
     from finance_assets.ml.demo import demo_runs
 

@@ -38,20 +38,28 @@ def test_decay_reasons_follow_the_thresholds() -> None:
     assert decay_reasons({**LIVE, "live/rank_ic_rolling": math.nan}, settings) == []  # undefined: no signal
 
 
-def test_ingestion_schedules_request_the_right_partitions() -> None:
+def test_ingestion_schedules_request_the_right_partitions(monkeypatch: pytest.MonkeyPatch) -> None:
     from finance_assets.definitions import defs
 
-    repository = defs.get_repository_def()
-    instance = dg.DagsterInstance.ephemeral()
-    monday = datetime(2023, 10, 30, 6, 0, tzinfo=UTC)
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=monday, repository_def=repository)
-    prices = repository.get_schedule_def("ingest_prices_daily")(context)
-    assert isinstance(prices, dg.RunRequest) and prices.partition_key == "2023-10-27"  # Friday's partition
+    monkeypatch.delenv("REPLAY_DIR", raising=False)  # live, and no FMP key
+    monkeypatch.delenv("FMP_API_KEY", raising=False)
 
-    companies = repository.get_schedule_def("ingest_companies_daily")
-    assert [type(r) for r in companies(context)] == [dg.SkipReason]  # no company registered yet
-    instance.add_dynamic_partitions("companies", ["AAPL", "MSFT"])
-    requests = list(companies(context))
+    repository = defs.get_repository_def()
+    monday = datetime(2023, 10, 30, 6, 0, tzinfo=UTC)
+    with dg.instance_for_test() as instance:  # schedule contexts need a persistent instance
+
+        def context() -> dg.ScheduleEvaluationContext:
+            return dg.build_schedule_context(
+                instance=instance, scheduled_execution_time=monday, repository_def=repository
+            )
+
+        prices = repository.get_schedule_def("ingest_prices_daily")(context())
+        assert isinstance(prices, dg.RunRequest) and prices.partition_key == "2023-10-27"  # Friday's partition
+
+        companies = repository.get_schedule_def("ingest_companies_daily")
+        assert [type(r) for r in companies(context())] == [dg.SkipReason]  # no company registered yet
+        instance.add_dynamic_partitions("companies", ["AAPL", "MSFT"])
+        requests = list(companies(context()))
     assert sorted(r.partition_key for r in requests) == ["AAPL", "MSFT"]
     # live without an FMP key: EDGAR only (the FMP assets would fail without it)
     selected = {k.to_user_string() for k in requests[0].asset_selection or []}

@@ -49,10 +49,9 @@ def test_rank_ic_hit_rate_coverage_and_tstat() -> None:
     assert result["rank_ic_months"] == 2 and result["rank_ic_mean"] == pytest.approx(0.0)
     assert math.isnan(result["rank_ic_tstat"]) is False and result["rank_ic_tstat"] == pytest.approx(0.0)
     assert result["coverage"] == pytest.approx(7 / 8)
-    # signs: jan 3/3 (0.00 vs 0.02 counts as a miss: sign 0 != +1), feb 0/3 ... computed explicitly:
-    mids = frame["pred_p50"].to_numpy()
-    labels = frame["label"].to_numpy()
-    assert result["hit_rate"] == pytest.approx(float(np.mean(np.sign(mids) == np.sign(labels))))
+    # same sign of predicted median and realised return: A, C (Jan), B (Feb: 0 and 0), A (Mar) -> 4 of 8
+    # (a zero prediction for a positive return, B in January and March, is a miss)
+    assert result["hit_rate"] == pytest.approx(4 / 8)
     monthly = metrics.monthly_performance(frame)
     assert monthly["coverage"].to_list() == [pytest.approx(1.0), pytest.approx(2 / 3), pytest.approx(1.0)]
 

@@ -3,8 +3,9 @@
 Gold comes from tests/gold_fixtures.py (prices from 2022-06-01; AAPL, MSFT and NVDA have both prices and
 EDGAR facts). Then: feature tables + Feast registry, ``ml/training_set`` (Feast offline store),
 ``ml/return_model`` with a small budget (3 trials, 2 folds, a 2-month holdout, labels known by
-2023-05-31), a deliberately crippled challenger, ``ml/predictions`` for June-August 2023 (out of sample)
-and ``ml/prediction_performance``. Rank IC over 3 names is noise; these tests check plumbing and lineage,
+2023-05-31), a deliberately crippled challenger, a re-run that resumes the Optuna study,
+``ml/predictions`` for June-August 2023 (out of sample; July re-materialized) and
+``ml/prediction_performance``. Rank IC over 3 names is noise: these tests check plumbing and lineage,
 never that the model is good.
 """
 
@@ -46,7 +47,13 @@ CRIPPLED = {
 MONTHS = ("2023-06-01", "2023-08-01")
 MONTH_ENDS = [date(2023, 6, 30), date(2023, 7, 31), date(2023, 8, 31)]
 # MLflow/Optuna stores must be the lakehouse's own, whatever the calling shell exports
-ISOLATED = ("MLFLOW_TRACKING_URI", "OPTUNA_STORAGE", "LAKEHOUSE_AUTOMATION", "RETRAIN_MIN_RANK_IC")
+ISOLATED = (
+    "MLFLOW_TRACKING_URI",
+    "OPTUNA_STORAGE",
+    "LAKEHOUSE_AUTOMATION",
+    "RETRAIN_MIN_RANK_IC",
+    "RETRAIN_MIN_COVERAGE",
+)
 
 
 @dataclass
@@ -87,10 +94,10 @@ class MlLakehouse:
 
 
 @contextmanager
-def isolated_env(env: dict[str, str]) -> Iterator[None]:
+def isolated_env(env: dict[str, str], **overrides: str) -> Iterator[None]:
     saved = {name: os.environ.pop(name, None) for name in ISOLATED}
-    try:
-        with contextmanager(session_env)(env):
+    try:  # the fixture's env is a snapshot of os.environ: drop what an earlier test may have left in it
+        with contextmanager(session_env)({**{k: v for k, v in env.items() if k not in ISOLATED}, **overrides}):
             yield
     finally:
         for name, value in saved.items():
@@ -108,7 +115,8 @@ def ml(gold_lakehouse: GoldLakehouse) -> Iterator[MlLakehouse]:
 
     with isolated_env(gold_lakehouse.env):
         lake = MlLakehouse(gold_lakehouse)
-        lake.materialize(feature_selection(), "features")
+        # the offline side only (tables + registry): the online store is not what the model reads
+        lake.materialize([k for k in feature_selection() if k != "feast_online_features"], "features")
         lake.materialize(["ml/training_set"], "training_set")
         lake.materialize(["ml/return_model"], "tuned", run_config=_config("ml/return_model", TUNED))
         lake.materialize(["ml/return_model"], "crippled", run_config=_config("ml/return_model", CRIPPLED))
@@ -282,7 +290,7 @@ def test_decay_sensor_requests_a_retrain_below_the_threshold(ml: MlLakehouse) ->
     meta = ml.metadata("performance", "ml/prediction_performance")
     assert decay_reasons(meta, Settings(retrain_min_rank_ic=-1.0, retrain_min_coverage=0.0)) == []
     assert decay_reasons(meta, Settings(retrain_min_rank_ic=1.01, retrain_min_coverage=0.0))
-    with isolated_env({**ml.gold.env, "RETRAIN_MIN_RANK_IC": "1.0", "RETRAIN_MIN_COVERAGE": "1.0"}):
+    with isolated_env(ml.gold.env, RETRAIN_MIN_RANK_IC="1.0", RETRAIN_MIN_COVERAGE="1.0"):
         automation = build_automation()
         sensor = next(s for s in automation.sensors or [] if s.name == "ml_retrain_on_decay")
         context = dg.build_sensor_context(instance=ml.gold.instance, definitions=ml.gold.defs)

@@ -101,9 +101,7 @@ class TrainingSetConfig(dg.Config):
     """'feast' (the offline store, the production path) or 'gold' (the same point-in-time join on Gold)."""
 
 
-def _pin_inputs(
-    lakehouse: Any, retrieval: str, feature_service: str, extra: tuple[str, ...] = ()
-) -> dict[str, int]:
+def _pin_inputs(lakehouse: Any, retrieval: str, feature_service: str, extra: tuple[str, ...] = ()) -> dict[str, int]:
     feature_tables = (
         tuple(dataset.feast_service_tables(feature_service).values())
         if retrieval == "feast"
@@ -361,7 +359,7 @@ def predictions(context: dg.AssetExecutionContext, lakehouse: LakehouseResource)
     pins = _pin_inputs(catalog, retrieval, feature_service)
     entities = dataset.month_end_entities(catalog, pins, first, last)
     meta: dict[str, Any] = {
-        "model/version": current.version,
+        "model/version": str(current.version),
         "mlflow/run_id": current.run_id,
         "training/cutoff": cutoff.isoformat(),
     }

@@ -6,9 +6,11 @@ even while dbt rewrites Gold concurrently.
 
 Features come from Feast's offline store (``finance_assets.features.training.build_training_frame``,
 feature service ``return_model_v1``) when that module is present; :func:`gold_feature_frame` is the same
-point-in-time join written directly against Gold. It is the fallback while the Feast repo is being built
-and the reference the Feast path is checked against: price features of the as-of session, and the
-latest financial ratios FILED on or before it (first-reported values; missing stays missing).
+point-in-time join written directly against Gold (``retrieval="gold"``): price features of the as-of
+session, and the latest financial ratios FILED on or before it (first-reported values; missing stays
+missing). It was the stand-in while the Feast repo was built and stays as an independent reference; it
+agrees with Feast except where one filing published several periods (a 10-K's FY and Q4 rows): Feast's
+tables pick the more complete row, this join the quarterly one.
 """
 
 from __future__ import annotations

@@ -52,8 +52,15 @@ def optuna_storage_url(settings: Settings) -> str:
 def configure(settings: Settings, experiment: str = EXPERIMENT_NAME) -> tuple[MlflowClient, str]:
     """Point MLflow at the profile's store (per call: tests switch homes) and return the experiment id."""
     store = mlflow_store(settings)
+    # MLflow exports the URI to MLFLOW_TRACKING_URI, which the settings read as "the prod server": keep the
+    # caller's value, or a local store would stick to the process (and to the next LAKEHOUSE_HOME)
+    before = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(store.tracking_uri)
     mlflow.set_registry_uri(store.tracking_uri)
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
     client = MlflowClient(store.tracking_uri, store.tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is not None:
