@@ -4,4 +4,4 @@ Add a benchmark by writing ``benchmarks/<name>.py`` with ``NAME``, ``DESCRIPTION
 ``run(quick: bool) -> benchmarks.common.Result`` and listing it in :data:`BENCHMARKS` (run order).
 """
 
-BENCHMARKS: tuple[str, ...] = ("edgar_client", "companyfacts_parse")
+BENCHMARKS: tuple[str, ...] = ("edgar_client", "companyfacts_parse", "scaling", "end_to_end", "feast_online")

@@ -280,8 +280,6 @@ def test_dagster_cli_names_an_unknown_ticker_and_a_missing_fmp_key_without_any_r
             "materialize",
             "-m",
             "finance_assets.definitions",
-            "-a",
-            "defs",
             "--select",
             f"{FACTS},bronze/fmp_profile",
             "--partition",
@@ -294,11 +292,11 @@ def test_dagster_cli_names_an_unknown_ticker_and_a_missing_fmp_key_without_any_r
         timeout=170,
     )
     output = run.stdout + run.stderr
-    assert run.returncode != 0
-    assert "Ticker 'ZZZQ' is not in SEC's ticker map" in output
+    assert run.returncode != 0, output[-3000:]
+    assert "Ticker 'ZZZQ' is not in SEC's ticker map" in output, output[-3000:]
     assert "Check the spelling in UNIVERSE or the partition key" in output
-    assert "FMP_API_KEY is not set" in output and "export FMP_API_KEY=<key>" in output
-    assert seen == []  # neither failure cost a request
+    assert "FMP_API_KEY is not set" in output and "export FMP_API_KEY=<key>" in output, output[-3000:]
+    assert seen == [], seen  # neither failure cost a request
     tables = _tables()
     assert "bronze.edgar_company_facts" not in tables and "bronze.fmp_profile" not in tables
 
@@ -312,4 +310,4 @@ def test_dagster_cli_names_an_unknown_ticker_and_a_missing_fmp_key_without_any_r
         "    pass\n"
     )
     subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env, timeout=60, check=True)
-    assert [line.split(b"\r\n")[0] for line in seen] == [b"CONNECT data.sec.gov:443 HTTP/1.1"]
+    assert [line.split(b"\r\n")[0] for line in seen] == [b"CONNECT data.sec.gov:443 HTTP/1.1"], seen

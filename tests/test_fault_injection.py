@@ -10,7 +10,7 @@ transport's ``handle_request``: requests for ``www.sec.gov``/``data.sec.gov`` ar
 impersonator (plain HTTP to 127.0.0.1, the ``Host`` header kept) and every other host is refused. So the
 live code path runs end to end: the rate limiter, retries and backoff, timeouts on a real socket, the
 response cache, parsing, the archive and the Iceberg writes. Retries and timeouts are kept small through
-``HTTP_MAX_RETRIES=2`` and ``HTTP_TIMEOUT_SECONDS=2``, as a user would set them.
+``HTTP_MAX_RETRIES=2`` and ``HTTP_TIMEOUT_SECONDS=1.5``, as a user would set them.
 
 **Writers.** Separate Python processes write through ``IcebergLakehouse.write`` into an embedded SQLite
 catalog: one is SIGKILLed mid-write, sixteen race on one table.
@@ -55,8 +55,8 @@ AAPL_FACTS_URL = "https://data.sec.gov/api/xbrl/companyfacts/CIK0000320193.json"
 EXCHANGE_URL = "https://www.sec.gov/files/company_tickers_exchange.json"
 TABLES = ("bronze.sec_company_tickers", "bronze.edgar_company_facts", "bronze.raw_payloads")
 MAX_RETRIES = 2  # -> 3 attempts
-TIMEOUT_S = 2.0
-SLOW_S = 4.5  # a "slow" answer takes longer than the client's timeout
+TIMEOUT_S = 1.5
+SLOW_S = 3.5  # a "slow" answer takes longer than the client's timeout
 
 
 # ---- the SEC impersonator (runs in its own process) ------------------------------------------------------
@@ -188,7 +188,7 @@ class Sec:
 
 @pytest.fixture(scope="module")
 def sec(replay_dir: Path) -> Iterator[Sec]:
-    ctx = mp.get_context("spawn")
+    ctx = mp.get_context("fork")  # a copy of this process: no second import of dagster & co.
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_serve_sec, args=(str(replay_dir), child), daemon=True)
     proc.start()
@@ -406,12 +406,15 @@ if mode == "big":  # replace P1 and add BIG_PARTS partitions of BIG_ROWS rows, i
     print("WRITING", flush=True)
     result = lake.write("bronze.killed", big, replace=In("part", set(names)), partition_by=spec)
     print("DONE", result.snapshot_id, flush=True)
-elif mode == "race":  # once every writer is ready: an append, its own partition (and maybe the shared one)
-    k, shared = int(sys.argv[3]), sys.argv[4] == "shared"
+elif mode == "race":  # once every writer is ready: one append or one overwrite of its partition (+ maybe SHARED)
+    k, role, shared = int(sys.argv[3]), sys.argv[4], sys.argv[5] == "shared"
     print("READY", flush=True)
     assert sys.stdin.readline().strip() == "GO"
-    lake.write("bronze.raced", frame(f"A{k:02d}", 500, 1, k), replace=AlwaysFalse(), partition_by=spec)
-    lake.write("bronze.raced", frame(f"P{k:02d}", 200, 2, k), replace=EqualTo("part", f"P{k:02d}"), partition_by=spec)
+    own = f"P{k:02d}"
+    if role == "append":
+        lake.write("bronze.raced", frame(f"A{k:02d}", 500, 1, k), replace=AlwaysFalse(), partition_by=spec)
+    else:
+        lake.write("bronze.raced", frame(own, 200, 2, k), replace=EqualTo("part", own), partition_by=spec)
     if shared:
         lake.write("bronze.raced", frame("SHARED", 100 + k, 3, k), replace=EqualTo("part", "SHARED"), partition_by=spec)
 """
@@ -496,15 +499,27 @@ def test_writer_killed_mid_write_leaves_the_previous_snapshot_and_a_rerun_lands_
 
 
 WRITERS = 16
-SHARED = (0, 5, 10, 15)  # these also overwrite one partition together: exactly one of them must win it whole
+APPENDERS = range(0, 8)  # append their own rows (AlwaysFalse); the others overwrite their own partition
+SHARED = (0, 4, 8, 12)  # these also overwrite one partition together: exactly one of them must win it whole
 
 
 def test_sixteen_concurrent_writers_lose_and_duplicate_nothing(tmp_path: Path) -> None:
     lake = IcebergLakehouse.from_settings(Settings(home=tmp_path))
-    # stale rows the writers' overwrites must replace (not add to)
-    stale = pl.concat([_frame(f"P{k:02d}", 50) for k in range(WRITERS)] + [_frame("SHARED", 50)])
+    # stale rows the overwrites must replace (not add to)
+    overwriters = [k for k in range(WRITERS) if k not in APPENDERS]
+    stale = pl.concat([_frame(f"P{k:02d}", 50) for k in overwriters] + [_frame("SHARED", 50)])
     lake.write("bronze.raced", stale, partition_by=["identity(part)"])
-    procs = [_writer(tmp_path, "race", str(k), "shared" if k in SHARED else "own", stdin=True) for k in range(WRITERS)]
+    procs = [
+        _writer(
+            tmp_path,
+            "race",
+            str(k),
+            "append" if k in APPENDERS else "overwrite",
+            "shared" if k in SHARED else "-",
+            stdin=True,
+        )
+        for k in range(WRITERS)
+    ]
     for proc in procs:  # start the race only once all 16 have imported everything
         assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
     for proc in procs:
@@ -521,12 +536,13 @@ def test_sixteen_concurrent_writers_lose_and_duplicate_nothing(tmp_path: Path) -
     frame = lake.read("bronze.raced")
     assert frame.select("part", "i").n_unique() == frame.height  # nothing duplicated
     counts = dict(frame.group_by("part").len().iter_rows())
-    for k in range(WRITERS):
+    for k in APPENDERS:
         assert counts[f"A{k:02d}"] == 500  # every append landed exactly once
+    for k in overwriters:
         own = frame.filter(pl.col("part") == f"P{k:02d}")
         assert own.height == 200 and own.get_column("version").unique().to_list() == [2]  # replaced, not added
     shared = frame.filter(pl.col("part") == "SHARED")
     [winner] = shared.get_column("writer").unique().to_list()  # one writer's whole partition, nobody else's
     assert winner in SHARED
     assert shared.height == 100 + winner and shared.get_column("version").unique().to_list() == [3]
-    assert frame.height == WRITERS * (500 + 200) + 100 + winner
+    assert frame.height == len(APPENDERS) * 500 + len(overwriters) * 200 + 100 + winner
