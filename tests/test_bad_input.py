@@ -248,7 +248,7 @@ def connection_recorder() -> Iterator[tuple[str, list[bytes]]]:
             except TimeoutError:
                 continue
             with conn:
-                conn.settimeout(2)
+                conn.settimeout(15)  # a busy machine may take a while to send the first line
                 try:
                     seen.append(conn.recv(200))
                 except OSError:
