@@ -174,6 +174,15 @@ def test_whole_graph_on_prod_profile_reads_back_over_s3_redis_http_and_mlflow_se
     assert settings.profile == "prod" and settings.universe == UNIVERSE and settings.replay
     assert os.environ["MLFLOW_TRACKING_URI"] == mlflow_server.url
 
+    # The session's catalog is shared with the concurrency test (eight other companies' facts): start
+    # this graph from an empty lakehouse so Gold is built from exactly this UNIVERSE.
+    from finance_assets.core.iceberg import IcebergLakehouse
+
+    lakehouse = IcebergLakehouse.from_settings(settings)
+    for (namespace,) in lakehouse.catalog.list_namespaces():
+        for identifier in lakehouse.catalog.list_tables(namespace):
+            lakehouse.drop(".".join(identifier))
+
     # 1. the whole graph, stage by stage, into the Postgres-backed instance
     started = time.monotonic()
     lines: list[str] = []
