@@ -205,7 +205,7 @@ def test_rate_limiter_token_bucket_with_fake_clock() -> None:
     def sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    limiter = RateLimiter(4.0, burst=2, clock=lambda: now[0], sleep=sleep)
+    limiter = RateLimiter(4.0, burst=2, margin=0.0, clock=lambda: now[0], sleep=sleep)
     assert limiter.acquire() == 0.0
     assert limiter.acquire() == 0.0
     assert limiter.acquire() == pytest.approx(0.25)  # reserves the next token
@@ -216,6 +216,12 @@ def test_rate_limiter_token_bucket_with_fake_clock() -> None:
     assert limiter.acquire() > 0
     with pytest.raises(ValueError):
         RateLimiter(0)
+    # the default jitter margin paces 3% under the ceiling (SEC's 10/s leaves at 1 per 103 ms)
+    clock = [0.0]
+    paced = RateLimiter(10.0, clock=lambda: clock[0], sleep=lambda s: clock.__setitem__(0, clock[0] + s))
+    assert paced.acquire() == 0.0
+    assert paced.acquire() == pytest.approx(0.103)
+    assert paced.rate_per_second == 10.0
 
 
 # ---- retries -------------------------------------------------------------------------------------------

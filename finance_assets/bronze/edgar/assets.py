@@ -29,11 +29,6 @@ COMPANY_FACTS_URL = "https://data.sec.gov/api/xbrl/companyfacts/CIK{cik}.json"
 SUBMISSIONS_URL = "https://data.sec.gov/submissions/{name}"
 
 SEC_POOL = "sec_edgar"  # one rate budget for every EDGAR step in the deployment (see deploy/dagster.yaml)
-# SEC allows 10 requests in ANY 1 s window. The token bucket spaces requests 1/rate apart, so at exactly
-# 10/s an 11th request lands inside some window as soon as an earlier one is delayed by a millisecond:
-# benchmarks/edgar_client.py saw 11 in a window, and 429s, from a server enforcing a sliding window.
-# Pacing at 97% of the configured rate (9.7/s by default) leaves ~30 ms of jitter margin per window.
-SEC_RATE_HEADROOM = 0.97
 BRONZE = "bronze"
 
 
@@ -46,7 +41,7 @@ class SecEdgarResource(dg.ConfigurableResource):
             "sec",
             settings=settings,
             user_agent=settings.require_sec_user_agent(),
-            rate_per_second=settings.sec_requests_per_second * SEC_RATE_HEADROOM,
+            rate_per_second=settings.sec_requests_per_second,  # the limiter keeps a jitter margin under it
             routes=EDGAR_ROUTES,
         )
 
