@@ -280,6 +280,7 @@ def run(quick: bool) -> Result:
             cli = "import sys; from feast.cli.cli import cli; sys.exit(cli.main(prog_name='feast'))"
             cmd = [
                 sys.executable,
+                "-O",  # as finance_assets.features serve runs it (see its docstring)
                 "-c",
                 cli,
                 "--chdir",

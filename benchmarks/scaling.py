@@ -59,7 +59,7 @@ from finance_assets.core.settings import get_settings
 settings = get_settings()
 init(settings)
 import dagster as dg
-from finance_assets.pipeline import _run, price_range
+from finance_assets.pipeline import EDGAR_COMPANY_ASSETS, _run, price_range, run_companies
 from finance_assets.transform.project import prepare_manifest
 from finance_assets.bronze.fmp.assets import FMP_ASSET_KEYS
 from finance_assets.transform.assets import dbt_selection
@@ -69,8 +69,7 @@ log = lambda line: print(line, flush=True)
 failures, stages = [], {"startup_s": time.monotonic() - t0}
 t = time.monotonic()
 failures += _run(instance, ["bronze/sec_company_tickers"], log=log)
-for ticker in settings.universe:
-    failures += _run(instance, ["bronze/edgar_filings", "bronze/edgar_company_facts"], partition_key=ticker, log=log)
+failures += run_companies(instance, EDGAR_COMPANY_ASSETS, settings.universe, log=log)
 stages["bronze_edgar_s"] = time.monotonic() - t
 t = time.monotonic()
 failures += _run(instance, list(FMP_ASSET_KEYS), partition_key=settings.universe[0], label="bronze/fmp_*", log=log)

@@ -1,7 +1,8 @@
 """The demo graph in stages, materialised in order into the configured Dagster instance.
 
-`make demo` runs this; each stage is what a data engineer would launch from the UI (one run per company
-partition, as a backfill would), so the runs show up in `make dev` afterwards.
+`make demo` runs this; each stage is what a data engineer would launch from the UI (a backfill over the
+company partitions, which runs up to ``COMPANIES_PER_RUN`` companies per run), so the runs show up in
+`make dev` afterwards.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from datetime import date, timedelta
 import dagster as dg
 
 from finance_assets.core.settings import Settings
+
+EDGAR_COMPANY_ASSETS = ("bronze/edgar_filings", "bronze/edgar_company_facts")
 
 
 def _run(
@@ -62,6 +65,31 @@ def _run(
     return failures
 
 
+def run_companies(
+    instance: dg.DagsterInstance,
+    selection: Sequence[str],
+    tickers: Sequence[str],
+    *,
+    label: str | None = None,
+    log: Callable[[str], None],
+) -> list[str]:
+    """``selection`` for every company of ``tickers``, as a backfill runs it: ranges of companies per run."""
+    from finance_assets.core.partitions import company_runs
+
+    failures: list[str] = []
+    runs = company_runs(instance, tickers)
+    unregistered = sorted(set(tickers) - set(instance.get_dynamic_partitions("companies")))
+    if unregistered:
+        failures.append(f"{', '.join(unregistered)}: not a company partition (not in SEC's ticker map?)")
+        log(f"  FAILED {failures[-1]}")
+    for first, last in runs:
+        if first == last:
+            failures += _run(instance, selection, partition_key=first, label=label, log=log)
+        else:
+            failures += _run(instance, selection, partition_range=(first, last), label=label, log=log)
+    return failures
+
+
 def price_range(settings: Settings) -> tuple[str, str]:
     """First and last weekday partition to load: up to yesterday live, up to the recording's end in replay."""
     from finance_assets.bronze.prices.assets import MarketDataResource
@@ -87,18 +115,14 @@ def materialize_all(settings: Settings, log: Callable[[str], None] = print) -> l
     failures: list[str] = []
     log("bronze: SEC EDGAR")
     failures += _run(instance, ["bronze/sec_company_tickers"], partition_key=None, log=log)
-    for ticker in settings.universe:
-        failures += _run(
-            instance, ["bronze/edgar_filings", "bronze/edgar_company_facts"], partition_key=ticker, log=log
-        )
+    failures += run_companies(instance, EDGAR_COMPANY_ASSETS, settings.universe, log=log)
     log("bronze: FMP fundamentals")
     from finance_assets.bronze.fmp.assets import FMP_ASSET_KEYS
 
     if settings.replay or settings.fmp_api_key:
-        for ticker in settings.universe:
-            failures += _run(
-                instance, list(FMP_ASSET_KEYS), label="bronze/fmp_* (6 tables)", partition_key=ticker, log=log
-            )
+        failures += run_companies(
+            instance, list(FMP_ASSET_KEYS), settings.universe, label="bronze/fmp_* (6 tables)", log=log
+        )
     else:
         log("  skipped: FMP_API_KEY is not set (export it to include FMP fundamentals; nothing else needs it)")
     log("bronze: market data")

@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,11 +24,14 @@ from pyiceberg.expressions import AlwaysFalse
 from finance_assets.core.iceberg import IcebergLakehouse
 
 RAW_PAYLOADS_TABLE = "bronze.raw_payloads"
+# Level 6: companyfacts JSON shrinks ~14x (level 3: ~10x) for ~20 ms more per payload, paid once per
+# distinct payload and in the fetch threads; the archive is kept forever.
+GZIP_LEVEL = 6
 
 
 class BlobStore(Protocol):
     def exists(self, key: str) -> bool: ...
-    def put(self, key: str, data: bytes) -> str: ...
+    def put(self, key: str, data: Callable[[], bytes]) -> str: ...
     def get(self, key: str) -> bytes: ...
 
 
@@ -41,13 +45,14 @@ class LocalBlobStore:
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
 
-    def put(self, key: str, data: bytes) -> str:
+    def put(self, key: str, data: Callable[[], bytes]) -> str:
+        """Write-once: ``data()`` (the compression) runs only when the blob is not stored yet."""
         path = self._path(key)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                fh.write(data())
             os.replace(tmp, path)
         return path.as_uri()
 
@@ -74,9 +79,9 @@ class S3BlobStore:
                 return False
             raise
 
-    def put(self, key: str, data: bytes) -> str:
+    def put(self, key: str, data: Callable[[], bytes]) -> str:
         if not self.exists(key):
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data())
         return f"s3://{self.bucket}/{self._key(key)}"
 
     def get(self, key: str) -> bytes:
@@ -92,6 +97,7 @@ class ArchivedPayload:
     status: int
     fetched_at: datetime
     uri: str
+    partition_key: str | None = None
 
 
 class PayloadArchive:
@@ -106,11 +112,19 @@ class PayloadArchive:
         return f"{source}/{sha256[:2]}/{sha256}.gz"
 
     def put(
-        self, source: str, url: str, content: bytes, *, status: int = 200, fetched_at: datetime | None = None
+        self,
+        source: str,
+        url: str,
+        content: bytes,
+        *,
+        status: int = 200,
+        fetched_at: datetime | None = None,
+        partition_key: str | None = None,
     ) -> ArchivedPayload:
+        """Store the bytes once (thread-safe: fetch threads archive as they go) and queue an index row."""
         sha256 = hashlib.sha256(content).hexdigest()
         key = self.key(source, sha256)
-        uri = self.store.put(key, gzip.compress(content, compresslevel=6, mtime=0))
+        uri = self.store.put(key, lambda: gzip.compress(content, compresslevel=GZIP_LEVEL, mtime=0))
         item = ArchivedPayload(
             source=source,
             url=url,
@@ -119,8 +133,9 @@ class PayloadArchive:
             status=status,
             fetched_at=fetched_at or datetime.now(UTC),
             uri=uri,
+            partition_key=partition_key,
         )
-        self.pending.append(item)
+        self.pending.append(item)  # list.append is atomic
         return item
 
     def get(self, source: str, sha256: str) -> bytes:
@@ -143,7 +158,7 @@ class PayloadArchive:
                 "uri": [p.uri for p in self.pending],
                 "dagster_run_id": run_id,
                 "asset_key": asset_key,
-                "partition_key": partition_key,
+                "partition_key": [p.partition_key or partition_key for p in self.pending],
             },
             schema_overrides={"fetched_at": pl.Datetime("us", "UTC"), "partition_key": pl.String},
         )

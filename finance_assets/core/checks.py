@@ -17,6 +17,8 @@ import polars as pl
 
 Metadata = dict[str, Any]
 Evaluator = Callable[[pl.DataFrame], tuple[bool, Metadata]]
+# A check of a run over several partitions may need to know which ones it covers (e.g. each has rows).
+PartitionEvaluator = Callable[[pl.DataFrame, Sequence[str]], tuple[bool, Metadata]]
 
 
 @dataclass(frozen=True)
@@ -26,14 +28,18 @@ class FrameCheck:
     evaluate: Evaluator = field(compare=False)
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
     blocking: bool = False
+    per_partition: PartitionEvaluator | None = field(default=None, compare=False)
 
     def spec(self, asset_key: dg.AssetKey) -> dg.AssetCheckSpec:
-        return dg.AssetCheckSpec(
-            name=self.name, asset=asset_key, description=self.description, blocking=self.blocking
-        )
+        return dg.AssetCheckSpec(name=self.name, asset=asset_key, description=self.description, blocking=self.blocking)
 
-    def result(self, asset_key: dg.AssetKey, frame: pl.DataFrame) -> dg.AssetCheckResult:
-        passed, metadata = self.evaluate(frame)
+    def result(
+        self, asset_key: dg.AssetKey, frame: pl.DataFrame, partition_keys: Sequence[str] | None = None
+    ) -> dg.AssetCheckResult:
+        if self.per_partition is not None and partition_keys is not None:
+            passed, metadata = self.per_partition(frame, partition_keys)
+        else:
+            passed, metadata = self.evaluate(frame)
         return dg.AssetCheckResult(
             asset_key=asset_key,
             check_name=self.name,
@@ -48,9 +54,14 @@ def specs(asset_key: dg.AssetKey, checks: Iterable[FrameCheck]) -> list[dg.Asset
 
 
 def results(
-    asset_key: dg.AssetKey, frame: pl.DataFrame, checks: Iterable[FrameCheck]
+    asset_key: dg.AssetKey,
+    frame: pl.DataFrame,
+    checks: Iterable[FrameCheck],
+    *,
+    partition_keys: Sequence[str] | None = None,
 ) -> list[dg.AssetCheckResult]:
-    return [c.result(asset_key, frame) for c in checks]
+    """Every check on the frame a run wrote; ``partition_keys``: the partitions the run covered."""
+    return [c.result(asset_key, frame, partition_keys) for c in checks]
 
 
 def _sample(frame: pl.DataFrame, n: int = 5) -> str:
@@ -70,11 +81,22 @@ def unique_key(*columns: str, blocking: bool = True) -> FrameCheck:
     )
 
 
-def non_empty(*, severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR) -> FrameCheck:
+def non_empty(
+    *, severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR, partition_column: str = "ticker"
+) -> FrameCheck:
+    """Rows were written; in a run over several partitions, for every one of them."""
+
     def evaluate(frame: pl.DataFrame) -> tuple[bool, Metadata]:
         return frame.height > 0, {"rows": frame.height}
 
-    return FrameCheck("non_empty", "The materialised partition has rows.", evaluate, severity=severity)
+    def per_partition(frame: pl.DataFrame, keys: Sequence[str]) -> tuple[bool, Metadata]:
+        present = set(frame.get_column(partition_column).unique().to_list()) if frame.height else set()
+        empty = [k for k in keys if k not in present]
+        return not empty, {"rows": frame.height, "empty_partitions": ", ".join(empty) or "none"}
+
+    return FrameCheck(
+        "non_empty", "The materialised partition has rows.", evaluate, severity=severity, per_partition=per_partition
+    )
 
 
 def matches(column: str, pattern: str, *, name: str | None = None, blocking: bool = False) -> FrameCheck:
@@ -82,9 +104,7 @@ def matches(column: str, pattern: str, *, name: str | None = None, blocking: boo
         bad = frame.filter(~pl.col(column).cast(pl.String).str.contains(pattern) | pl.col(column).is_null())
         return bad.is_empty(), {"violations": bad.height, "sample": _sample(bad.select(column).unique())}
 
-    return FrameCheck(
-        name or f"{column}_format", f"Every {column} matches {pattern}.", evaluate, blocking=blocking
-    )
+    return FrameCheck(name or f"{column}_format", f"Every {column} matches {pattern}.", evaluate, blocking=blocking)
 
 
 def no_rows_where(

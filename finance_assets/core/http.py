@@ -79,9 +79,7 @@ class SourceAuthError(SourceError):
 class SourceUnavailableError(SourceError):
     """Retryable failures (429/5xx/timeouts/connection errors) persisted through every attempt."""
 
-    def __init__(
-        self, message: str, source: str, url: str, status: int | None = None, attempts: int = 0
-    ) -> None:
+    def __init__(self, message: str, source: str, url: str, status: int | None = None, attempts: int = 0) -> None:
         super().__init__(message, source, url, status)
         self.attempts = attempts
 
@@ -546,9 +544,7 @@ class SourceClient:
                 last_problem, last_status = f"timed out after {self.timeout:g} s ({type(exc).__name__})", None
             except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.TooManyRedirects) as exc:
                 detail = _scrub(str(exc), self._secret_pattern, secrets)
-                fatal = self._error(
-                    SourceError, f"GET {shown} failed: {type(exc).__name__}: {detail}", shown, None
-                )
+                fatal = self._error(SourceError, f"GET {shown} failed: {type(exc).__name__}: {detail}", shown, None)
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 detail = _scrub(str(exc), self._secret_pattern, secrets)
                 last_problem, last_status = f"{type(exc).__name__}: {detail}", None
@@ -670,8 +666,7 @@ class SourceClient:
 
         if malformed:
             raise MalformedPayloadError(
-                f"{self.source}: GET {shown} returned a malformed payload on all {attempt} attempt(s): "
-                f"{last_problem}",
+                f"{self.source}: GET {shown} returned a malformed payload on all {attempt} attempt(s): {last_problem}",
                 self.source,
                 shown,
                 last_status,
@@ -695,9 +690,7 @@ class SourceClient:
             )
             return self._error(SourceAuthError, f"GET {shown} -> HTTP {status}{body}; {hint}", shown, status)
         what = "unexpected response" if status < 400 or status >= 500 else "client error"
-        return self._error(
-            SourceError, f"GET {shown} -> HTTP {status} ({what}, not retried){body}", shown, status
-        )
+        return self._error(SourceError, f"GET {shown} -> HTTP {status} ({what}, not retried){body}", shown, status)
 
     @staticmethod
     def _result(

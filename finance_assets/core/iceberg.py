@@ -316,9 +316,7 @@ def _conform(arrow: pa.Table, target: pa.Schema) -> pa.Table:
             columns.append(col if col.type == f.type else pc.cast(col, f.type))
         else:
             columns.append(pa.nulls(arrow.num_rows, type=f.type))
-    return pa.Table.from_arrays(
-        columns, schema=pa.schema([pa.field(f.name, f.type, nullable=True) for f in target])
-    )
+    return pa.Table.from_arrays(columns, schema=pa.schema([pa.field(f.name, f.type, nullable=True) for f in target]))
 
 
 def snapshot_lineage(table: Table) -> list[dict[str, Any]]:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import dagster as dg
 
+from finance_assets.core.io_manager import PARTITION_BY, PARTITION_EXPR
 from finance_assets.core.settings import get_settings
 
 # Companies are keyed by ticker. UNIVERSE registers them (see bronze/sec_company_tickers); more can be
 # added in the UI (asset page -> Partitions -> "Add partition") or with `dagster` CLI.
 companies_partitions = dg.DynamicPartitionsDefinition(name="companies")
+
+# A backfill over many companies runs them this many at a time: a Dagster run costs seconds of fixed
+# overhead (process, event log, two Iceberg commits), a company's fetch and parse milliseconds; a bound
+# keeps one run's memory and the blast radius of one bad company small.
+COMPANIES_PER_RUN = 100
 
 # Weekdays (daily partitions without weekends: a Friday window runs to Monday, so nothing is dropped).
 # A multi-year backfill runs as one run (single-run backfill policy on the asset).
@@ -18,3 +27,40 @@ prices_partitions = dg.TimeWindowPartitionsDefinition(
     fmt="%Y-%m-%d",
     end_offset=0,
 )
+
+
+def company_asset(*, metadata: dict[str, Any] | None = None, **asset_args: Any) -> Callable[..., dg.AssetsDefinition]:
+    """``@dg.asset`` for a table with one Iceberg partition per company, written by the Iceberg IO manager.
+
+    A run may cover a range of companies (``context.partition_keys``): the asset loads each, and the IO
+    manager replaces exactly those companies' rows in one atomic commit.
+    """
+    return dg.asset(
+        partitions_def=companies_partitions,
+        backfill_policy=dg.BackfillPolicy.multi_run(COMPANIES_PER_RUN),
+        io_manager_key="iceberg_io_manager",
+        metadata={PARTITION_EXPR: "ticker", PARTITION_BY: ["identity(ticker)"], **(metadata or {})},
+        **asset_args,
+    )
+
+
+def company_runs(instance: dg.DagsterInstance, tickers: Sequence[str]) -> list[tuple[str, str]]:
+    """``tickers`` as the fewest partition ranges a single run each can take (what a backfill launches).
+
+    Ranges follow the order companies were registered in; a ticker not registered is left out (the
+    ``universe_resolves`` check of ``sec_company_tickers`` names it).
+    """
+    order = {key: i for i, key in enumerate(instance.get_dynamic_partitions(companies_partitions.name))}
+    positions = sorted({order[t] for t in tickers if t in order})
+    keys = list(order)
+    runs: list[tuple[str, str]] = []
+    start = previous = None
+    for position in positions:
+        if start is None or position != previous + 1 or position - start >= COMPANIES_PER_RUN:
+            if start is not None:
+                runs.append((keys[start], keys[previous]))
+            start = position
+        previous = position
+    if start is not None:
+        runs.append((keys[start], keys[previous]))  # type: ignore[index]
+    return runs

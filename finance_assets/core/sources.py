@@ -7,13 +7,19 @@ both modes.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 import dagster as dg
 
 from finance_assets.core.archive import LocalBlobStore, PayloadArchive, S3BlobStore
 from finance_assets.core.http import RateLimiter, ReplayRoute, ReplayTransport, SourceClient
 from finance_assets.core.settings import Settings, get_settings
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 _LIMITERS: dict[str, RateLimiter] = {}
 _LOCK = threading.Lock()
@@ -49,6 +55,33 @@ def source_client(
         transport=transport,
         secret_params=secret_params,
     )
+
+
+def fetch_each(items: Iterable[T], load: Callable[[T], R], *, ahead: int = 4) -> Iterator[tuple[T, R | Exception]]:
+    """``load(item)`` for every item, ``ahead`` at a time in threads, results in input order.
+
+    For a run over many companies: while one company's payload is parsed, the next ones are already on
+    the wire, so the run moves at the source's rate limit (which every thread shares), not at the sum of
+    latencies. An exception is returned in place of its item's result, for the caller to collect.
+    """
+    pool = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="fetch")
+    pending: deque[tuple[T, Future[R]]] = deque()
+    try:
+        for item in items:
+            pending.append((item, pool.submit(load, item)))
+            while len(pending) >= ahead:
+                yield _settle(*pending.popleft())
+        while pending:
+            yield _settle(*pending.popleft())
+    finally:  # a consumer that stops early (e.g. the source is down) does not wait for the rest
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _settle(item: T, future: Future[R]) -> tuple[T, R | Exception]:
+    try:
+        return item, future.result()
+    except Exception as exc:  # handed to the caller, which names the item
+        return item, exc
 
 
 class RawArchiveResource(dg.ConfigurableResource):

@@ -7,6 +7,10 @@ disk). Examples::
     python -m finance_assets.features plan
     python -m finance_assets.features apply
     python -m finance_assets.features serve --host 127.0.0.1 --port 6566 --max-requests 0
+
+``serve`` runs the interpreter optimised (``-O``): Feast decorates its registry classes with typeguard's
+``@typechecked``, which re-checks every field of the feature service each time a request deserialises
+it from the cached registry (~1 ms of a ~3 ms request); typeguard is a no-op under ``-O``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ def main(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     os.environ.update(environment)
+    if argv[:1] == ["serve"] and not sys.flags.optimize:
+        os.execv(sys.executable, [sys.executable, "-O", "-m", "finance_assets.features", *argv])
     if argv[:1] == ["serve"] and not os.environ.get("XDG_RUNTIME_DIR"):
         # gunicorn puts its control socket in $XDG_RUNTIME_DIR or ~/.gunicorn: one per lakehouse, not one per
         # user shared by every server on the machine (a read-only home in a container: a private temp dir)

@@ -1,7 +1,8 @@
 """SEC EDGAR Bronze assets: the ticker map, the filing index and every XBRL fact, per company."""
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import dagster as dg
 import polars as pl
@@ -16,12 +17,15 @@ from finance_assets.bronze.edgar.parse import (
 )
 from finance_assets.bronze.edgar.replay_routes import EDGAR_ROUTES
 from finance_assets.core import checks
+from finance_assets.core.archive import PayloadArchive
 from finance_assets.core.checks import Metadata
 from finance_assets.core.http import FetchResult, NotFoundError, SourceClient
-from finance_assets.core.io_manager import PARTITION_BY, PARTITION_EXPR, LakehouseResource
-from finance_assets.core.partitions import companies_partitions
+from finance_assets.core.io_manager import LakehouseResource
+from finance_assets.core.partitions import companies_partitions, company_asset
 from finance_assets.core.settings import get_settings
-from finance_assets.core.sources import RawArchiveResource, source_client
+from finance_assets.core.sources import RawArchiveResource, fetch_each, source_client
+
+T = TypeVar("T")
 
 TICKERS_URL = "https://www.sec.gov/files/company_tickers.json"
 TICKERS_EXCHANGE_URL = "https://www.sec.gov/files/company_tickers_exchange.json"
@@ -46,52 +50,107 @@ class SecEdgarResource(dg.ConfigurableResource):
         )
 
 
-def resolve_cik(tickers: pl.DataFrame, ticker: str) -> str:
-    """The CIK of ``ticker`` from ``bronze.sec_company_tickers``; a clear failure for an unknown one."""
-    candidates = {ticker.upper(), ticker.upper().replace(".", "-")}
-    match = tickers.filter(pl.col("ticker").is_in(list(candidates)))
-    if match.is_empty():
+def resolve_ciks(tickers: pl.DataFrame, keys: Sequence[str]) -> dict[str, str]:
+    """The CIK of every ticker from ``bronze.sec_company_tickers``; one clear failure naming every unknown."""
+    ciks, unknown = {}, []
+    for ticker in keys:
+        match = tickers.filter(pl.col("ticker").is_in([ticker.upper(), ticker.upper().replace(".", "-")]))
+        if match.is_empty():
+            unknown.append(ticker)
+        else:
+            ciks[ticker] = match.get_column("cik")[0]
+    if unknown:
+        names = ", ".join(repr(t) for t in unknown)
         raise dg.Failure(
             description=(
-                f"Ticker {ticker!r} is not in SEC's ticker map (bronze.sec_company_tickers). Check the spelling "
-                "in UNIVERSE or the partition key; SEC writes share classes with a dash (BRK-B)."
+                f"Ticker {names} is not in SEC's ticker map (bronze.sec_company_tickers). Check the spelling "
+                "in UNIVERSE or the partition key; SEC writes share classes with a dash (BRK-B). "
+                "No table was changed."
             ),
-            metadata={"ticker": ticker},
+            metadata={"unknown_tickers": ", ".join(unknown)},
         )
-    return match.get_column("cik")[0]
+    return ciks
 
 
-def _fetch_for_partition(client: SourceClient, url: str, ticker: str, what: str) -> tuple[Any, FetchResult]:
-    try:
-        return client.get_json(url)
-    except NotFoundError:
-        raise dg.Failure(
-            description=f"SEC EDGAR has no {what} for {ticker} ({url} answered 404).",
-            metadata={"ticker": ticker, "url": url},
-        ) from None
+class CompanyProblem(Exception):
+    """One company of a run could not be loaded (no such payload, malformed payload)."""
 
 
-def _malformed(what: str, results: list[FetchResult], error: ValueError) -> dg.Failure:
+def _not_found(what: str, ticker: str, url: str) -> CompanyProblem:
+    return CompanyProblem(f"SEC EDGAR has no {what} for {ticker} ({url} answered 404).")
+
+
+def _malformed(what: str, results: Sequence[FetchResult], error: ValueError) -> CompanyProblem:
     """JSON that is not what the endpoint documents (e.g. a malformed CIK): say which payload, from where."""
-    return dg.Failure(
-        description=(
-            f"SEC EDGAR {what} from {' and '.join(r.url for r in results)} is malformed: {error} No table was "
-            "changed. Re-materialise once SEC serves a valid payload; if SEC changed the format, adapt "
-            "finance_assets/bronze/edgar/parse.py."
-        ),
-        metadata={"urls": ", ".join(r.url for r in results), "payload_sha256": ", ".join(r.sha256 for r in results)},
-    )
+    return CompanyProblem(f"SEC EDGAR {what} from {' and '.join(r.url for r in results)} is malformed: {error}")
 
 
-def _fetch_metadata(result: FetchResult) -> Metadata:
+def load_companies(keys: Sequence[str], load: Callable[[str], T]) -> Iterator[tuple[str, T]]:
+    """``load`` every company of the run (fetches overlap under the shared rate limit), in key order.
+
+    A source that is down (retries exhausted, timeouts) stops the run at once with its own error. A
+    company-level problem (404, malformed payload) is collected, and the run then fails naming every
+    such company: nothing is written, so the tables stay as they were.
+    """
+    problems: dict[str, str] = {}
+    loaded: list[tuple[str, T]] = []
+    for ticker, outcome in fetch_each(keys, load):
+        if isinstance(outcome, CompanyProblem):
+            problems[ticker] = str(outcome)
+        elif isinstance(outcome, Exception):
+            raise outcome
+        else:
+            loaded.append((ticker, outcome))
+    if problems:
+        others = (
+            f" The other {len(keys) - len(problems)} companies of this run were not written either."
+            if len(keys) > 1
+            else ""
+        )
+        raise dg.Failure(
+            description=(
+                " ".join(problems.values())
+                + f" No table was changed.{others} Re-materialise once SEC serves it, or remove the company "
+                "(UNIVERSE / the partition); if SEC changed a format, adapt finance_assets/bronze/edgar/parse.py."
+            ),
+            metadata={"failed_companies": ", ".join(problems)},
+        )
+    yield from loaded
+
+
+def _fetch_metadata(results: Sequence[FetchResult]) -> Metadata:
+    if len(results) == 1:
+        [result] = results
+        return {
+            "source_url": dg.MetadataValue.url(result.url),
+            "payload_sha256": result.sha256,
+            "payload_bytes": len(result.content),
+            "fetched_at": result.fetched_at.isoformat(),
+            "http_status": result.status,
+            "from_cache": result.from_cache,
+        }
     return {
-        "source_url": dg.MetadataValue.url(result.url),
-        "payload_sha256": result.sha256,
-        "payload_bytes": len(result.content),
-        "fetched_at": result.fetched_at.isoformat(),
-        "http_status": result.status,
-        "from_cache": result.from_cache,
+        "payloads": len(results),
+        "payload_bytes": sum(len(r.content) for r in results),
+        "from_cache": sum(r.from_cache for r in results),
+        "fetched_between": f"{min(r.fetched_at for r in results).isoformat()} .. "
+        f"{max(r.fetched_at for r in results).isoformat()}",
     }
+
+
+def _per_company_table(rows: Sequence[dict[str, Any]]) -> dg.MetadataValue:
+    header = list(rows[0]) if rows else ["ticker"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(row[c]) for c in header) + " |" for row in rows]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def _run_metadata(keys: Sequence[str], ciks: dict[str, str], per_company: Sequence[dict[str, Any]]) -> Metadata:
+    """A run may cover many companies (a backfill): totals, plus one line per company."""
+    found: Metadata = {"companies": len(keys), "per_company": _per_company_table(per_company)}
+    if len(keys) == 1:
+        found |= {"ticker": keys[0], "cik": ciks[keys[0]]}
+    return found
 
 
 # ---- sec_company_tickers ---------------------------------------------------------------------------
@@ -146,7 +205,11 @@ def sec_company_tickers(
     try:
         table = pl.from_arrow(parse_company_tickers(exchange_doc, tickers_doc))
     except ValueError as exc:  # PayloadError, malformed CIKs
-        raise _malformed("ticker map", [exchange, plain], exc) from exc
+        raise dg.Failure(
+            description=f"{_malformed('ticker map', [exchange, plain], exc)} No table was changed. Re-materialise "
+            "once SEC serves a valid payload; if SEC changed the format, adapt finance_assets/bronze/edgar/parse.py.",
+            metadata={"urls": f"{exchange.url}, {plain.url}", "payload_sha256": f"{exchange.sha256}, {plain.sha256}"},
+        ) from exc
     assert isinstance(table, pl.DataFrame)
     payloads.commit_index(
         lakehouse.lakehouse(),
@@ -168,7 +231,7 @@ def sec_company_tickers(
         metadata={
             "tickers": table.height,
             "universe_registered": ", ".join(registered),
-            **_fetch_metadata(exchange),
+            **_fetch_metadata([exchange]),
         },
     )
     yield from checks.results(TICKERS_KEY, table, TICKER_CHECKS)
@@ -180,7 +243,8 @@ FILINGS_KEY = dg.AssetKey([BRONZE, "edgar_filings"])
 
 
 FILING_CHECKS = (
-    checks.unique_key("accession_number"),
+    # a filing can list several registrants (and a company several tickers): unique per ticker
+    checks.unique_key("ticker", "accession_number"),
     checks.matches("cik", CIK_PATTERN.pattern, name="cik_format"),
     checks.matches("accession_number", ACCESSION_PATTERN.pattern, name="accession_format"),
     checks.non_empty(),
@@ -189,15 +253,63 @@ FILING_CHECKS = (
 PAGES_CHECK = "submissions_pages_complete"
 
 
-@dg.asset(
+@dataclass(frozen=True)
+class CompanyFilings:
+    frame: pl.DataFrame
+    index: FetchResult
+    pages_fetched: int
+    missing_pages: tuple[str, ...]
+
+
+def _load_filings(client: SourceClient, payloads: PayloadArchive, ticker: str, cik: str) -> CompanyFilings:
+    """The submissions index of one company and every extra (older) page it lists."""
+    url = SUBMISSIONS_URL.format(name=f"CIK{cik}.json")
+    try:
+        doc, result = client.get_json(url)
+    except NotFoundError:
+        raise _not_found("submissions index", ticker, url) from None
+    payloads.put(
+        "sec", result.url, result.content, status=result.status, fetched_at=result.fetched_at, partition_key=ticker
+    )
+    try:
+        company = {
+            "cik": cik,
+            "ticker": ticker,
+            "entity_name": doc.get("name") or "",
+            "fiscal_year_end": doc.get("fiscalYearEnd"),
+            "sic": doc.get("sic"),
+        }
+        parts = [parse_filings(doc["filings"]["recent"], page="recent", payload_sha256=result.sha256, **company)]
+        pages = [page["name"] for page in doc["filings"].get("files", [])]
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise _malformed(f"submissions index for {ticker}", [result], ValueError(f"missing or bad {exc}")) from exc
+    missing: list[str] = []
+    for page in pages:
+        try:
+            page_doc, page_result = client.get_json(SUBMISSIONS_URL.format(name=page))
+        except NotFoundError:
+            missing.append(page)
+            continue
+        payloads.put(
+            "sec", page_result.url, page_result.content, fetched_at=page_result.fetched_at, partition_key=ticker
+        )
+        try:
+            parts.append(parse_filings(page_doc, page=page, payload_sha256=page_result.sha256, **company))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _malformed(f"submissions page {page} for {ticker}", [page_result], ValueError(str(exc))) from exc
+    frame = pl.from_arrow(pa.concat_tables(parts))
+    assert isinstance(frame, pl.DataFrame)
+    # The same filing can appear on two pages when EDGAR shifts its page boundary between fetches.
+    frame = frame.unique(subset=["accession_number"], keep="first", maintain_order=True)
+    return CompanyFilings(frame, result, len(parts), tuple(missing))
+
+
+@company_asset(
     key=FILINGS_KEY,
     group_name=BRONZE,
-    partitions_def=companies_partitions,
-    io_manager_key="iceberg_io_manager",
     kinds={"iceberg", "python"},
     pool=SEC_POOL,
     ins={"tickers": dg.AssetIn(key=TICKERS_KEY)},
-    metadata={PARTITION_EXPR: "ticker", PARTITION_BY: ["identity(ticker)"]},
     check_specs=[
         *checks.specs(FILINGS_KEY, FILING_CHECKS),
         dg.AssetCheckSpec(
@@ -215,68 +327,53 @@ def edgar_filings(
     archive: RawArchiveResource,
     lakehouse: LakehouseResource,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-    ticker = context.partition_key
-    cik = resolve_cik(tickers, ticker)
+    keys = list(context.partition_keys)
+    ciks = resolve_ciks(tickers, keys)
     payloads = archive.archive()
-    missing_pages: list[str] = []
     with sec.client() as client:
-        url = SUBMISSIONS_URL.format(name=f"CIK{cik}.json")
-        doc, result = _fetch_for_partition(client, url, ticker, "submissions index")
-        payloads.put("sec", result.url, result.content, status=result.status, fetched_at=result.fetched_at)
-        company = {
-            "cik": cik,
-            "ticker": ticker,
-            "entity_name": doc.get("name") or "",
-            "fiscal_year_end": doc.get("fiscalYearEnd"),
-            "sic": doc.get("sic"),
-        }
-        parts = [
-            parse_filings(doc["filings"]["recent"], page="recent", payload_sha256=result.sha256, **company)
-        ]
-        for page in doc["filings"].get("files", []):
-            page_url = SUBMISSIONS_URL.format(name=page["name"])
-            try:
-                page_doc, page_result = client.get_json(page_url)
-            except NotFoundError:
-                missing_pages.append(page["name"])
-                context.log.warning(
-                    f"{ticker}: extra submissions page {page['name']} is not available (404)."
-                )
-                continue
-            payloads.put("sec", page_result.url, page_result.content, fetched_at=page_result.fetched_at)
-            parts.append(
-                parse_filings(page_doc, page=page["name"], payload_sha256=page_result.sha256, **company)
-            )
-    frame = pl.from_arrow(pa.concat_tables(parts))
-    assert isinstance(frame, pl.DataFrame)
-    # The same filing can appear on two pages when EDGAR shifts its page boundary between fetches.
-    frame = frame.unique(subset=["accession_number"], keep="first", maintain_order=True)
+        companies = list(load_companies(keys, lambda t: _load_filings(client, payloads, t, ciks[t])))
+    missing_pages: list[str] = []
+    for ticker, company in companies:
+        for page in company.missing_pages:
+            context.log.warning(f"{ticker}: extra submissions page {page} is not available (404).")
+            missing_pages.append(page)
+    frame = pl.concat([c.frame for _, c in companies])
     payloads.commit_index(
-        lakehouse.lakehouse(),
-        run_id=context.run_id,
-        asset_key=FILINGS_KEY.to_user_string(),
-        partition_key=ticker,
+        lakehouse.lakehouse(), run_id=context.run_id, asset_key=FILINGS_KEY.to_user_string(), partition_key=None
     )
+    per_company = [
+        {
+            "ticker": t,
+            "cik": ciks[t],
+            "filings": c.frame.height,
+            "pages_fetched": c.pages_fetched,
+            "pages_missing": ", ".join(c.missing_pages) or "none",
+            "latest_filing": c.frame.get_column("filing_date").max(),
+        }
+        for t, c in companies
+    ]
     yield dg.Output(
         frame,
         metadata={
-            "ticker": ticker,
-            "cik": cik,
+            **_run_metadata(keys, ciks, per_company),
             "filings": frame.height,
-            "pages_fetched": len(parts),
+            "pages_fetched": sum(c.pages_fetched for _, c in companies),
             "pages_missing": ", ".join(missing_pages) or "none",
             "earliest_filing": str(frame.get_column("filing_date").min()),
             "latest_filing": str(frame.get_column("filing_date").max()),
-            **_fetch_metadata(result),
+            **_fetch_metadata([c.index for _, c in companies]),
         },
     )
-    yield from checks.results(FILINGS_KEY, frame, FILING_CHECKS)
+    yield from checks.results(FILINGS_KEY, frame, FILING_CHECKS, partition_keys=keys)
     yield dg.AssetCheckResult(
         asset_key=FILINGS_KEY,
         check_name=PAGES_CHECK,
         passed=not missing_pages,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"missing_pages": ", ".join(missing_pages) or "none", "pages_fetched": len(parts)},
+        metadata={
+            "missing_pages": ", ".join(missing_pages) or "none",
+            "pages_fetched": sum(c.pages_fetched for _, c in companies),
+        },
     )
 
 
@@ -321,15 +418,12 @@ FACT_CHECKS = (
 )
 
 
-@dg.asset(
+@company_asset(
     key=FACTS_KEY,
     group_name=BRONZE,
-    partitions_def=companies_partitions,
-    io_manager_key="iceberg_io_manager",
     kinds={"iceberg", "python"},
     pool=SEC_POOL,
     ins={"tickers": dg.AssetIn(key=TICKERS_KEY)},
-    metadata={PARTITION_EXPR: "ticker", PARTITION_BY: ["identity(ticker)"]},
     check_specs=checks.specs(FACTS_KEY, FACT_CHECKS),
     description="Every XBRL fact of the company's companyfacts payload: one row per (concept, unit, period, filing).",
 )
@@ -340,37 +434,53 @@ def edgar_company_facts(
     archive: RawArchiveResource,
     lakehouse: LakehouseResource,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-    ticker = context.partition_key
-    cik = resolve_cik(tickers, ticker)
+    keys = list(context.partition_keys)
+    ciks = resolve_ciks(tickers, keys)
     payloads = archive.archive()
+
+    def load(ticker: str) -> tuple[pl.DataFrame, FetchResult]:
+        url = COMPANY_FACTS_URL.format(cik=ciks[ticker])
+        try:
+            doc, result = client.get_json(url)
+        except NotFoundError:
+            raise _not_found("XBRL company facts", ticker, url) from None
+        payloads.put(
+            "sec", result.url, result.content, status=result.status, fetched_at=result.fetched_at, partition_key=ticker
+        )
+        try:
+            frame = pl.from_arrow(parse_company_facts(doc, ticker=ticker, payload_sha256=result.sha256))
+        except ValueError as exc:  # PayloadError, malformed CIKs
+            raise _malformed(f"XBRL company facts for {ticker}", [result], exc) from exc
+        assert isinstance(frame, pl.DataFrame)
+        return frame, result
+
     with sec.client() as client:
-        result = _fetch_for_partition(
-            client, COMPANY_FACTS_URL.format(cik=cik), ticker, "XBRL company facts"
-        )[1]
-    payloads.put("sec", result.url, result.content, status=result.status, fetched_at=result.fetched_at)
-    try:
-        frame = pl.from_arrow(parse_company_facts(result.content, ticker=ticker, payload_sha256=result.sha256))
-    except ValueError as exc:  # PayloadError, malformed CIKs
-        raise _malformed(f"XBRL company facts for {ticker}", [result], exc) from exc
-    assert isinstance(frame, pl.DataFrame)
+        companies = list(load_companies(keys, load))
+    frame = pl.concat([f for _, (f, _) in companies])
     payloads.commit_index(
-        lakehouse.lakehouse(),
-        run_id=context.run_id,
-        asset_key=FACTS_KEY.to_user_string(),
-        partition_key=ticker,
+        lakehouse.lakehouse(), run_id=context.run_id, asset_key=FACTS_KEY.to_user_string(), partition_key=None
     )
+    per_company = [
+        {
+            "ticker": t,
+            "cik": ciks[t],
+            "facts": f.height,
+            "taxonomies": ", ".join(sorted(f.get_column("taxonomy").unique().to_list())),
+            "latest_filed": f.get_column("filed").max(),
+        }
+        for t, (f, _) in companies
+    ]
     taxonomies = sorted(set(frame.get_column("taxonomy").unique().to_list()))
     yield dg.Output(
         frame,
         metadata={
-            "ticker": ticker,
-            "cik": cik,
+            **_run_metadata(keys, ciks, per_company),
             "facts": frame.height,
             "concepts": frame.select("taxonomy", "concept").n_unique(),
             "taxonomies": ", ".join(taxonomies),
             "filings": frame.get_column("accn").n_unique(),
             "latest_filed": str(frame.get_column("filed").max()),
-            **_fetch_metadata(result),
+            **_fetch_metadata([r for _, (_, r) in companies]),
         },
     )
-    yield from checks.results(FACTS_KEY, frame, FACT_CHECKS)
+    yield from checks.results(FACTS_KEY, frame, FACT_CHECKS, partition_keys=keys)

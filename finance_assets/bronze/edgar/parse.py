@@ -71,9 +71,7 @@ COMPANY_FACTS_SCHEMA = pa.schema(
 )
 
 
-def parse_company_facts(
-    payload: bytes | dict[str, Any], *, ticker: str, payload_sha256: str = ""
-) -> pa.Table:
+def parse_company_facts(payload: bytes | dict[str, Any], *, ticker: str, payload_sha256: str = "") -> pa.Table:
     """Every fact in a companyfacts payload, one row per (taxonomy, concept, unit, period, filing)."""
     doc = orjson.loads(payload) if isinstance(payload, bytes | bytearray | memoryview) else payload
     if not isinstance(doc, dict) or "facts" not in doc or "cik" not in doc:
@@ -246,9 +244,7 @@ def parse_company_tickers(exchange_doc: dict[str, Any], tickers_doc: dict[str, A
     rows: dict[str, tuple[str, str, str | None]] = {}
     for rec in exchange_doc["data"]:
         ticker = str(rec[idx["ticker"]]).upper()
-        rows.setdefault(
-            ticker, (normalize_cik(rec[idx["cik"]]), rec[idx["name"]], rec[idx["exchange"]] or None)
-        )
+        rows.setdefault(ticker, (normalize_cik(rec[idx["cik"]]), rec[idx["name"]], rec[idx["exchange"]] or None))
     for rec in (tickers_doc or {}).values():
         ticker = str(rec["ticker"]).upper()
         rows.setdefault(ticker, (normalize_cik(rec["cik_str"]), rec["title"], None))

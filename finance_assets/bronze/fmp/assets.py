@@ -10,6 +10,7 @@ A company FMP has no data for materialises an empty partition, reported in the m
 """
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import dagster as dg
 import polars as pl
@@ -29,9 +30,10 @@ from finance_assets.bronze.fmp.parse import (
 )
 from finance_assets.bronze.fmp.source import Attempt, FmpResource, fetch_plan
 from finance_assets.core import checks
+from finance_assets.core.archive import PayloadArchive
 from finance_assets.core.checks import FrameCheck, Metadata
-from finance_assets.core.io_manager import PARTITION_BY, PARTITION_EXPR, LakehouseResource
-from finance_assets.core.partitions import companies_partitions
+from finance_assets.core.io_manager import LakehouseResource
+from finance_assets.core.partitions import company_asset
 from finance_assets.core.sources import RawArchiveResource
 
 FMP_POOL = "fmp"  # one FMP step at a time in the deployment: the rate budget is per API key
@@ -162,28 +164,32 @@ def _coverage(spec: TableSpec, ticker: str, frame: pl.DataFrame, attempts: Seque
     return " + ".join(kinds)
 
 
-def _materialize(
-    context: dg.AssetExecutionContext,
-    spec: TableSpec,
-    frame_checks: Sequence[FrameCheck],
-    fmp: FmpResource,
-    archive: RawArchiveResource,
-    lakehouse: LakehouseResource,
-) -> Iterator[dg.Output | dg.AssetCheckResult]:
-    key = asset_key(spec)
-    ticker = context.partition_key
-    limits = fmp.limits()
-    payloads_archive = archive.archive()
+@dataclass(frozen=True)
+class CompanyLoad:
+    ticker: str
+    frame: pl.DataFrame
+    attempts: list[Attempt]
+    coverage: str
+    payloads: int
+    unmapped: set[str]
+    unreadable: int
+    mismatches: int
+
+
+def _load_company(
+    spec: TableSpec, ticker: str, fmp: FmpResource, limits: dict[str, int], payloads_archive: PayloadArchive
+) -> CompanyLoad:
     with fmp.session() as session:
         payloads = fetch_plan(session, spec, ticker, limits)
         attempts = list(session.attempts)
-
     parts = []
     unmapped: set[str] = set()
     unreadable = mismatches = 0
     for payload in payloads:
         result = payload.result
-        payloads_archive.put("fmp", result.url, result.content, status=result.status, fetched_at=result.fetched_at)
+        payloads_archive.put(
+            "fmp", result.url, result.content, status=result.status, fetched_at=result.fetched_at, partition_key=ticker
+        )
         normalized = normalize(
             spec,
             payload.rows,
@@ -197,27 +203,53 @@ def _materialize(
         unreadable += normalized.unreadable_values
         mismatches += normalized.symbol_mismatches
     frame = merge(spec, parts)
+    coverage = _coverage(spec, ticker, frame, attempts)
+    return CompanyLoad(ticker, frame, attempts, coverage, len(payloads), unmapped, unreadable, mismatches)
+
+
+def _materialize(
+    context: dg.AssetExecutionContext,
+    spec: TableSpec,
+    frame_checks: Sequence[FrameCheck],
+    fmp: FmpResource,
+    archive: RawArchiveResource,
+    lakehouse: LakehouseResource,
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    """Every company of the run in turn (FMP's budget is per key: one request at a time), one commit."""
+    key = asset_key(spec)
+    keys = list(context.partition_keys)
+    limits = fmp.limits()
+    payloads_archive = archive.archive()
+    loads = [_load_company(spec, ticker, fmp, limits, payloads_archive) for ticker in keys]
+    frame = pl.concat([load.frame for load in loads], how="vertical")
     payloads_archive.commit_index(
-        lakehouse.lakehouse(), run_id=context.run_id, asset_key=key.to_user_string(), partition_key=ticker
+        lakehouse.lakehouse(), run_id=context.run_id, asset_key=key.to_user_string(), partition_key=None
     )
 
-    coverage = _coverage(spec, ticker, frame, attempts)
-    if frame.is_empty():
-        context.log.warning(f"{spec.table}[{ticker}]: {coverage}; the partition is written empty.")
-    if mismatches:
-        context.log.warning(f"{spec.table}[{ticker}]: {mismatches} rows carry another symbol than {ticker}.")
+    for load in loads:
+        if load.frame.is_empty():
+            context.log.warning(f"{spec.table}[{load.ticker}]: {load.coverage}; the partition is written empty.")
+        if load.mismatches:
+            context.log.warning(f"{spec.table}[{load.ticker}]: {load.mismatches} rows carry another symbol.")
+    unmapped = set().union(*(load.unmapped for load in loads))
+    unreadable = sum(load.unreadable for load in loads)
     by_api = frame.group_by("api").len().sort("api")
+    attempts = [a for load in loads for a in load.attempts]
     metadata: Metadata = {
-        "ticker": ticker,
+        "companies": len(keys),
         "rows": frame.height,
-        "fmp_coverage": coverage,
+        "fmp_coverage": "; ".join(f"{load.ticker}: {load.coverage}" for load in loads)
+        if len(loads) > 1
+        else loads[0].coverage,
         "rows_by_api": ", ".join(f"{a}={n}" for a, n in by_api.iter_rows()) or "none",
         "requests": dg.MetadataValue.md(_requests_table(attempts)),
-        "payloads_archived": len(payloads),
+        "payloads_archived": sum(load.payloads for load in loads),
         "unmapped_fields": ", ".join(sorted(unmapped)) or "none",
         "unreadable_values": unreadable,
-        "symbol_mismatches": mismatches,
+        "symbol_mismatches": sum(load.mismatches for load in loads),
     }
+    if len(keys) == 1:
+        metadata["ticker"] = keys[0]
     if spec.periodic and not frame.is_empty():
         metadata |= {
             "earliest_period_end": str(frame.get_column("date").min()),
@@ -226,7 +258,7 @@ def _materialize(
             "quarterly_rows": frame.filter(pl.col("period") != "FY").height,
         }
     yield dg.Output(frame, metadata=metadata)
-    yield from checks.results(key, frame, frame_checks)
+    yield from checks.results(key, frame, frame_checks, partition_keys=keys)
     yield dg.AssetCheckResult(
         asset_key=key,
         check_name=FIELDS_CHECK,
@@ -239,16 +271,12 @@ def _materialize(
 def _fmp_asset(spec: TableSpec, frame_checks: Sequence[FrameCheck]) -> dg.AssetsDefinition:
     key = asset_key(spec)
 
-    @dg.asset(
+    @company_asset(
         key=key,
         group_name=BRONZE,
-        partitions_def=companies_partitions,
-        io_manager_key="iceberg_io_manager",
         kinds={"iceberg", "python"},
         pool=FMP_POOL,
         metadata={
-            PARTITION_EXPR: "ticker",
-            PARTITION_BY: ["identity(ticker)"],
             "dagster/column_schema": _column_schema(spec),
             "fmp/endpoint": spec.endpoint,
         },

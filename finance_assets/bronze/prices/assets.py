@@ -134,8 +134,7 @@ def prices_daily(context: dg.AssetExecutionContext, market_data: MarketDataResou
     if end < start:
         first, last = context.partition_key_range.start, context.partition_key_range.end
         raise dg.Failure(
-            f"Partition range {first}...{last} ends before it starts: give the earlier date first "
-            f"({last}...{first})."
+            f"Partition range {first}...{last} ends before it starts: give the earlier date first ({last}...{first})."
         )
     source = market_data.source()
     frames, rows_per_ticker, unavailable = [], {}, []
