@@ -79,6 +79,13 @@ t = time.monotonic()
 selection = dbt_selection()
 failures += _run(instance, selection, label=f"dbt build ({len(selection)} models)", log=log)
 stages["dbt_s"] = time.monotonic() - t
+from finance_assets.transform.project import DBT_PROJECT_DIR
+latest = max((DBT_PROJECT_DIR / "target").glob("*/run_results.json"), key=lambda p: p.stat().st_mtime, default=None)
+slowest = []
+if latest is not None:
+    nodes = json.loads(latest.read_text())["results"]
+    slowest = sorted(((r["unique_id"], round(r["execution_time"], 1)) for r in nodes), key=lambda x: -x[1])[:12]
+stages["dbt_slowest_nodes"] = slowest
 stages["total_in_process_s"] = time.monotonic() - t0
 print("RESULT " + json.dumps({"stages": stages, "failures": failures}), flush=True)
 """

@@ -253,6 +253,20 @@ FILING_CHECKS = (
 PAGES_CHECK = "submissions_pages_complete"
 
 
+def _fetch_archived(
+    client: SourceClient, payloads: PayloadArchive, url: str, ticker: str, what: str
+) -> tuple[Any, FetchResult]:
+    """GET one of the company's payloads and archive its raw bytes (a 404 is the company's problem)."""
+    try:
+        doc, result = client.get_json(url)
+    except NotFoundError:
+        raise _not_found(what, ticker, url) from None
+    payloads.put(
+        "sec", result.url, result.content, status=result.status, fetched_at=result.fetched_at, partition_key=ticker
+    )
+    return doc, result
+
+
 @dataclass(frozen=True)
 class CompanyFilings:
     frame: pl.DataFrame
@@ -263,13 +277,8 @@ class CompanyFilings:
 
 def _load_filings(client: SourceClient, payloads: PayloadArchive, ticker: str, cik: str) -> CompanyFilings:
     """The submissions index of one company and every extra (older) page it lists."""
-    url = SUBMISSIONS_URL.format(name=f"CIK{cik}.json")
-    try:
-        doc, result = client.get_json(url)
-    except NotFoundError:
-        raise _not_found("submissions index", ticker, url) from None
-    payloads.put(
-        "sec", result.url, result.content, status=result.status, fetched_at=result.fetched_at, partition_key=ticker
+    doc, result = _fetch_archived(
+        client, payloads, SUBMISSIONS_URL.format(name=f"CIK{cik}.json"), ticker, "submissions index"
     )
     try:
         company = {
@@ -440,13 +449,7 @@ def edgar_company_facts(
 
     def load(ticker: str) -> tuple[pl.DataFrame, FetchResult]:
         url = COMPANY_FACTS_URL.format(cik=ciks[ticker])
-        try:
-            doc, result = client.get_json(url)
-        except NotFoundError:
-            raise _not_found("XBRL company facts", ticker, url) from None
-        payloads.put(
-            "sec", result.url, result.content, status=result.status, fetched_at=result.fetched_at, partition_key=ticker
-        )
+        doc, result = _fetch_archived(client, payloads, url, ticker, "XBRL company facts")
         try:
             frame = pl.from_arrow(parse_company_facts(doc, ticker=ticker, payload_sha256=result.sha256))
         except ValueError as exc:  # PayloadError, malformed CIKs
