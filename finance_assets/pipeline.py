@@ -7,8 +7,10 @@ company partitions, which runs up to ``COMPANIES_PER_RUN`` companies per run), s
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date, timedelta
 
 import dagster as dg
@@ -107,31 +109,66 @@ def price_range(settings: Settings) -> tuple[str, str]:
     return in_range[0], in_range[-1]
 
 
+def _prices_stage() -> list[str]:
+    """The prices backfill, in its own process (see :func:`bronze_stage`)."""
+    from finance_assets.core.settings import get_settings
+
+    settings = get_settings()
+    return _run(dg.DagsterInstance.get(), ["bronze/prices_daily"], partition_range=price_range(settings), log=print)
+
+
+def bronze_stage(
+    settings: Settings,
+    instance: dg.DagsterInstance,
+    log: Callable[[str], None],
+    *,
+    fmp_tickers: Sequence[str] | None = None,
+) -> list[str]:
+    """Every Bronze asset; the prices backfill runs alongside EDGAR and FMP, as Dagster would run them.
+
+    ``fmp_tickers``: the companies to load from FMP (default: the universe).
+
+    The sources are independent (different pools), and EDGAR mostly waits on SEC's rate limit, so a
+    deployment's daemon runs these backfills concurrently; here the prices run gets a second process
+    (Dagster captures a run's output per process, so two in-process runs cannot share one).
+    """
+    failures: list[str] = []
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked threads or open handles
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        log("bronze: market data (prices, in a second process), SEC EDGAR, FMP fundamentals")
+        prices = pool.submit(_prices_stage)
+        failures += _run(instance, ["bronze/sec_company_tickers"], partition_key=None, log=log)
+        failures += run_companies(instance, EDGAR_COMPANY_ASSETS, settings.universe, log=log)
+        from finance_assets.bronze.fmp.assets import FMP_ASSET_KEYS
+
+        if settings.replay or settings.fmp_api_key:
+            fmp = settings.universe if fmp_tickers is None else fmp_tickers
+            failures += run_companies(instance, list(FMP_ASSET_KEYS), fmp, label="bronze/fmp_* (6 tables)", log=log)
+        else:
+            log("  skipped FMP: FMP_API_KEY is not set (export it to include FMP fundamentals; nothing else needs it)")
+        try:
+            failures += prices.result()
+        except Exception as exc:  # the child died before it could report (e.g. killed, import error)
+            failures.append(f"bronze/prices_daily: the prices process failed: {exc!r}")
+            log(f"  FAILED {failures[-1]}")
+    return failures
+
+
+def dbt_stage(instance: dg.DagsterInstance, log: Callable[[str], None]) -> list[str]:
+    from finance_assets.transform.assets import dbt_selection
+
+    log("silver + gold: dbt build (after every Bronze partition)")
+    selection = dbt_selection()
+    return _run(instance, selection, label=f"dbt build ({len(selection)} models)", log=log)
+
+
 def materialize_all(settings: Settings, log: Callable[[str], None] = print) -> list[str]:
     from finance_assets.transform.project import prepare_manifest
 
     prepare_manifest(force=True)  # dbt parse before the graph loads: the dbt assets come from the manifest
     instance = dg.DagsterInstance.get()
-    failures: list[str] = []
-    log("bronze: SEC EDGAR")
-    failures += _run(instance, ["bronze/sec_company_tickers"], partition_key=None, log=log)
-    failures += run_companies(instance, EDGAR_COMPANY_ASSETS, settings.universe, log=log)
-    log("bronze: FMP fundamentals")
-    from finance_assets.bronze.fmp.assets import FMP_ASSET_KEYS
-
-    if settings.replay or settings.fmp_api_key:
-        failures += run_companies(
-            instance, list(FMP_ASSET_KEYS), settings.universe, label="bronze/fmp_* (6 tables)", log=log
-        )
-    else:
-        log("  skipped: FMP_API_KEY is not set (export it to include FMP fundamentals; nothing else needs it)")
-    log("bronze: market data")
-    failures += _run(instance, ["bronze/prices_daily"], partition_range=price_range(settings), log=log)
-    log("silver + gold: dbt build (after every Bronze partition)")
-    from finance_assets.transform.assets import dbt_selection
-
-    selection = dbt_selection()
-    failures += _run(instance, selection, label=f"dbt build ({len(selection)} models)", log=log)
+    failures = bronze_stage(settings, instance, log)
+    failures += dbt_stage(instance, log)
     log("features: feature tables, Feast registry, online store (after Gold)")
     from finance_assets.features.assets import feature_selection
 

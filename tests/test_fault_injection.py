@@ -239,9 +239,17 @@ def _redirect_sec_to(port: int, patch: pytest.MonkeyPatch) -> None:
     patch.setattr(httpx.HTTPTransport, "handle_request", handle_request)
 
 
-def _materialize(selection: list[str], partition_key: str | None = None) -> dg.ExecuteInProcessResult:
+def _materialize(
+    selection: list[str], partition_key: str | None = None, partition_range: tuple[str, str] | None = None
+) -> dg.ExecuteInProcessResult:
     from finance_assets.definitions import defs
 
+    tags = {}
+    if partition_range:  # one run over several companies, as a backfill launches it
+        tags = {
+            "dagster/asset_partition_range_start": partition_range[0],
+            "dagster/asset_partition_range_end": partition_range[1],
+        }
     return dg.materialize(
         list(defs.assets or []),
         selection=selection,
@@ -249,6 +257,7 @@ def _materialize(selection: list[str], partition_key: str | None = None) -> dg.E
         instance=dg.DagsterInstance.get(),
         resources=defs.resources,
         raise_on_error=False,
+        tags=tags,
     )
 
 
@@ -364,6 +373,22 @@ def test_persistent_fault_fails_naming_source_and_url_and_leaves_tables_untouche
     assert expected in text  # ... and what went wrong, after retrying
     assert [h["step"] for h in sec.hits("/api/xbrl/companyfacts/")] == [step] * (MAX_RETRIES + 1)
     _assert_unchanged(before)
+
+
+def test_a_source_down_mid_backfill_fails_the_run_naming_the_url_and_writes_no_company(
+    live_lakehouse: Path, sec: Sec
+) -> None:
+    instance = dg.DagsterInstance.get()
+    for ticker in ("NVDA", "TSM"):
+        if not instance.has_dynamic_partition("companies", ticker):
+            instance.add_dynamic_partitions("companies", [ticker])
+    before = _state()
+    nvda_url = "https://data.sec.gov/api/xbrl/companyfacts/CIK0001045810.json"
+    sec.plan(("/api/xbrl/companyfacts/CIK0001045810", ["500"]))  # AAPL and TSM answer; NVDA's never does
+    text = _failure(_materialize([FACTS], partition_range=("AAPL", "TSM")))
+    assert f"sec: GET {nvda_url}" in text and "failed after 3 attempt(s); last error: HTTP 500" in text
+    assert len(sec.hits("/api/xbrl/companyfacts/CIK0001045810")) == MAX_RETRIES + 1
+    _assert_unchanged(before)  # AAPL and TSM were fetched, yet neither is written: the run is one commit
 
 
 def test_ticker_map_served_as_html_fails_and_keeps_tables_and_partitions(live_lakehouse: Path, sec: Sec) -> None:

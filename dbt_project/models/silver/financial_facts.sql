@@ -57,8 +57,9 @@ reported as (
             as first_report,
         arg_max({value: value, filed: filed, accession_number: accession_number, form: form}, latest_key)
             as latest_report,
-        count(distinct accession_number) as filings_reporting,
-        count(distinct value) as distinct_values
+        -- = count(distinct ...), which DuckDB runs as a second hash aggregate per column: 2x slower here
+        length(list_distinct(list(accession_number))) as filings_reporting,
+        length(list_distinct(list(value))) as distinct_values
     from keyed
     group by cik, taxonomy, concept, unit, period_start, period_end
 )
