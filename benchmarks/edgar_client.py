@@ -74,19 +74,14 @@ def sec_server(*, fault_5xx: float = 0.0, limit: int = int(CEILING)) -> Iterator
 @contextlib.contextmanager
 def edgar_environment() -> Iterator[str]:
     """Live mode (no REPLAY_DIR) with a User-Agent and a throwaway LAKEHOUSE_HOME (the HTTP cache goes there)."""
-    saved = {k: os.environ.get(k) for k in ("REPLAY_DIR", "LAKEHOUSE_HOME", "SEC_USER_AGENT")}
-    with tempfile.TemporaryDirectory(prefix="bench-edgar-") as home:
-        os.environ.pop("REPLAY_DIR", None)
-        os.environ["LAKEHOUSE_HOME"] = home
-        os.environ.setdefault("SEC_USER_AGENT", "Lakehouse Benchmarks bench@example.com")
-        try:
-            yield home
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    from finance_assets.core.settings import environment
+
+    user_agent = os.environ.get("SEC_USER_AGENT") or "Lakehouse Benchmarks bench@example.com"
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-edgar-") as home,
+        environment({"LAKEHOUSE_HOME": home, "SEC_USER_AGENT": user_agent}, unset=["REPLAY_DIR"]),
+    ):
+        yield home
 
 
 @dataclass

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 
+from finance_assets.core.partitions import range_tags
 from finance_assets.core.settings import Settings
 
 EDGAR_COMPANY_ASSETS = ("bronze/edgar_filings", "bronze/edgar_company_facts")
@@ -36,10 +37,7 @@ def _run(
     tags = {"lakehouse/launched_by": "demo"}
     if partition_range:  # one run over a range of partitions, as a single-run backfill does
         label += f" [{partition_range[0]}..{partition_range[1]}]"
-        tags |= {
-            "dagster/asset_partition_range_start": partition_range[0],
-            "dagster/asset_partition_range_end": partition_range[1],
-        }
+        tags |= range_tags(*partition_range)
     started = time.monotonic()
     result = dg.materialize(
         list(defs.assets or []),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,9 +30,7 @@ LAKEHOUSE_VARS = (
 @pytest.fixture(scope="session")
 def replay_dir() -> Path:
     if not (REPLAY_DIR / "edgar").is_dir():
-        pytest.fail(
-            f"recorded source data not found at {REPLAY_DIR} (expected ../shared/replay beside the checkout)"
-        )
+        pytest.fail(f"recorded source data not found at {REPLAY_DIR} (expected ../shared/replay beside the checkout)")
     return REPLAY_DIR
 
 
@@ -47,19 +44,3 @@ def lakehouse_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, replay_dir: P
     monkeypatch.setenv("REPLAY_DIR", str(replay_dir))
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
     return home
-
-
-def set_session_env(values: dict[str, str]) -> Iterator[None]:
-    """Session-scoped env changes (monkeypatch is function-scoped); restores what was there."""
-    saved = {k: os.environ.get(k) for k in (*LAKEHOUSE_VARS, *values)}
-    for name in LAKEHOUSE_VARS:
-        os.environ.pop(name, None)
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v

@@ -113,18 +113,10 @@ class GoldLakehouse:
 
 def session_env(values: dict[str, str]) -> Iterator[None]:
     """Set the lakehouse variables to ``values`` (others unset) until the generator is closed."""
-    saved = {name: os.environ.get(name) for name in (*ENV_NAMES, *values)}
-    for name in ENV_NAMES:
-        os.environ.pop(name, None)
-    os.environ.update(values)
-    try:
+    from finance_assets.core.settings import environment
+
+    with environment(values, unset=ENV_NAMES):
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _materialize(

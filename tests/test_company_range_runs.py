@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from finance_assets.core.iceberg import IcebergLakehouse
-from finance_assets.core.partitions import COMPANIES_PER_RUN, company_runs
+from finance_assets.core.partitions import COMPANIES_PER_RUN, company_runs, range_tags
 from finance_assets.core.settings import get_settings
 
 TICKERS = "bronze/sec_company_tickers"
@@ -30,7 +30,7 @@ def _materialize(selection: list[str], first: str | None = None, last: str | Non
 
     tags = {}
     if first and last:
-        tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+        tags = range_tags(first, last)
     return dg.materialize(
         list(defs.assets or []),
         selection=selection,

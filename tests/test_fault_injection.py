@@ -18,7 +18,6 @@ catalog: one is SIGKILLed mid-write, sixteen race on one table.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing as mp
 import os
 import random
@@ -43,7 +42,8 @@ import pytest
 from pyiceberg.expressions import In
 
 from finance_assets.core.iceberg import IcebergLakehouse
-from finance_assets.core.settings import Settings, get_settings
+from finance_assets.core.partitions import range_tags
+from finance_assets.core.settings import Settings, environment, get_settings
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -205,22 +205,6 @@ def sec(replay_dir: Path) -> Iterator[Sec]:
 # ---- the lakehouse, in live mode, talking to the impersonator -------------------------------------------
 
 
-@contextlib.contextmanager
-def _environment(values: dict[str, str], drop: tuple[str, ...]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in (*values, *drop)}
-    for key in drop:
-        os.environ.pop(key, None)
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def _redirect_sec_to(port: int, patch: pytest.MonkeyPatch) -> None:
     """httpx's real transport, re-addressed: SEC hosts go to the impersonator, other hosts are unreachable."""
     original = httpx.HTTPTransport.handle_request
@@ -244,12 +228,7 @@ def _materialize(
 ) -> dg.ExecuteInProcessResult:
     from finance_assets.definitions import defs
 
-    tags = {}
-    if partition_range:  # one run over several companies, as a backfill launches it
-        tags = {
-            "dagster/asset_partition_range_start": partition_range[0],
-            "dagster/asset_partition_range_end": partition_range[1],
-        }
+    tags = range_tags(*partition_range) if partition_range else {}  # one run over several companies
     return dg.materialize(
         list(defs.assets or []),
         selection=selection,
@@ -274,7 +253,7 @@ def live_lakehouse(sec: Sec, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "HTTP_TIMEOUT_SECONDS": str(TIMEOUT_S),
     }
     drop = ("REPLAY_DIR", "FMP_API_KEY", "LAKEHOUSE_PROFILE")
-    with _environment(env, drop=drop), pytest.MonkeyPatch.context() as patch:
+    with environment(env, unset=drop), pytest.MonkeyPatch.context() as patch:
         _redirect_sec_to(sec.port, patch)
         from finance_assets.cli import init
 

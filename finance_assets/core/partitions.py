@@ -44,6 +44,11 @@ def company_asset(*, metadata: dict[str, Any] | None = None, **asset_args: Any) 
     )
 
 
+def range_tags(first: str, last: str) -> dict[str, str]:
+    """Run tags that make one run cover partitions ``first``..``last`` (what a single-run backfill sets)."""
+    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+
+
 def company_runs(instance: dg.DagsterInstance, tickers: Sequence[str]) -> list[tuple[str, str]]:
     """``tickers`` as the fewest partition ranges a single run each can take (what a backfill launches).
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -377,6 +378,28 @@ def _date(env: Mapping[str, str], name: str, default: date) -> date:
         return date.fromisoformat(raw.strip())
     except ValueError:
         raise SettingsError(f"{name}={raw!r} is not an ISO date (YYYY-MM-DD).") from None
+
+
+@contextmanager
+def environment(values: Mapping[str, str] | None = None, *, unset: Iterable[str] = ()) -> Iterator[None]:
+    """``os.environ`` with ``values`` set and ``unset`` removed until the block ends, then exactly as before.
+
+    For what reads the environment itself (a dbt subprocess, a test's lakehouse, a benchmark in live mode).
+    """
+    values = dict(values or {})
+    unset = tuple(unset)
+    saved = {name: os.environ.get(name) for name in (*unset, *values)}
+    for name in unset:
+        os.environ.pop(name, None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def get_settings() -> Settings:

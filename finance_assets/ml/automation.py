@@ -122,7 +122,7 @@ def build_automation(settings: Settings | None = None) -> dg.Definitions:
         description="EDGAR filings and facts (and FMP with a key or in replay) for every company partition.",
     )
     def companies_daily(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
-        from finance_assets.core.partitions import companies_partitions
+        from finance_assets.core.partitions import companies_partitions, company_runs, range_tags
 
         current = get_settings()
         tickers = context.instance.get_dynamic_partitions(companies_partitions.name)
@@ -135,8 +135,13 @@ def build_automation(settings: Settings | None = None) -> dg.Definitions:
 
             keys += [dg.AssetKey.from_user_string(k) for k in FMP_ASSET_KEYS]
         day = context.scheduled_execution_time.date().isoformat()
-        for ticker in tickers:
-            yield dg.RunRequest(run_key=f"{ticker}-{day}", partition_key=ticker, asset_selection=keys)
+        for first, last in company_runs(context.instance, tickers):  # as a backfill: up to 100 per run
+            if first == last:
+                yield dg.RunRequest(run_key=f"{first}-{day}", partition_key=first, asset_selection=keys)
+            else:
+                yield dg.RunRequest(
+                    run_key=f"{first}..{last}-{day}", tags=range_tags(first, last), asset_selection=keys
+                )
 
     weekly_retrain = dg.ScheduleDefinition(
         name="ml_retrain_weekly",

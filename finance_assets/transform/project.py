@@ -23,7 +23,7 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
-from finance_assets.core.settings import get_settings
+from finance_assets.core.settings import environment, get_settings
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 
@@ -48,16 +48,8 @@ def dbt_environment(**extra: str) -> Iterator[None]:
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         **extra,
     }
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
+    with environment(values):
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def prepare_manifest(*, force: bool = False) -> Path:

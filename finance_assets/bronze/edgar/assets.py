@@ -80,9 +80,13 @@ def _not_found(what: str, ticker: str, url: str) -> CompanyProblem:
     return CompanyProblem(f"SEC EDGAR has no {what} for {ticker} ({url} answered 404).")
 
 
-def _malformed(what: str, results: Sequence[FetchResult], error: ValueError) -> CompanyProblem:
+def _malformed_text(what: str, results: Sequence[FetchResult], error: ValueError) -> str:
     """JSON that is not what the endpoint documents (e.g. a malformed CIK): say which payload, from where."""
-    return CompanyProblem(f"SEC EDGAR {what} from {' and '.join(r.url for r in results)} is malformed: {error}")
+    return f"SEC EDGAR {what} from {' and '.join(r.url for r in results)} is malformed: {error}"
+
+
+def _malformed(what: str, results: Sequence[FetchResult], error: ValueError) -> CompanyProblem:
+    return CompanyProblem(_malformed_text(what, results, error))
 
 
 def load_companies(keys: Sequence[str], load: Callable[[str], T]) -> Iterator[tuple[str, T]]:
@@ -206,7 +210,7 @@ def sec_company_tickers(
         table = pl.from_arrow(parse_company_tickers(exchange_doc, tickers_doc))
     except ValueError as exc:  # PayloadError, malformed CIKs
         raise dg.Failure(
-            description=f"{_malformed('ticker map', [exchange, plain], exc)} No table was changed. Re-materialise "
+            description=f"{_malformed_text('ticker map', [exchange, plain], exc)} No table was changed. Re-materialise "
             "once SEC serves a valid payload; if SEC changed the format, adapt finance_assets/bronze/edgar/parse.py.",
             metadata={"urls": f"{exchange.url}, {plain.url}", "payload_sha256": f"{exchange.sha256}, {plain.sha256}"},
         ) from exc
