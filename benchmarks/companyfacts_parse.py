@@ -7,7 +7,7 @@ ratio within a round (the contenders of one round run back to back, so they shar
 machine is doing); speeds (facts/s, MB/s) are from the best pass. Every pass is in the JSON.
 
 * floor: ``orjson.loads`` of the same bytes (nothing can produce the table without decoding the JSON);
-* ours: :func:`finance_assets.bronze.edgar.parse.parse_company_facts` (decode included). Target: <= 2x floor;
+* ours: :func:`finance_assets.edgar.parse.parse_company_facts` (decode included). Target: <= 2x floor;
 * peer: a naive pandas version (``json.loads`` + one dict per fact + ``pd.DataFrame``);
 * peer: edgartools (``EntityFactsParser.parse_company_facts``, and + ``to_dataframe()``) when a Python with
   edgartools is available: ``EDGARTOOLS_PYTHON``, else ``$TMPDIR/edgartools-venv/bin/python`` (create it
@@ -131,7 +131,7 @@ def time_passes(methods: dict[str, Callable[[], int]], rounds: int) -> tuple[dic
 
 
 def run(quick: bool = False) -> Result:
-    from finance_assets.bronze.edgar.parse import parse_company_facts
+    from finance_assets.edgar.parse import parse_company_facts
 
     rounds = QUICK_ROUNDS if quick else FULL_ROUNDS
     result = Result(NAME, DESCRIPTION, quick)

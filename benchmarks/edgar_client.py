@@ -131,7 +131,7 @@ class Phase:
 
 def drive(seconds: float, fault_5xx: float) -> Phase:
     """Fetch distinct companyfacts URLs from THREADS threads through one EDGAR client for ``seconds``."""
-    from finance_assets.bronze.edgar.assets import SecEdgarResource
+    from finance_assets.edgar.assets import SecEdgarResource
 
     phase = Phase(seconds)
     lock = threading.Lock()

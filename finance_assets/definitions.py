@@ -1,19 +1,23 @@
-"""The Dagster code location: every domain's assets, checks and the resources they share."""
+"""The Dagster code location: every domain's assets, checks, jobs, schedules and sensors, and the resources."""
 
 import dagster as dg
 
-from finance_assets.bronze.edgar import assets as edgar_assets
-from finance_assets.bronze.edgar.assets import SecEdgarResource
-from finance_assets.bronze.fmp import assets as fmp_assets
-from finance_assets.bronze.fmp.source import FmpResource
-from finance_assets.bronze.prices import assets as price_assets
-from finance_assets.bronze.prices.assets import MarketDataResource
+from finance_assets.core.automation import with_default_automation
 from finance_assets.core.io_manager import IcebergIOManager, LakehouseResource
 from finance_assets.core.sources import RawArchiveResource
+from finance_assets.edgar import assets as edgar_assets
+from finance_assets.edgar.assets import SecEdgarResource
+from finance_assets.edgar.schedules import build_edgar_automation
 from finance_assets.features import assets as feature_assets
 from finance_assets.features.assets import FeastResource
+from finance_assets.fmp import assets as fmp_assets
+from finance_assets.fmp.schedules import build_fmp_automation
+from finance_assets.fmp.source import FmpResource
+from finance_assets.market import assets as market_assets
+from finance_assets.market.assets import MarketDataResource
+from finance_assets.market.schedules import build_market_automation
 from finance_assets.ml import assets as ml_assets
-from finance_assets.ml.automation import build_automation, with_default_automation
+from finance_assets.ml.automation import build_automation
 from finance_assets.transform import assets as transform_assets
 from finance_assets.transform.resources import transform_resources
 
@@ -24,7 +28,7 @@ defs = dg.Definitions.merge(
     dg.Definitions(
         assets=with_default_automation(
             dg.load_assets_from_modules(
-                [edgar_assets, price_assets, fmp_assets, transform_assets, feature_assets, ml_assets]
+                [edgar_assets, market_assets, fmp_assets, transform_assets, feature_assets, ml_assets]
             )
         ),
         resources={
@@ -38,5 +42,8 @@ defs = dg.Definitions.merge(
             **transform_resources(),
         },
     ),
+    build_edgar_automation(),
+    build_fmp_automation(),
+    build_market_automation(),
     build_automation(),
 )

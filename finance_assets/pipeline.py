@@ -92,9 +92,9 @@ def run_companies(
 
 def price_range(settings: Settings) -> tuple[str, str]:
     """First and last weekday partition to load: up to yesterday live, up to the recording's end in replay."""
-    from finance_assets.bronze.prices.assets import MarketDataResource
     from finance_assets.core.partitions import prices_partitions
     from finance_assets.core.settings import MARKET_BENCHMARK
+    from finance_assets.market.assets import MarketDataResource
 
     last = date.today() - timedelta(days=1)
     if settings.replay:
@@ -137,7 +137,7 @@ def bronze_stage(
         prices = pool.submit(_prices_stage)
         failures += _run(instance, ["bronze/sec_company_tickers"], partition_key=None, log=log)
         failures += run_companies(instance, EDGAR_COMPANY_ASSETS, settings.universe, log=log)
-        from finance_assets.bronze.fmp.assets import FMP_ASSET_KEYS
+        from finance_assets.fmp.assets import FMP_ASSET_KEYS
 
         if settings.replay or settings.fmp_api_key:
             fmp = settings.universe if fmp_tickers is None else fmp_tickers

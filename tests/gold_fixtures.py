@@ -154,8 +154,8 @@ def build_lakehouse(home: Path, replay_dir: Path, universe: tuple[str, ...], *, 
     built.seconds["bronze_edgar"] = time.monotonic() - started
     selection = dbt_selection()
     if with_markets:
-        from finance_assets.bronze.fmp.assets import FMP_ASSET_KEYS
         from finance_assets.core.settings import get_settings
+        from finance_assets.fmp.assets import FMP_ASSET_KEYS
         from finance_assets.pipeline import price_range
 
         started = time.monotonic()

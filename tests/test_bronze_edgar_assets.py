@@ -36,9 +36,7 @@ def _materialize(selection: list[str], partition_key: str | None = None) -> dg.E
 
 
 def _catalog(home: Path) -> SqlCatalog:
-    return SqlCatalog(
-        "lakehouse", uri=f"sqlite:///{home / 'catalog.db'}", warehouse=(home / "warehouse").as_uri()
-    )
+    return SqlCatalog("lakehouse", uri=f"sqlite:///{home / 'catalog.db'}", warehouse=(home / "warehouse").as_uri())
 
 
 @pytest.fixture
@@ -78,19 +76,13 @@ def test_bronze_partition_materializes_and_rematerializing_keeps_row_count(insta
     import orjson
 
     doc = orjson.loads(payload)
-    expected = sum(
-        len(f) for c in doc["facts"].values() for body in c.values() for f in body["units"].values()
-    )
+    expected = sum(len(f) for c in doc["facts"].values() for body in c.values() for f in body["units"].values())
     assert facts_before == expected
-    [mat] = [
-        m for m in second.get_asset_materialization_events() if m.asset_key.path[-1] == "edgar_company_facts"
-    ]
+    [mat] = [m for m in second.get_asset_materialization_events() if m.asset_key.path[-1] == "edgar_company_facts"]
     metadata = mat.materialization.metadata
     assert metadata["dagster/row_count"].value == expected
     assert metadata["payload_sha256"].value == hashlib.sha256(payload).hexdigest()
-    assert int(metadata["iceberg/snapshot_id"].value) == lake.current_snapshot_id(
-        "bronze.edgar_company_facts"
-    )
+    assert int(metadata["iceberg/snapshot_id"].value) == lake.current_snapshot_id("bronze.edgar_company_facts")
     assert {c.name for c in metadata["dagster/column_schema"].schema.columns} >= {
         "cik",
         "concept",
@@ -109,8 +101,8 @@ def test_raw_payload_is_archived_and_reparses_to_the_same_rows(instance_home: Pa
     index = lake.read("bronze.raw_payloads").filter(pl.col("url").str.contains("companyfacts"))
     assert index.height == 1
     sha = index.item(0, "sha256")
-    from finance_assets.bronze.edgar.parse import parse_company_facts
     from finance_assets.core.sources import RawArchiveResource
+    from finance_assets.edgar.parse import parse_company_facts
 
     blob = RawArchiveResource().archive().get("sec", sha)
     assert hashlib.sha256(blob).hexdigest() == sha

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from finance_assets.bronze.edgar.parse import (
+from finance_assets.edgar.parse import (
     PayloadError,
     normalize_cik,
     parse_company_facts,
@@ -21,9 +21,7 @@ from finance_assets.bronze.edgar.parse import (
 
 def _facts(replay_dir: Path, cik: str) -> bytes:
     path = replay_dir / "edgar" / "companyfacts" / f"CIK{cik}.json"
-    return (
-        gzip.decompress(path.with_suffix(".json.gz").read_bytes()) if not path.exists() else path.read_bytes()
-    )
+    return gzip.decompress(path.with_suffix(".json.gz").read_bytes()) if not path.exists() else path.read_bytes()
 
 
 def test_aapl_fy2023_revenue_is_the_reported_value(replay_dir: Path) -> None:
@@ -46,10 +44,7 @@ def test_every_fact_of_the_payload_becomes_one_row(replay_dir: Path) -> None:
     raw = _facts(replay_dir, "0001045810")
     doc = json.loads(raw)
     expected = sum(
-        len(facts)
-        for concepts in doc["facts"].values()
-        for c in concepts.values()
-        for facts in c["units"].values()
+        len(facts) for concepts in doc["facts"].values() for c in concepts.values() for facts in c["units"].values()
     )
     table = parse_company_facts(raw, ticker="NVDA", payload_sha256="abc")
     assert table.num_rows == expected
@@ -73,9 +68,7 @@ def test_tsm_facts_arrive_under_ifrs_full(replay_dir: Path) -> None:
 def test_submissions_page_and_extra_page_parse(replay_dir: Path) -> None:
     main = json.loads((replay_dir / "edgar/submissions/CIK0001318605.json").read_text())
     page = json.loads((replay_dir / "edgar/submissions/CIK0001318605-submissions-001.json").read_text())
-    company = dict(
-        cik="0001318605", ticker="TSLA", entity_name="Tesla, Inc.", fiscal_year_end="1231", sic="3711"
-    )
+    company = dict(cik="0001318605", ticker="TSLA", entity_name="Tesla, Inc.", fiscal_year_end="1231", sic="3711")
     recent = parse_filings(main["filings"]["recent"], page="recent", **company)
     older = parse_filings(page, page="CIK0001318605-submissions-001.json", **company)
     assert recent.num_rows == len(main["filings"]["recent"]["accessionNumber"])
@@ -83,11 +76,7 @@ def test_submissions_page_and_extra_page_parse(replay_dir: Path) -> None:
     first = pl.from_arrow(recent).row(0, named=True)
     assert first["accession_number"] == main["filings"]["recent"]["accessionNumber"][0]
     assert str(first["filing_date"]) == main["filings"]["recent"]["filingDate"][0]
-    assert (
-        first["acceptance_datetime"]
-        .isoformat()
-        .startswith(main["filings"]["recent"]["acceptanceDateTime"][0][:19])
-    )
+    assert first["acceptance_datetime"].isoformat().startswith(main["filings"]["recent"]["acceptanceDateTime"][0][:19])
 
 
 def test_ticker_map_unions_both_files(replay_dir: Path) -> None:

@@ -75,7 +75,7 @@ class SecImpersonator(ThreadingHTTPServer):
     block_on_close = False
 
     def __init__(self, replay_root: Path) -> None:
-        from finance_assets.bronze.edgar.replay_routes import edgar_replay_transport
+        from finance_assets.edgar.replay_routes import edgar_replay_transport
 
         super().__init__(("127.0.0.1", 0), _ImpersonatorHandler)
         self.replay = edgar_replay_transport(replay_root)

@@ -14,16 +14,16 @@ import httpx
 import polars as pl
 import pytest
 
-from finance_assets.bronze.edgar.replay_routes import EDGAR_ROUTES
-from finance_assets.bronze.fmp.assets import FMP_ASSET_KEYS, fmp_balance_sheet
-from finance_assets.bronze.fmp.parse import TABLES
-from finance_assets.bronze.fmp.source import FmpResource
 from finance_assets.core.archive import RAW_PAYLOADS_TABLE
 from finance_assets.core.http import ReplayTransport
 from finance_assets.core.iceberg import IcebergLakehouse
 from finance_assets.core.io_manager import IcebergIOManager, LakehouseResource
 from finance_assets.core.settings import get_settings
 from finance_assets.core.sources import RawArchiveResource
+from finance_assets.edgar.replay_routes import EDGAR_ROUTES
+from finance_assets.fmp.assets import FMP_ASSET_KEYS, fmp_balance_sheet
+from finance_assets.fmp.parse import TABLES
+from finance_assets.fmp.source import FmpResource
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -45,7 +45,7 @@ def _resources() -> dict[str, object]:
 def _materialize(
     instance: dg.DagsterInstance, ticker: str, selection: list[str] | None = None, assets: list | None = None
 ) -> dg.ExecuteInProcessResult:
-    from finance_assets.bronze.fmp import assets as fmp_assets
+    from finance_assets.fmp import assets as fmp_assets
 
     return dg.materialize(
         assets or dg.load_assets_from_modules([fmp_assets]),

@@ -13,7 +13,8 @@ import httpx
 import polars as pl
 import pytest
 
-from finance_assets.bronze.fmp.parse import (
+from finance_assets.core.http import SourceClient, SourceUnavailableError
+from finance_assets.fmp.parse import (
     BALANCE,
     CASH_FLOW,
     INCOME,
@@ -28,9 +29,8 @@ from finance_assets.bronze.fmp.parse import (
     records,
     snake,
 )
-from finance_assets.bronze.fmp.replay_routes import FMP_ROUTES, fmp_replay_transport, limit_order
-from finance_assets.bronze.fmp.source import FmpSession, fetch_plan
-from finance_assets.core.http import SourceClient, SourceUnavailableError
+from finance_assets.fmp.replay_routes import FMP_ROUTES, fmp_replay_transport, limit_order
+from finance_assets.fmp.source import FmpSession, fetch_plan
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 
-from finance_assets.bronze.edgar.replay_routes import EDGAR_ROUTES
 from finance_assets.core.http import (
     FetchResult,
     MalformedPayloadError,
@@ -34,6 +33,7 @@ from finance_assets.core.http import (
     redact_url,
     replay_templates,
 )
+from finance_assets.edgar.replay_routes import EDGAR_ROUTES
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -294,9 +294,7 @@ def test_404_is_not_found_without_retry(server: LoopbackServer) -> None:
     assert "/missing" in str(info.value)
 
 
-@pytest.mark.parametrize(
-    ("status", "cls"), [(401, SourceAuthError), (403, SourceAuthError), (400, SourceError)]
-)
+@pytest.mark.parametrize(("status", "cls"), [(401, SourceAuthError), (403, SourceAuthError), (400, SourceError)])
 def test_other_4xx(server: LoopbackServer, status: int, cls: type[SourceError]) -> None:
     server.routes["/deny"] = always(Reply(status, b'{"Error Message": "Invalid API KEY."}'))
     with make_client() as client, pytest.raises(cls) as info:
@@ -312,9 +310,7 @@ def test_other_4xx(server: LoopbackServer, status: int, cls: type[SourceError]) 
 
 
 def test_html_served_as_200_is_malformed(server: LoopbackServer) -> None:
-    html = Reply(
-        200, b"<html><body>Request Rate Threshold Exceeded</body></html>", {"Content-Type": "text/html"}
-    )
+    html = Reply(200, b"<html><body>Request Rate Threshold Exceeded</body></html>", {"Content-Type": "text/html"})
     server.routes["/page"] = always(html)
     with make_client(max_retries=1) as client, pytest.raises(MalformedPayloadError) as info:
         client.get_json(server.url("/page"))
@@ -333,9 +329,7 @@ def test_truncated_json_is_malformed(server: LoopbackServer) -> None:
 
 
 def test_malformed_then_valid_json_recovers(server: LoopbackServer) -> None:
-    server.routes["/heal"] = sequence(
-        Reply(200, b"<html>oops</html>", {"Content-Type": "text/html"}), Reply()
-    )
+    server.routes["/heal"] = sequence(Reply(200, b"<html>oops</html>", {"Content-Type": "text/html"}), Reply())
     with make_client() as client:
         data, _ = client.get_json(server.url("/heal"))
     assert data == {"ok": True}
@@ -360,9 +354,7 @@ def etag_behaviour(body: bytes, etag: str = '"v1"') -> Behaviour:
     def reply(n: int, hit: Hit) -> Reply:
         if hit.headers.get("if-none-match") == etag:
             return Reply(304, b"", {"ETag": etag})
-        return Reply(
-            200, body, {"Content-Type": "application/json", "ETag": etag, "Last-Modified": last_modified}
-        )
+        return Reply(200, body, {"Content-Type": "application/json", "ETag": etag, "Last-Modified": last_modified})
 
     return reply
 
@@ -576,15 +568,11 @@ def test_replay_transport_is_generic_and_safe(tmp_path: Path) -> None:
     (tmp_path / "api" / "NVDA.csv.gz").write_bytes(gzip.compress(b"date,close\n2024-01-02,48.1\n"))
     (tmp_path / "secret.json").write_bytes(b"{}")
     routes = [
-        ReplayRoute(
-            "api.example.test", r"/v1/quote", replay_templates("api/{symbol}.json", "api/{symbol}.csv")
-        ),
+        ReplayRoute("api.example.test", r"/v1/quote", replay_templates("api/{symbol}.json", "api/{symbol}.csv")),
         ReplayRoute("api.example.test", r"/v1/raw/(?P<name>.+)", replay_templates("api/{name}")),
     ]
     with make_client(transport=ReplayTransport(tmp_path / "api" / "..", routes)) as client:
-        data, result = client.get_json(
-            "https://api.example.test/v1/quote", params={"symbol": "AAPL", "apikey": SECRET}
-        )
+        data, result = client.get_json("https://api.example.test/v1/quote", params={"symbol": "AAPL", "apikey": SECRET})
         assert data == {"symbol": "AAPL"} and result.url.endswith("apikey=***")
         csv = client.get("https://api.example.test/v1/quote", params={"symbol": "NVDA"})
         assert csv.content.startswith(b"date,close") and csv.headers["content-type"] == "text/csv"

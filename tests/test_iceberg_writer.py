@@ -20,9 +20,7 @@ def _lakehouse(home: Path) -> IcebergLakehouse:
 
 
 def _frame(ticker: str, n: int, offset: float = 0.0) -> pl.DataFrame:
-    return pl.DataFrame(
-        {"ticker": [ticker] * n, "i": list(range(n)), "value": [offset + i for i in range(n)]}
-    )
+    return pl.DataFrame({"ticker": [ticker] * n, "i": list(range(n)), "value": [offset + i for i in range(n)]})
 
 
 def test_rewriting_a_partition_replaces_it_and_adds_a_snapshot(tmp_path: Path) -> None:
@@ -66,9 +64,7 @@ def test_tables_are_readable_by_plain_pyiceberg_with_nullable_fields(tmp_path: P
 
 def test_new_columns_evolve_the_schema_and_old_rows_read_null(tmp_path: Path) -> None:
     lake = _lakehouse(tmp_path)
-    lake.write(
-        "bronze.t", _frame("AAPL", 2), replace=EqualTo("ticker", "AAPL"), partition_by=["identity(ticker)"]
-    )
+    lake.write("bronze.t", _frame("AAPL", 2), replace=EqualTo("ticker", "AAPL"), partition_by=["identity(ticker)"])
     lake.write(
         "bronze.t",
         _frame("MSFT", 1).with_columns(pl.lit("x").alias("note")),
@@ -116,9 +112,7 @@ def test_eight_concurrent_partition_writers_lose_and_duplicate_nothing(tmp_path:
     # create the table first so the race is on commits, not on creation
     _write_partition(str(tmp_path), "T0", 10)
     ctx = mp.get_context("spawn")
-    procs = [
-        ctx.Process(target=_write_partition, args=(str(tmp_path), t, 10 + i)) for i, t in enumerate(tickers)
-    ]
+    procs = [ctx.Process(target=_write_partition, args=(str(tmp_path), t, 10 + i)) for i, t in enumerate(tickers)]
     for p in procs:
         p.start()
     for p in procs:

@@ -8,8 +8,12 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
+from finance_assets.core.automation import FOLLOW_INPUTS
 from finance_assets.core.settings import Settings, SettingsError
-from finance_assets.ml.automation import FOLLOW_INPUTS, build_automation, decay_reasons
+from finance_assets.edgar.schedules import build_edgar_automation
+from finance_assets.fmp.schedules import build_fmp_automation
+from finance_assets.market.schedules import build_market_automation
+from finance_assets.ml.automation import build_automation, decay_reasons
 
 LIVE = {"live/months": 6, "live/rank_ic_rolling": 0.05, "live/coverage_rolling": 0.8}
 
@@ -21,8 +25,10 @@ def _statuses(defs: dg.Definitions) -> set[str]:
 
 def test_everything_is_stopped_unless_switched_on() -> None:
     assert Settings.from_env({}).automation is False
-    assert _statuses(build_automation(Settings.from_env({}))) == {"STOPPED"}
-    assert _statuses(build_automation(Settings.from_env({"LAKEHOUSE_AUTOMATION": "on"}))) == {"RUNNING"}
+    builders = (build_edgar_automation, build_fmp_automation, build_market_automation, build_automation)
+    for build in builders:
+        assert _statuses(build(Settings.from_env({}))) == {"STOPPED"}, build
+        assert _statuses(build(Settings.from_env({"LAKEHOUSE_AUTOMATION": "on"}))) == {"RUNNING"}, build
     with pytest.raises(SettingsError, match="LAKEHOUSE_AUTOMATION"):
         Settings.from_env({"LAKEHOUSE_AUTOMATION": "sometimes"})
     with pytest.raises(SettingsError, match="RETRAIN_MIN_RANK_IC"):
@@ -63,9 +69,16 @@ def test_ingestion_schedules_request_the_right_partitions(monkeypatch: pytest.Mo
     # every company, in runs of up to COMPANIES_PER_RUN as a backfill launches them: here one run
     [request] = requests
     assert request.partition_key_range == dg.PartitionKeyRange("AAPL", "MSFT")
-    # live without an FMP key: EDGAR only (the FMP assets would fail without it)
     selected = {k.to_user_string() for k in requests[0].asset_selection or []}
     assert selected == {"bronze/edgar_filings", "bronze/edgar_company_facts"}
+    # live without an FMP key: the FMP schedule skips (the FMP assets would fail without it)
+    fmp = repository.get_schedule_def("ingest_fmp_daily")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("companies", ["AAPL"])
+        context = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=monday, repository_def=repository
+        )
+        assert [type(r) for r in fmp(context)] == [dg.SkipReason]
 
 
 def test_gold_and_features_follow_their_inputs_and_ml_lineage_reaches_bronze() -> None:

@@ -23,9 +23,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from finance_assets.bronze.prices import source
-from finance_assets.bronze.prices.replay import ReplayPriceSource
-from finance_assets.bronze.prices.source import (
+from finance_assets.market import source
+from finance_assets.market.replay import ReplayPriceSource
+from finance_assets.market.source import (
     PRICE_SCHEMA,
     OpenBBPriceSource,
     PriceFileError,
@@ -529,7 +529,7 @@ def test_obb_is_built_once_under_concurrency(monkeypatch: pytest.MonkeyPatch) ->
 def test_importing_the_sources_does_not_import_openbb() -> None:
     code = (
         "import sys\n"
-        "import finance_assets.bronze.prices.source, finance_assets.bronze.prices.replay\n"
+        "import finance_assets.market.source, finance_assets.market.replay\n"
         "names = ('openbb', 'openbb_core', 'openbb_yfinance')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in names))\n"
     )

@@ -53,8 +53,6 @@ from urllib.parse import quote, urlencode
 import dagster as dg
 from pydantic import Field as ConfigField
 
-from finance_assets.bronze.fmp.parse import Api, PayloadShapeError, TableSpec, records
-from finance_assets.bronze.fmp.replay_routes import FMP_HOST, FMP_ROUTES, MAX_LIMIT
 from finance_assets.core.http import (
     REDACTED,
     FetchResult,
@@ -65,6 +63,8 @@ from finance_assets.core.http import (
 )
 from finance_assets.core.settings import SettingsError, get_settings
 from finance_assets.core.sources import source_client
+from finance_assets.fmp.parse import Api, PayloadShapeError, TableSpec, records
+from finance_assets.fmp.replay_routes import FMP_HOST, FMP_ROUTES, MAX_LIMIT
 
 FMP_BASE_URL = f"https://{FMP_HOST}"
 FMP_USER_AGENT = "finance-lakehouse/0.1 (fmp fundamentals)"

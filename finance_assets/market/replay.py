@@ -32,7 +32,7 @@ from typing import Literal
 
 import polars as pl
 
-from finance_assets.bronze.prices.source import (
+from finance_assets.market.source import (
     PriceFileError,
     UnknownSymbolError,
     check_request,
@@ -78,7 +78,7 @@ def stem_to_symbol(stem: str) -> str:
 
 
 class ReplayPriceSource:
-    """:class:`~finance_assets.bronze.prices.source.PriceSource` over recorded files.
+    """:class:`~finance_assets.market.source.PriceSource` over recorded files.
 
     ``root`` is the replay folder (``REPLAY_DIR``, laid out like ``../shared/replay``); ``provider`` is the
     configured live provider name, written to the ``provider`` column so asset code is mode-agnostic.

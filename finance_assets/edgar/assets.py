@@ -8,14 +8,6 @@ import dagster as dg
 import polars as pl
 import pyarrow as pa
 
-from finance_assets.bronze.edgar.parse import (
-    ACCESSION_PATTERN,
-    CIK_PATTERN,
-    parse_company_facts,
-    parse_company_tickers,
-    parse_filings,
-)
-from finance_assets.bronze.edgar.replay_routes import EDGAR_ROUTES
 from finance_assets.core import checks
 from finance_assets.core.archive import PayloadArchive
 from finance_assets.core.checks import Metadata
@@ -24,6 +16,14 @@ from finance_assets.core.io_manager import LakehouseResource
 from finance_assets.core.partitions import companies_partitions, company_asset
 from finance_assets.core.settings import get_settings
 from finance_assets.core.sources import RawArchiveResource, fetch_each, source_client
+from finance_assets.edgar.parse import (
+    ACCESSION_PATTERN,
+    CIK_PATTERN,
+    parse_company_facts,
+    parse_company_tickers,
+    parse_filings,
+)
+from finance_assets.edgar.replay_routes import EDGAR_ROUTES
 
 T = TypeVar("T")
 
@@ -115,7 +115,7 @@ def load_companies(keys: Sequence[str], load: Callable[[str], T]) -> Iterator[tu
             description=(
                 " ".join(problems.values())
                 + f" No table was changed.{others} Re-materialise once SEC serves it, or remove the company "
-                "(UNIVERSE / the partition); if SEC changed a format, adapt finance_assets/bronze/edgar/parse.py."
+                "(UNIVERSE / the partition); if SEC changed a format, adapt finance_assets/edgar/parse.py."
             ),
             metadata={"failed_companies": ", ".join(problems)},
         )
@@ -211,7 +211,7 @@ def sec_company_tickers(
     except ValueError as exc:  # PayloadError, malformed CIKs
         raise dg.Failure(
             description=f"{_malformed_text('ticker map', [exchange, plain], exc)} No table was changed. Re-materialise "
-            "once SEC serves a valid payload; if SEC changed the format, adapt finance_assets/bronze/edgar/parse.py.",
+            "once SEC serves a valid payload; if SEC changed the format, adapt finance_assets/edgar/parse.py.",
             metadata={"urls": f"{exchange.url}, {plain.url}", "payload_sha256": f"{exchange.sha256}, {plain.sha256}"},
         ) from exc
     assert isinstance(table, pl.DataFrame)

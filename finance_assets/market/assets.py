@@ -8,13 +8,13 @@ from functools import cache
 import dagster as dg
 import polars as pl
 
-from finance_assets.bronze.prices.replay import ReplayPriceSource
-from finance_assets.bronze.prices.source import OpenBBPriceSource, PriceSource, UnknownSymbolError, empty_prices
 from finance_assets.core import checks
 from finance_assets.core.checks import Metadata
 from finance_assets.core.io_manager import PARTITION_BY, PARTITION_EXPR
 from finance_assets.core.partitions import prices_partitions
 from finance_assets.core.settings import MARKET_BENCHMARK, Settings, get_settings
+from finance_assets.market.replay import ReplayPriceSource
+from finance_assets.market.source import OpenBBPriceSource, PriceSource, UnknownSymbolError, empty_prices
 
 PRICES_KEY = dg.AssetKey(["bronze", "prices_daily"])
 MARKET_DATA_POOL = "market_data"

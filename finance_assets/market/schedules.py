@@ -1,0 +1,32 @@
+"""When market data runs: the weekday price partition that just closed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dagster as dg
+
+from finance_assets.core.automation import schedule_status
+from finance_assets.core.partitions import prices_partitions
+from finance_assets.core.settings import Settings
+from finance_assets.market.assets import PRICES_KEY
+
+prices_job = dg.define_asset_job("bronze_prices", selection=dg.AssetSelection.assets(PRICES_KEY))
+
+
+def build_market_automation(settings: Settings | None = None) -> dg.Definitions:
+    @dg.schedule(
+        name="ingest_prices_daily",
+        job=prices_job,
+        cron_schedule="0 6 * * 1-5",
+        default_status=schedule_status(settings),
+        description="The weekday price partition that just closed (Friday's on Monday), universe + ^GSPC.",
+    )
+    def prices_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        # weekday windows last >= 1 day and the schedule fires at 06:00: the window holding "a day ago" is
+        # the last complete one (Friday's window runs to Monday 00:00)
+        a_day_ago = context.scheduled_execution_time - timedelta(days=1)
+        key = prices_partitions.get_partition_key_for_timestamp(a_day_ago.timestamp())
+        return dg.RunRequest(run_key=key, partition_key=key)
+
+    return dg.Definitions(jobs=[prices_job], schedules=[prices_daily])
