@@ -1,5 +1,7 @@
 -- Every 13F report whose information table is loaded has tableEntryTotal entries summing to the cover
 -- page's tableValueTotal, in US dollars under the same unit rule. Rows returned = reports that disagree.
+-- An asset check of silver/holdings (it reads two models: dagster-dbt needs to be told which one).
+{{ config(meta={'dagster': {'ref': {'name': 'holdings'}}}) }}
 select
     r.manager_cik,
     r.manager_name,

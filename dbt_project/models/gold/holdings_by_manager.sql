@@ -3,6 +3,7 @@
 -- are summed. Changes compare shares (value moves with the price): new, added, reduced, unchanged, and
 -- sold_out rows for positions of the previous quarter no longer held. Only when the manager's report for
 -- the previous calendar quarter is loaded with its holdings; otherwise change_type is null (unknown, not new).
+{{ config(tags=['holdings']) }}
 with manager_periods as (
     select
         manager_cik,

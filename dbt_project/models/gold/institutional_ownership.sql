@@ -1,6 +1,7 @@
 -- Per security (CUSIP) and quarter: how many loaded 13F managers hold it, how many shares (or principal)
 -- and what value, from the reports in effect. Options (put/call rows) are exposure, not ownership: left
 -- out of holders, shares and value and counted apart.
+{{ config(tags=['holdings']) }}
 with holdings as (
     select * from {{ ref('holdings') }}
     where is_in_effect

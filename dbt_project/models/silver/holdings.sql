@@ -1,5 +1,6 @@
 -- One row per 13F information table entry: value in US dollars under the filing's unit rule, CUSIP ->
 -- ticker only from a real mapping (seed cusip_tickers, else a CUSIP carried by exactly one FMP profile).
+{{ config(tags=['holdings']) }}
 with reports as (
     select * from {{ ref('holdings_reports') }}
 ),

@@ -1,5 +1,6 @@
 -- One row per 13F-HR / 13F-HR/A filing loaded: the manager-period report, its filing date, the value unit
 -- rule applied, the cover page totals in dollars, and whether its holdings are the ones in effect.
+{{ config(tags=['holdings']) }}
 with filing_index as (
     -- a filing listed under two managers' indexes (it happens with joint filers) counts once
     select *

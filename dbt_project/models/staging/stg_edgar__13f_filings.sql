@@ -1,4 +1,5 @@
 -- Bronze 13F filing index (each manager's 13F-HR / 13F-HR/A filings), renamed and typed. The one reader of the source.
+{{ config(tags=['holdings']) }}
 select
     manager_cik::varchar                as manager_cik,
     manager_name::varchar               as manager_name,

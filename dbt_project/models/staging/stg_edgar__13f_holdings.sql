@@ -1,4 +1,5 @@
 -- Bronze 13F information table entries, renamed and typed; value as reported. The one reader of the source.
+{{ config(tags=['holdings']) }}
 select
     filing_key::varchar                         as filing_key,
     manager_cik::varchar                        as manager_cik,
