@@ -8,6 +8,7 @@ from finance_assets.core.sources import RawArchiveResource
 from finance_assets.edgar import assets as edgar_assets
 from finance_assets.edgar import holdings_assets
 from finance_assets.edgar.assets import SecEdgarResource
+from finance_assets.edgar.holdings_schedules import build_holdings_automation
 from finance_assets.edgar.schedules import build_edgar_automation
 from finance_assets.features import assets as feature_assets
 from finance_assets.features.assets import FeastResource
@@ -44,6 +45,7 @@ defs = dg.Definitions.merge(
         },
     ),
     build_edgar_automation(),
+    build_holdings_automation(),
     build_fmp_automation(),
     build_market_automation(),
     build_automation(),

@@ -218,3 +218,19 @@ def test_partition_ranges_cover_exactly_the_wanted_keys() -> None:
     assert partition_ranges(order, ["a", "b", "d", "e"], 10) == [("a", "b"), ("d", "e")]
     assert partition_ranges(order, order, 2) == [("a", "b"), ("c", "d"), ("e", "e")]
     assert partition_ranges(order, ["x"], 2) == []
+
+
+def test_the_sensor_requests_only_filings_never_loaded(instance: dg.DagsterInstance) -> None:
+    from finance_assets.edgar.holdings_schedules import manager_requests, new_filing_requests
+
+    assert [type(r) for r in new_filing_requests(instance)] == [dg.SkipReason]
+    register_filings(instance, [LTS])
+    assert _materialize(instance, DOCUMENT_SELECTION, [LTS]).success
+    register_filings(instance, [ACORN, METLIFE])
+    [request] = new_filing_requests(instance)
+    assert isinstance(request, dg.RunRequest)
+    assert request.tags == range_tags(ACORN, METLIFE) and request.run_key == f"13f-filings-{ACORN}..{METLIFE}"
+    assert [type(r) for r in manager_requests(instance, "2025-02-15")] == [dg.SkipReason]
+    register_managers(instance, [BERKSHIRE])
+    [daily] = manager_requests(instance, "2025-02-15")
+    assert isinstance(daily, dg.RunRequest) and daily.partition_key == BERKSHIRE

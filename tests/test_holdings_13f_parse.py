@@ -237,3 +237,13 @@ def test_reference_filings_route_to_their_recorded_documents(replay_dir: Path) -
     recorded_names = {p.name for p in (replay_dir / "edgar" / "13f").iterdir()}
     placed = {name for f in REFERENCE_13F_FILINGS for name in f.documents.values() if name}
     assert recorded_names == placed | set(UNPLACED_13F_DOCUMENTS)  # every recorded document is accounted for
+
+
+def test_the_signature_date_fallback_agrees_with_the_cited_filing_dates(recorded) -> None:
+    # Silver falls back to the signature date when a filing's EDGAR date is not loaded; on every recorded
+    # filing the report was signed on or before it was filed, and both dates give the same unit (dollars)
+    for filing in REFERENCE_13F_FILINGS:
+        cover = parse_cover_page(recorded(filing.documents["primary_doc.xml"]))
+        assert cover["report_calendar_or_quarter"] == filing.period
+        assert cover["signature_date"] <= filing.filing_date
+        assert (cover["signature_date"] >= date(2023, 1, 3)) == (filing.filing_date >= date(2023, 1, 3))
