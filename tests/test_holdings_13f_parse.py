@@ -224,6 +224,16 @@ def test_discovery_keeps_the_13f_filings_of_berkshires_recorded_submissions_inde
     )
     assert rows["0000950123-22-012275"]["filing_date"] == date(2022, 11, 14)
     assert rows["0000950123-23-002585"]["filing_key"] == "0001067983/0000950123-23-002585"
+    assert all(table["has_xml_documents"].to_pylist())  # all from 2016 on: xslForm13F_X0N/primary_doc.xml
+
+
+def test_text_era_13f_filings_are_listed_but_marked_without_xml_documents(replay_dir: Path) -> None:
+    doc = json.loads((replay_dir / "edgar" / "submissions" / "CIK0001067983.json").read_text())
+    columns = {name: list(values) for name, values in doc["filings"]["recent"].items()}
+    first = columns["form"].index("13F-HR")
+    columns["primaryDocument"][first] = "form13fhr.txt"  # how a pre-2013 text report would be listed
+    table = thirteenf_filings([("recent", columns, "sha")], cik="0001067983", manager_name=doc["name"])
+    assert table["has_xml_documents"].to_pylist().count(False) == 1
 
 
 def test_reference_filings_route_to_their_recorded_documents(replay_dir: Path) -> None:

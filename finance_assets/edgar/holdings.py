@@ -369,6 +369,7 @@ THIRTEENF_FILINGS_SCHEMA = pa.schema(
         ("acceptance_datetime", pa.timestamp("us", tz="UTC")),
         ("report_date", pa.date32()),
         ("primary_document", pa.string()),
+        ("has_xml_documents", pa.bool_()),
         ("file_number", pa.string()),
         ("page", pa.string()),
         ("payload_sha256", pa.string()),
@@ -403,6 +404,10 @@ def thirteenf_filings(
         "manager_name": [manager_name] * found.num_rows,
         "accession_number": accessions,
         "filing_key": [filing_key(cik, a) for a in accessions],
+        # XML-era reports (from 2013Q2) have primary_doc.xml; older ones are text documents this loader skips
+        "has_xml_documents": [
+            (d or "").endswith(PRIMARY_DOCUMENT) for d in found.column("primary_document").to_pylist()
+        ],
         **{name: found.column(name) for name in THIRTEENF_FILINGS_SCHEMA.names if name in found.column_names},
     }
     table = pa.Table.from_pydict({f.name: data[f.name] for f in THIRTEENF_FILINGS_SCHEMA}, THIRTEENF_FILINGS_SCHEMA)

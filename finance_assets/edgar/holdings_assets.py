@@ -212,7 +212,8 @@ def edgar_13f_filings(
     payloads.commit_index(
         lakehouse.lakehouse(), run_id=context.run_id, asset_key=FILINGS_KEY.to_user_string(), partition_key=None
     )
-    found = frame.get_column("filing_key").to_list()
+    # only XML-era reports have documents to load; text-era ones stay listed here, unregistered
+    found = frame.filter(pl.col("has_xml_documents")).get_column("filing_key").to_list()
     known = set(context.instance.get_dynamic_partitions(thirteenf_filings_partitions.name))
     new = [key for key in found if key not in known]
     if new:
@@ -237,6 +238,7 @@ def edgar_13f_filings(
             "managers": len(keys),
             "filings": frame.height,
             "filings_registered": len(new),
+            "text_era_filings_not_registered": frame.height - len(found),
             "per_manager": _markdown(per_manager),
         },
     )

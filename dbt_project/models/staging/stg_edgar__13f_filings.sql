@@ -10,6 +10,7 @@ select
     acceptance_datetime::timestamptz    as accepted_at,
     report_date::date                   as report_date,
     primary_document::varchar           as primary_document,
+    has_xml_documents::boolean          as has_xml_documents,
     file_number::varchar                as file_number,
     page::varchar                       as source_page,
     payload_sha256::varchar             as payload_sha256
