@@ -6,7 +6,9 @@ from finance_assets.core.automation import with_default_automation
 from finance_assets.core.io_manager import IcebergIOManager, LakehouseResource
 from finance_assets.core.sources import RawArchiveResource
 from finance_assets.edgar import assets as edgar_assets
+from finance_assets.edgar import holdings_assets
 from finance_assets.edgar.assets import SecEdgarResource
+from finance_assets.edgar.holdings_schedules import build_holdings_automation
 from finance_assets.edgar.schedules import build_edgar_automation
 from finance_assets.features import assets as feature_assets
 from finance_assets.features.assets import FeastResource
@@ -28,7 +30,7 @@ defs = dg.Definitions.merge(
     dg.Definitions(
         assets=with_default_automation(
             dg.load_assets_from_modules(
-                [edgar_assets, market_assets, fmp_assets, transform_assets, feature_assets, ml_assets]
+                [edgar_assets, holdings_assets, market_assets, fmp_assets, transform_assets, feature_assets, ml_assets]
             )
         ),
         resources={
@@ -43,6 +45,7 @@ defs = dg.Definitions.merge(
         },
     ),
     build_edgar_automation(),
+    build_holdings_automation(),
     build_fmp_automation(),
     build_market_automation(),
     build_automation(),

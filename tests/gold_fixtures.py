@@ -6,7 +6,8 @@ Import the fixtures into a test module with ``from gold_fixtures import *  # noq
 ``gold_lakehouse``: a fresh embedded lakehouse in a temp LAKEHOUSE_HOME, replaying ../shared/replay for
 UNIVERSE = AAPL, MSFT, NVDA, TSM, MRVL + SNOW (SNOW's submissions are not recorded, so its
 edgar_filings partition fails; its facts land and its fiscal calendar comes from its annual periods),
-FMP for AAPL, daily prices from PRICES_START (2022-06-01, to keep the run short), then ``dbt build``
+FMP for AAPL, daily prices from PRICES_START (2022-06-01, to keep the run short), the recorded 13F
+filings, then ``dbt build``
 through the Dagster dbt asset (an in-memory Dagster instance: the event log is not what is tested).
 Expected values in the tests come from the recorded payloads, never from these tables.
 """
@@ -168,6 +169,13 @@ def build_lakehouse(home: Path, replay_dir: Path, universe: tuple[str, ...], *, 
             tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
         )
         built.seconds["bronze_markets"] = time.monotonic() - started
+        from finance_assets.core.partitions import range_tags
+        from finance_assets.edgar.holdings_demo import document_runs
+
+        for holdings_selection, options in document_runs(instance):  # the recorded 13F filings
+            built.runs["13f"] = _materialize(
+                defs, instance, holdings_selection, tags=range_tags(*options["partition_range"])
+            )
     else:
         # statements only: the models that need prices/FMP are left out of the dbt selection
         selection = _statement_selection(defs)

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from finance_assets.core.http import ReplayRoute, ReplayTransport, replay_templates
+from finance_assets.edgar.holdings_reference import recorded_documents
 
 SEC_WWW = "www.sec.gov"
 SEC_DATA = "data.sec.gov"
@@ -47,6 +48,14 @@ EDGAR_ROUTES: tuple[ReplayRoute, ...] = (
             r"/api/xbrl/frames/(?P<taxonomy>[\w-]+)/(?P<tag>\w+)/(?P<unit>[\w-]+)/(?P<period>CY\d{4}(?:Q[1-4]I?)?)\.json"
         ),
         replay_templates("edgar/frames/{taxonomy}__{tag}__{unit}__{period}.json"),
+    ),
+    # https://www.sec.gov/Archives/edgar/data/1894188/000189418823000007/primary_doc.xml: the documents of the
+    # 13F-HR filings in edgar/13f/, by manager CIK, accession folder and EDGAR document name (see
+    # edgar/holdings_reference.py). Folder listings (index.json) and full submissions (.txt) are not recorded.
+    ReplayRoute(
+        SEC_WWW,
+        re.compile(r"/Archives/edgar/data/(?P<cik>\d{1,10})/(?P<folder>\d{18})/(?P<document>[^/]+)"),
+        recorded_documents,
     ),
 )
 

@@ -1,0 +1,35 @@
+-- Bronze 13F cover pages, renamed and typed; totals as reported. The one reader of the source.
+{{ config(tags=['holdings']) }}
+select
+    filing_key::varchar                         as filing_key,
+    manager_cik::varchar                        as manager_cik,
+    accession_number::varchar                   as accession_number,
+    upper(trim(submission_type))::varchar       as form,
+    filer_cik::varchar                          as filer_cik,
+    report_calendar_or_quarter::date            as period,
+    period_of_report::date                      as period_of_report,
+    coalesce(is_amendment, false)
+        or upper(trim(submission_type)) = '13F-HR/A' as is_amendment,
+    amendment_number::integer                   as amendment_number,
+    upper(trim(amendment_type))::varchar        as amendment_type,
+    manager_name::varchar                       as manager_name,
+    manager_city::varchar                       as manager_city,
+    manager_state_or_country::varchar           as manager_state_or_country,
+    upper(trim(report_type))::varchar           as report_type,
+    form13f_file_number::varchar                as form13f_file_number,
+    other_managers_reporting::integer           as other_managers_reporting,
+    other_included_managers_count::integer      as other_included_managers_count,
+    table_entry_total::bigint                   as table_entry_total,
+    table_value_total::bigint                   as table_value_total_reported,
+    is_confidential_omitted::boolean            as is_confidential_omitted,
+    signature_name::varchar                     as signature_name,
+    signature_date::date                        as signature_date,
+    information_table_document::varchar         as information_table_document,
+    information_table_status::varchar           as information_table_status,
+    information_table_detail::varchar           as information_table_detail,
+    holdings_loaded::bigint                     as holdings_loaded,
+    cover_page_url::varchar                     as cover_page_url,
+    cover_page_sha256::varchar                  as cover_page_sha256,
+    information_table_url::varchar              as information_table_url,
+    information_table_sha256::varchar           as information_table_sha256
+from {{ source('bronze', 'edgar_13f_cover_pages') }}
