@@ -152,6 +152,22 @@ def bronze_stage(
     return failures
 
 
+def holdings_stage(settings: Settings, instance: dg.DagsterInstance, log: Callable[[str], None]) -> list[str]:
+    """13F filings of the reference managers (before dbt: the holdings models read their Bronze tables)."""
+    from finance_assets.edgar.holdings_demo import discovery_runs, document_runs, skipped_documents
+
+    log("bronze: institutional holdings (13F-HR cover pages and information tables)")
+    failures: list[str] = []
+    if not settings.replay:  # live: find every 13F-HR of the managers first
+        for selection, options in discovery_runs(instance):
+            failures += _run(instance, selection, log=log, **options)
+    for selection, options in document_runs(instance):
+        failures += _run(instance, selection, log=log, **options)
+    for line in skipped_documents():
+        log(line)
+    return failures
+
+
 def dbt_stage(instance: dg.DagsterInstance, log: Callable[[str], None]) -> list[str]:
     from finance_assets.transform.assets import dbt_selection
 
@@ -166,6 +182,7 @@ def materialize_all(settings: Settings, log: Callable[[str], None] = print) -> l
     prepare_manifest(force=True)  # dbt parse before the graph loads: the dbt assets come from the manifest
     instance = dg.DagsterInstance.get()
     failures = bronze_stage(settings, instance, log)
+    failures += holdings_stage(settings, instance, log)
     failures += dbt_stage(instance, log)
     log("features: feature tables, Feast registry, online store (after Gold)")
     from finance_assets.features.assets import feature_selection

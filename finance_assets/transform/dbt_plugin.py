@@ -15,6 +15,7 @@ Used from ``dbt_project/profiles.yml`` as ``module: finance_assets.transform.dbt
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 from pathlib import Path
@@ -24,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from dbt.adapters.duckdb.plugins import iceberg as dbt_iceberg
 from dbt.adapters.duckdb.utils import SourceConfig, TargetConfig
+from pyiceberg.exceptions import NoSuchTableError
 
 from finance_assets.core.iceberg import IcebergLakehouse
 from finance_assets.core.settings import get_settings
@@ -47,6 +49,21 @@ def _invocation_id() -> str:
         return get_invocation_id() or ""
     except Exception:  # pragma: no cover - older dbt
         return ""
+
+
+def empty_source(source_config: SourceConfig) -> pa.Table | None:
+    """An optional Bronze table that was never written reads as empty, with the schema its asset writes.
+
+    A source opts in with ``meta: {bronze_schema: "<module>:<ARROW_SCHEMA>"}`` (the constant the Bronze asset
+    writes with): a dataset a deployment does not load (13F without managers, FMP without a key) must not fail
+    every dbt build. Sources without it still fail, naming the missing table.
+    """
+    pointer = source_config.meta.get("bronze_schema") if source_config.meta else None
+    if not pointer:
+        return None
+    module, _, attribute = str(pointer).partition(":")
+    schema = getattr(importlib.import_module(module), attribute)
+    return pa.schema([pa.field(f.name, f.type, nullable=True) for f in schema]).empty_table()
 
 
 def drop_placeholder_row(table: pa.Table) -> pa.Table:
@@ -102,7 +119,13 @@ class Plugin(dbt_iceberg.Plugin):
                 tags=source_config.tags,
             )
         with _LOCK:
-            return super().load(config)
+            try:
+                return super().load(config)
+            except NoSuchTableError:
+                empty = empty_source(source_config)
+                if empty is None:
+                    raise
+                return empty
 
     def store(self, target_config: TargetConfig) -> None:
         assert target_config.location is not None, "store() needs materialized='external'"
