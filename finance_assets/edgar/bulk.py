@@ -212,6 +212,8 @@ def companies_filed_since(
             accessions, filed, kinds = recent["accessionNumber"], recent["filingDate"], recent["form"]
         except (KeyError, TypeError, ValueError) as exc:
             raise PayloadError(f"{name}: not a submissions index (no cik/filings.recent: {exc!r})") from exc
+        if not len(accessions) == len(filed) == len(kinds):
+            raise PayloadError(f"{name}: filings.recent columns have different lengths: a truncated document")
         cutoff = since.isoformat()
         hits = [
             accession
