@@ -210,3 +210,10 @@ def test_stored_snapshots_name_the_source_snapshots_they_were_built_from(lakehou
     sources = json.loads(snapshot.summary[SNAPSHOT_SOURCES])
     assert sources == {"bronze.facts": plugin._lakehouse.current_snapshot_id("bronze.facts")}
     assert plugin._lakehouse.load("silver.model").scan().to_arrow().num_rows == 6
+
+
+def test_a_source_meant_as_a_view_is_refused_because_a_stream_reads_once(lakehouse_env: Path) -> None:
+    plugin = Plugin(name="lakehouse", plugin_config={})
+    plugin._lakehouse.write("bronze.facts", _companies(["A"]))
+    with pytest.raises(ValueError, match=r"bronze\.facts: meta\.materialization must be 'table'"):
+        plugin.load(_source(materialization="view"))

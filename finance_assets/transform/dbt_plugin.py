@@ -173,6 +173,12 @@ class Plugin(BasePlugin):
             self._pins, self._pins_invocation = {}, invocation
 
     def load(self, source_config: SourceConfig) -> pa.RecordBatchReader:
+        if source_config.get("materialization", self.default_materialization()) != "table":
+            # a view would query the reader again on every use, and a reader can be read only once
+            raise ValueError(
+                f"dbt source {source_config.table_name()}: meta.materialization must be 'table' (the source is "
+                "streamed into DuckDB once); remove the materialization setting"
+            )
         scan = self.pinned_scan(source_config)
         return stream_scan(scan)
 
