@@ -83,7 +83,7 @@ class ArrowChunks:
 
     @classmethod
     def parquet(cls, path: str, *, chunk_bytes: int = 128 << 20) -> ArrowChunks:
-        """The rows of a Parquet file in tables of about ``chunk_bytes`` (in memory, decoded)."""
+        """The rows of a Parquet file in tables of about ``chunk_bytes`` (decoded; at least one 64k-row batch)."""
         import pyarrow.parquet as pq
 
         def chunks() -> Iterator[pa.Table]:

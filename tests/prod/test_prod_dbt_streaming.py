@@ -33,8 +33,8 @@ def test_sources_stream_from_s3_into_duckdb_and_models_store_back_in_chunks(
     reset_invocation_id()
     plugin = Plugin(name="lakehouse", plugin_config={})
     lakehouse = plugin._lakehouse
-    lakehouse.write("bronze.stream_probe", _rows("AAPL", 1000))
-    lakehouse.write("bronze.stream_probe", _rows("MSFT", 500), replace=AlwaysFalse())
+    lakehouse.write("bronze.stream_probe", _rows("AAPL", 100_000))
+    lakehouse.write("bronze.stream_probe", _rows("MSFT", 50_000), replace=AlwaysFalse())
     assert lakehouse.load("bronze.stream_probe").metadata_location.startswith(f"s3://{s3_server.bucket}/")
 
     source = SourceConfig(
@@ -49,16 +49,16 @@ def test_sources_stream_from_s3_into_duckdb_and_models_store_back_in_chunks(
     con.register("source_df", plugin.load(source))
     con.execute("create table loaded as select * from source_df")
     assert con.execute("select ticker, count(*) from loaded group by 1 order by 1").fetchall() == [
-        ("AAPL", 1000),
-        ("MSFT", 500),
+        ("AAPL", 100_000),
+        ("MSFT", 50_000),
     ]
 
     path = tmp_path / "model.parquet"
-    con.execute(f"copy (select * from loaded) to '{path}' (format parquet, row_group_size 100)")
-    chunks = ArrowChunks.parquet(str(path), chunk_bytes=4096)
+    pq.write_table(con.sql("select * from loaded").to_arrow_table(), path, row_group_size=10_000)
+    chunks = ArrowChunks.parquet(str(path), chunk_bytes=1 << 20)  # batches of 64k rows: ~1 MiB each
     assert len(list(chunks.open())) > 1
     result = lakehouse.write("silver.stream_probe", chunks)
     table = lakehouse.load("silver.stream_probe")
-    assert result.rows == 1500 and table.scan().to_arrow().num_rows == 1500
+    assert result.rows == 150_000 and table.scan().to_arrow().num_rows == 150_000
     assert all(task.file.file_path.startswith("s3://") for task in table.scan().plan_files())
-    assert pq.read_metadata(path).num_rows == 1500
+    assert pq.read_metadata(path).num_rows == 150_000
