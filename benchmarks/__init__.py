@@ -4,4 +4,12 @@ Add a benchmark by writing ``benchmarks/<name>.py`` with ``NAME``, ``DESCRIPTION
 ``run(quick: bool) -> benchmarks.common.Result`` and listing it in :data:`BENCHMARKS` (run order).
 """
 
-BENCHMARKS: tuple[str, ...] = ("edgar_client", "companyfacts_parse", "scaling", "end_to_end", "feast_online")
+BENCHMARKS: tuple[str, ...] = (
+    "edgar_client",
+    "companyfacts_parse",
+    "bulk",
+    "scaling",
+    "dbt_memory",
+    "end_to_end",
+    "feast_online",
+)

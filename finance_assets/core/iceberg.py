@@ -16,7 +16,7 @@ import re
 import time
 import uuid
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -68,6 +68,37 @@ _TRANSFORM = re.compile(r"^(identity|year|month|day|bucket)\((\w+)(?:,(\d+))?\)$
 
 class IcebergWriteError(RuntimeError):
     """A write could not be committed; the table is left at its previous snapshot."""
+
+
+@dataclass(frozen=True)
+class ArrowChunks:
+    """Rows to write that need not fit in memory at once: ``open()`` yields them as tables of bounded size.
+
+    Each call to ``open()`` starts from the first row again (a commit retry re-reads the rows), so the
+    source must be re-readable: :meth:`parquet` streams a Parquet file (e.g. dbt's model output).
+    """
+
+    schema: pa.Schema
+    open: Callable[[], Iterator[pa.Table]]
+
+    @classmethod
+    def parquet(cls, path: str, *, chunk_bytes: int = 128 << 20) -> ArrowChunks:
+        """The rows of a Parquet file in tables of about ``chunk_bytes`` (decoded; at least one 64k-row batch)."""
+        import pyarrow.parquet as pq
+
+        def chunks() -> Iterator[pa.Table]:
+            pending: list[pa.RecordBatch] = []
+            size = 0
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=64 * 1024):
+                pending.append(batch)
+                size += batch.nbytes
+                if size >= chunk_bytes:
+                    yield pa.Table.from_batches(pending)
+                    pending, size = [], 0
+            if pending:
+                yield pa.Table.from_batches(pending)
+
+        return cls(pq.read_schema(path), chunks)
 
 
 @dataclass(frozen=True)
@@ -183,7 +214,7 @@ class IcebergLakehouse:
     def write(
         self,
         name: str,
-        data: pl.DataFrame | pa.Table,
+        data: pl.DataFrame | pa.Table | ArrowChunks,
         *,
         replace: BooleanExpression = ALWAYS_TRUE,
         partition_by: Sequence[str] = (),
@@ -196,10 +227,16 @@ class IcebergLakehouse:
         Idempotent for a fixed ``replace`` filter: re-running replaces, never duplicates. On a commit
         conflict the table is reloaded and the whole operation re-applied, so a retry after a
         concurrent writer neither loses nor duplicates rows.
+
+        ``data`` as :class:`ArrowChunks` (rows that need not fit in memory) is written chunk by chunk in
+        the same single transaction: the replaced rows are deleted, each chunk is appended (a data file
+        each), and one commit makes it all visible at once, or nothing.
         """
-        arrow = to_arrow(data)
+        chunks = data if isinstance(data, ArrowChunks) else None
+        arrow = to_arrow(chunks.schema.empty_table() if chunks is not None else data)  # type: ignore[arg-type]
         table = self._create_or_evolve(name, arrow.schema, partition_by, table_properties)
-        arrow = _conform(arrow, table.schema().as_arrow())
+        target = table.schema().as_arrow()
+        arrow = _conform(arrow, target)
         write_id = uuid.uuid4().hex
         props = {**(snapshot_properties or {}), "lakehouse.write-id": write_id}
 
@@ -211,11 +248,19 @@ class IcebergLakehouse:
                     # an overwrite of a partition that does not exist yet deletes nothing: expected
                     warnings.filterwarnings("ignore", "Delete operation did not match any records")
                     with table.transaction() as tx:
-                        tx.overwrite(arrow, overwrite_filter=replace, snapshot_properties=props)
+                        if chunks is None:
+                            tx.overwrite(arrow, overwrite_filter=replace, snapshot_properties=props)
+                            rows = arrow.num_rows
+                        else:
+                            tx.delete(replace, snapshot_properties=props)
+                            rows = 0
+                            for chunk in chunks.open():
+                                tx.append(_conform(to_arrow(chunk), target), snapshot_properties=props)
+                                rows += chunk.num_rows
                 snapshot_id = self._snapshot_written(name, write_id)
                 log.debug(
                     "wrote %s rows to %s (snapshot %s, attempt %s)",
-                    arrow.num_rows,
+                    rows,
                     name,
                     snapshot_id,
                     attempt,
@@ -223,7 +268,7 @@ class IcebergLakehouse:
                 final = self.load(name)
                 return WriteResult(
                     table=name,
-                    rows=arrow.num_rows,
+                    rows=rows,
                     snapshot_id=snapshot_id,
                     metadata_location=final.metadata_location,
                     schema=arrow.schema,

@@ -9,6 +9,7 @@ runs once per (concept, unit), not once per fact.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -220,6 +221,55 @@ def parse_filings(
         "payload_sha256": const(payload_sha256),
     }
     return pa.Table.from_pydict({f.name: table[f.name] for f in FILINGS_SCHEMA}, schema=FILINGS_SCHEMA)
+
+
+def submissions_pages(doc: dict[str, Any]) -> list[str]:
+    """The extra (older) pages a submissions index lists under ``filings.files``, by name."""
+    try:
+        return [str(page["name"]) for page in doc["filings"].get("files", [])]
+    except (AttributeError, KeyError, TypeError) as exc:
+        raise PayloadError(f"submissions index has a malformed filings.files list ({exc!r})") from exc
+
+
+def parse_submissions(
+    doc: dict[str, Any],
+    pages: Iterable[tuple[str, dict[str, Any], str]] = (),
+    *,
+    ticker: str,
+    payload_sha256: str = "",
+) -> pa.Table:
+    """Every filing of a submissions index (``filings.recent``) and of its extra ``pages``.
+
+    ``pages``: ``(name, page document, sha256 of its payload)`` for each extra page that was found. The
+    same filing can appear on two pages when EDGAR shifts its page boundary between fetches: the first
+    occurrence (``recent`` first, then the pages in the given order) is kept.
+    """
+    try:
+        company = {
+            "cik": normalize_cik(doc["cik"]),
+            "ticker": ticker,
+            "entity_name": doc.get("name") or "",
+            "fiscal_year_end": doc.get("fiscalYearEnd"),
+            "sic": doc.get("sic"),
+        }
+        recent = doc["filings"]["recent"]
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise PayloadError(f"submissions index has no cik/filings.recent ({exc!r})") from exc
+    parts = [parse_filings(recent, page="recent", payload_sha256=payload_sha256, **company)]
+    for name, page_doc, page_sha256 in pages:
+        if not isinstance(page_doc, dict):
+            raise PayloadError(f"submissions page {name} is not a JSON object")
+        parts.append(parse_filings(page_doc, page=name, payload_sha256=page_sha256, **company))
+    table = pa.concat_tables(parts)
+    if len(parts) == 1:
+        return table
+    first = (
+        table.append_column("_row", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+        .group_by("accession_number", use_threads=False)
+        .aggregate([("_row", "min")])
+        .column("_row_min")
+    )
+    return table.take(pc.sort_indices(first))
 
 
 COMPANY_TICKERS_SCHEMA = pa.schema(

@@ -3,6 +3,10 @@
 Kept next to the EDGAR source, not in the generic client, so every source owns its own URL layout.
 Unrecorded resources (an unknown CIK, AAPL's second submissions page) resolve to no file and the
 transport answers 404, exactly as EDGAR does; ``*.trimmed.json`` copies are never served.
+
+SEC's bulk archives (``companyfacts.zip``, ``submissions.zip``) are not recorded as such: in replay they are
+built from the recorded per-company payloads by :class:`finance_assets.edgar.bulk.BulkArchiveReplay`, which
+answers those two URLs and hands every other EDGAR URL to these routes.
 """
 
 from __future__ import annotations

@@ -4,42 +4,75 @@ Used from ``dbt_project/profiles.yml`` as ``module: finance_assets.transform.dbt
 ``lakehouse``). It reads the catalog from the one settings object (:func:`get_settings`), so the local
 (SQLite + files) and prod (Postgres + S3) profiles need no edits to the dbt profile.
 
-- ``load``: dbt-duckdb's built-in ``iceberg`` plugin (a full ``scan().to_arrow()``; source ``meta`` may
-  give ``iceberg_table``, ``selected_fields``, ``row_filter``, ``snapshot_id``), on our catalog.
+- ``load``: a source is **streamed** into DuckDB, never held in Python memory. dbt-duckdb's built-in
+  ``iceberg`` plugin returns ``scan().to_arrow()`` (the whole table as one Arrow table: 6.3 GiB peak at
+  1,000 companies); pyiceberg's own ``to_arrow_batch_reader()`` is no better, because it submits every
+  data file to a thread pool at once and each task reads its whole file into a list, so the batches of
+  all files pile up whenever DuckDB consumes slower than the pool reads. :func:`stream_scan` reads the
+  planned files one after the other, batch by batch, and hands DuckDB a ``RecordBatchReader``: dbt-duckdb
+  runs ``CREATE TABLE <source> AS SELECT * FROM <reader>``, so the rows go into DuckDB's buffer-managed
+  table (which spills to ``temp_directory`` under ``memory_limit``, see ``profiles.yml``) as they are read.
+  Python holds one record batch at a time. Source ``meta`` may give ``iceberg_table``,
+  ``selected_fields``, ``row_filter``, ``snapshot_id``, ``case_sensitive``, ``limit``.
+- **One snapshot per source per dbt invocation.** The first load of a table pins its current snapshot
+  (or the ``snapshot_id`` of its meta); a later load of the same table in the same invocation (a second
+  referencing node) reads that snapshot again, so a Bronze commit landing mid-build cannot give two
+  models two versions of one source. Every snapshot stored by the invocation records the pins in its
+  summary (``dbt.source-snapshots``: JSON ``{"bronze.edgar_company_facts": <snapshot id>, ...}``), so
+  each Silver/Gold snapshot names the Bronze snapshots it was built from.
 - ``store``: called by ``materialized='external'`` after dbt wrote the model to Parquet; the rows go
-  through :meth:`IcebergLakehouse.write` (THE writer: create/evolve, atomic overwrite, commit retries).
+  through :meth:`IcebergLakehouse.write` (THE writer: create/evolve, atomic overwrite, commit retries),
+  streamed from that Parquet file in chunks of about 128 MiB (:class:`ArrowChunks`): one transaction,
+  one commit, but never the whole model in Python memory (``silver.financial_facts`` is ~7 M rows at
+  1,000 companies).
   dbt-duckdb writes one all-NULL row for an empty model: that row is dropped here, so an empty model
   is an empty Iceberg snapshot. Each snapshot records the dbt model, the dbt invocation and the Dagster
   run (``LAKEHOUSE_DAGSTER_RUN_ID``, set by the Dagster asset), so a table names what wrote it.
+
+Why not let DuckDB read the snapshot's Parquet files itself (``read_parquet([...])``): it would skip
+Iceberg's column mapping by field id (our writer evolves schemas, so older files lack newer columns) and
+delete files, and on S3 it needs DuckDB's ``httpfs`` extension, which DuckDB 2.0 cannot install offline.
+pyiceberg's reader does the projection, filters and deletes; we only change how its batches are pulled.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
+import logging
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from dbt.adapters.duckdb.plugins import iceberg as dbt_iceberg
+from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt.adapters.duckdb.utils import SourceConfig, TargetConfig
 from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.expressions import AlwaysFalse
+from pyiceberg.io.pyarrow import ArrowScan, schema_to_pyarrow
+from pyiceberg.table import DataScan
 
-from finance_assets.core.iceberg import IcebergLakehouse
+from finance_assets.core.iceberg import ArrowChunks, IcebergLakehouse
 from finance_assets.core.settings import get_settings
+
+log = logging.getLogger("finance_assets.dbt_plugin")
 
 DAGSTER_RUN_ID_ENV = "LAKEHOUSE_DAGSTER_RUN_ID"
 # Snapshot summary keys the Dagster side reads back (finance_assets.transform.assets).
 SNAPSHOT_MODEL = "dbt.model"
 SNAPSHOT_INVOCATION = "dbt.invocation-id"
 SNAPSHOT_RUN = "dagster.run-id"
+SNAPSHOT_SOURCES = "dbt.source-snapshots"
 
 # pyiceberg's SQL catalog and the Iceberg commit are not meant to be driven from several dbt threads at
-# once in one process; loads and stores are short next to the SQL, so they take turns.
+# once in one process; catalog lookups and stores are short next to the SQL, so they take turns.
 _LOCK = threading.Lock()
 ENGINE_SCHEMAS = ("bronze", "reference", "staging", "silver", "intermediate", "gold")
+# Source meta keys passed on to ``Table.scan`` (the built-in iceberg plugin's set).
+SCAN_KEYS = ("row_filter", "selected_fields", "case_sensitive", "options", "limit")
 
 
 def _invocation_id() -> str:
@@ -66,6 +99,36 @@ def empty_source(source_config: SourceConfig) -> pa.Table | None:
     return pa.schema([pa.field(f.name, f.type, nullable=True) for f in schema]).empty_table()
 
 
+def stream_scan(scan: DataScan) -> pa.RecordBatchReader:
+    """The rows of ``scan`` as a ``RecordBatchReader`` that reads one data file, one batch at a time.
+
+    Same rows, columns and types as ``scan.to_arrow()`` (pyiceberg's projection, residual filter,
+    positional deletes and schema evolution apply), but nothing is read before the consumer asks for
+    it and only the batch being consumed is held. Planning (manifests) happens here, eagerly, so the
+    snapshot is fixed when this returns.
+    """
+    projected = scan.projection()
+    schema = schema_to_pyarrow(projected, include_field_ids=False)
+    tasks = list(scan.plan_files())
+    arrow_scan = ArrowScan(scan.table_metadata, scan.io, projected, scan.row_filter, scan.case_sensitive, scan.limit)
+    return pa.RecordBatchReader.from_batches(schema, _batches(arrow_scan, tasks, schema))
+
+
+def _batches(arrow_scan: ArrowScan, tasks: list[Any], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    # pyiceberg's lazy per-batch generator is private; its public to_record_batches() reads each file
+    # whole (and, given several tasks, all files at once). Prefer the former, fall back to the latter
+    # one task at a time (one file in memory) if a pyiceberg release renames it.
+    lazy = getattr(arrow_scan, "_record_batches_from_scan_tasks_and_deletes", None)
+    if lazy is not None:
+        from pyiceberg.io.pyarrow import _read_all_delete_files
+
+        batches: Iterator[pa.RecordBatch] = lazy(tasks, _read_all_delete_files(arrow_scan._io, tasks))
+    else:  # pragma: no cover - depends on the pyiceberg release
+        batches = (batch for task in tasks for batch in arrow_scan.to_record_batches([task]))
+    for batch in batches:
+        yield batch if batch.schema == schema else batch.cast(schema)
+
+
 def drop_placeholder_row(table: pa.Table) -> pa.Table:
     """dbt-duckdb writes one all-NULL row for an empty model; an empty model is an empty table."""
     if table.num_rows != 1:
@@ -84,13 +147,21 @@ def iceberg_table_name(target_config: TargetConfig) -> str:
     return f"{relation.schema}.{relation.identifier}"
 
 
-class Plugin(dbt_iceberg.Plugin):
-    """The built-in iceberg source plugin on the project's catalog, plus an Iceberg ``store``."""
+def source_table_name(source_config: SourceConfig) -> str:
+    """``meta.iceberg_table`` (may use ``{schema}``/``{identifier}``), else ``<schema>.<identifier>``."""
+    template = str(source_config.get("iceberg_table", "{schema}.{identifier}"))
+    return template.format(**source_config.as_dict())
+
+
+class Plugin(BasePlugin):
+    """Streams Iceberg sources into DuckDB at one pinned snapshot each; stores models to Iceberg."""
 
     def initialize(self, config: dict[str, Any]) -> None:
         settings = get_settings()
         self._lakehouse = IcebergLakehouse.from_settings(settings)
         self._catalog = self._lakehouse.catalog
+        self._pins: dict[str, int | None] = {}
+        self._pins_invocation = ""
         # external_root (where dbt writes each model's Parquet before store()) and the DuckDB file's
         # folder must exist before dbt touches them; on a fresh LAKEHOUSE_HOME nothing else makes them.
         if self.creds is not None:
@@ -98,6 +169,9 @@ class Plugin(dbt_iceberg.Plugin):
                 Path(self.creds.external_root).mkdir(parents=True, exist_ok=True)
             if self.creds.path and self.creds.path != ":memory:":
                 Path(self.creds.path).parent.mkdir(parents=True, exist_ok=True)
+            spill = (self.creds.config_options or {}).get("temp_directory")
+            if spill:
+                Path(str(spill)).mkdir(parents=True, exist_ok=True)
 
     def configure_connection(self, conn: Any) -> None:
         # Sources are loaded into a DuckDB schema named like their namespace; with several dbt threads on
@@ -105,33 +179,65 @@ class Plugin(dbt_iceberg.Plugin):
         for schema in ENGINE_SCHEMAS:
             conn.execute(f"create schema if not exists {schema}")
 
-    def load(self, source_config: SourceConfig) -> pa.Table:
-        config = source_config
-        if "selected_fields" in source_config:
-            meta = dict(source_config.meta)
-            meta["selected_fields"] = tuple(meta["selected_fields"])
-            config = SourceConfig(
-                name=source_config.name,
-                identifier=source_config.identifier,
-                schema=source_config.schema,
-                database=source_config.database,
-                meta=meta,
-                tags=source_config.tags,
+    def source_snapshots(self) -> dict[str, int | None]:
+        """The snapshot each source table was read at in the current dbt invocation (None: empty table)."""
+        self._reset_pins_on_new_invocation()
+        return dict(self._pins)
+
+    def _reset_pins_on_new_invocation(self) -> None:
+        invocation = _invocation_id()
+        if invocation != self._pins_invocation:
+            self._pins, self._pins_invocation = {}, invocation
+
+    def load(self, source_config: SourceConfig) -> pa.RecordBatchReader:
+        if source_config.get("materialization", self.default_materialization()) != "table":
+            # a view would query the reader again on every use, and a reader can be read only once
+            raise ValueError(
+                f"dbt source {source_config.table_name()}: meta.materialization must be 'table' (the source is "
+                "streamed into DuckDB once); remove the materialization setting"
             )
+        try:
+            scan = self.pinned_scan(source_config)
+        except NoSuchTableError:
+            empty = empty_source(source_config)
+            if empty is None:
+                raise
+            return pa.RecordBatchReader.from_batches(empty.schema, iter(empty.to_batches()))
+        return stream_scan(scan)
+
+    def pinned_scan(self, source_config: SourceConfig) -> DataScan:
+        """The scan of the source at this invocation's snapshot of its table (pinned on first use)."""
+        name = source_table_name(source_config)
+        scan_config = {key: source_config[key] for key in SCAN_KEYS if key in source_config}
+        if "selected_fields" in scan_config:
+            scan_config["selected_fields"] = tuple(scan_config["selected_fields"])
         with _LOCK:
-            try:
-                return super().load(config)
-            except NoSuchTableError:
-                empty = empty_source(source_config)
-                if empty is None:
-                    raise
-                return empty
+            self._reset_pins_on_new_invocation()
+            table = self._catalog.load_table(name)
+            if "snapshot_id" in source_config:
+                snapshot_id: int | None = int(source_config["snapshot_id"])
+            elif name in self._pins:
+                snapshot_id = self._pins[name]
+            else:
+                current = table.current_snapshot()
+                snapshot_id = current.snapshot_id if current is not None else None
+            if name in self._pins and self._pins[name] != snapshot_id:
+                raise ValueError(
+                    f"dbt source {source_config.table_name()} asks for snapshot {snapshot_id} of {name}, but this "
+                    f"dbt invocation already read snapshot {self._pins[name]}: give every reference the same "
+                    "meta.snapshot_id"
+                )
+            self._pins[name] = snapshot_id
+            if snapshot_id is None:  # empty when first read: stays empty for this invocation
+                scan_config["row_filter"] = AlwaysFalse()
+            scan = table.scan(snapshot_id=snapshot_id, **scan_config)
+        log.info("reading %s at snapshot %s", name, snapshot_id)
+        return scan
 
     def store(self, target_config: TargetConfig) -> None:
         assert target_config.location is not None, "store() needs materialized='external'"
-        table = drop_placeholder_row(pq.read_table(target_config.location.path))
-        # DuckDB marks columns without nulls as required; Iceberg fields must stay nullable.
-        table = table.cast(pa.schema([pa.field(f.name, f.type, nullable=True) for f in table.schema]))
+        rows = self.model_rows(target_config.location.path)
+        schema = rows.schema
         config = target_config.config
         partition_by = list(config.get("iceberg_partition_by") or []) if config is not None else []
         name = iceberg_table_name(target_config)
@@ -139,11 +245,20 @@ class Plugin(dbt_iceberg.Plugin):
             SNAPSHOT_MODEL: str(target_config.relation.identifier),
             SNAPSHOT_INVOCATION: _invocation_id(),
             SNAPSHOT_RUN: os.environ.get(DAGSTER_RUN_ID_ENV, ""),
+            SNAPSHOT_SOURCES: json.dumps(self.source_snapshots(), sort_keys=True),
         }
         with _LOCK:
-            self._align_schema(name, table.schema)
-            self._lakehouse.write(name, table, partition_by=partition_by, snapshot_properties=properties)
-            self._align_schema(name, table.schema)
+            self._align_schema(name, schema)
+            self._lakehouse.write(name, rows, partition_by=partition_by, snapshot_properties=properties)
+            self._align_schema(name, schema)
+
+    def model_rows(self, path: str) -> pa.Table | ArrowChunks:
+        """The rows dbt wrote for a model: streamed from its Parquet file in bounded chunks."""
+        if pq.read_metadata(path).num_rows <= 1:  # maybe dbt-duckdb's placeholder row of an empty model
+            table = drop_placeholder_row(pq.read_table(path))
+            # DuckDB marks columns without nulls as required; Iceberg fields must stay nullable.
+            return table.cast(pa.schema([pa.field(f.name, f.type, nullable=True) for f in table.schema]))
+        return ArrowChunks.parquet(path)  # the writer makes every field nullable
 
     def _align_schema(self, name: str, schema: pa.Schema) -> None:
         """Make the table's columns the model's columns, in the model's order (metadata only).
