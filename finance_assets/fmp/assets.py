@@ -18,9 +18,8 @@ import polars as pl
 from finance_assets.core import checks
 from finance_assets.core.archive import PayloadArchive
 from finance_assets.core.checks import FrameCheck, Metadata
-from finance_assets.core.io_manager import LakehouseResource
 from finance_assets.core.partitions import company_asset
-from finance_assets.core.sources import RawArchiveResource
+from finance_assets.core.resources import LakehouseResource, RawArchiveResource
 from finance_assets.fmp.parse import (
     BALANCE,
     CASH_FLOW,
@@ -34,7 +33,8 @@ from finance_assets.fmp.parse import (
     merge,
     normalize,
 )
-from finance_assets.fmp.source import Attempt, FmpResource, fetch_plan
+from finance_assets.fmp.resources import FmpResource
+from finance_assets.fmp.source import Attempt, fetch_plan
 
 FMP_POOL = "fmp"  # one FMP step at a time in the deployment: the rate budget is per API key
 BRONZE = "bronze"

@@ -1,8 +1,10 @@
 """dbt-duckdb plugin: Bronze Iceberg tables in, Silver/Gold models back out to Iceberg.
 
 Used from ``dbt_project/profiles.yml`` as ``module: finance_assets.transform.dbt_plugin`` (alias
-``lakehouse``). It reads the catalog from the one settings object (:func:`get_settings`), so the local
-(SQLite + files) and prod (Postgres + S3) profiles need no edits to the dbt profile.
+``lakehouse``). It runs in dbt's process, so it reads the catalog at its own boundary, from the environment
+(:meth:`Settings.from_env`), which the Dagster asset fills from its resources
+(:meth:`~finance_assets.transform.resources.LakehouseDbtResource.environment`): the local (SQLite + files)
+and prod (Postgres + S3) profiles need no edits to the dbt profile.
 
 - ``load``: dbt-duckdb's built-in ``iceberg`` plugin (a full ``scan().to_arrow()``; source ``meta`` may
   give ``iceberg_table``, ``selected_fields``, ``row_filter``, ``snapshot_id``), on our catalog.
@@ -26,7 +28,7 @@ from dbt.adapters.duckdb.plugins import iceberg as dbt_iceberg
 from dbt.adapters.duckdb.utils import SourceConfig, TargetConfig
 
 from finance_assets.core.iceberg import IcebergLakehouse
-from finance_assets.core.settings import get_settings
+from finance_assets.core.settings import Settings
 
 DAGSTER_RUN_ID_ENV = "LAKEHOUSE_DAGSTER_RUN_ID"
 # Snapshot summary keys the Dagster side reads back (finance_assets.transform.assets).
@@ -71,8 +73,7 @@ class Plugin(dbt_iceberg.Plugin):
     """The built-in iceberg source plugin on the project's catalog, plus an Iceberg ``store``."""
 
     def initialize(self, config: dict[str, Any]) -> None:
-        settings = get_settings()
-        self._lakehouse = IcebergLakehouse.from_settings(settings)
+        self._lakehouse = IcebergLakehouse.from_settings(Settings.from_env())
         self._catalog = self._lakehouse.catalog
         # external_root (where dbt writes each model's Parquet before store()) and the DuckDB file's
         # folder must exist before dbt touches them; on a fresh LAKEHOUSE_HOME nothing else makes them.
