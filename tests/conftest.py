@@ -27,6 +27,13 @@ LAKEHOUSE_VARS = (
 )
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The build step the dbt assets need (importing the code location never parses dbt): once, if missing."""
+    from finance_assets.transform.project import prepare_manifest
+
+    prepare_manifest()
+
+
 @pytest.fixture(scope="session")
 def replay_dir() -> Path:
     if not (REPLAY_DIR / "edgar").is_dir():

@@ -82,15 +82,15 @@ class MlLakehouse:
 
     def lakehouse(self) -> Any:
         from finance_assets.core.iceberg import IcebergLakehouse
-        from finance_assets.core.settings import get_settings
+        from finance_assets.core.settings import Settings
 
-        return IcebergLakehouse.from_settings(get_settings())
+        return IcebergLakehouse.from_settings(Settings.from_env())
 
     def client(self) -> Any:
-        from finance_assets.core.settings import get_settings
-        from finance_assets.ml import tracking
+        from finance_assets.core.settings import Settings
+        from finance_assets.resources import resources_for
 
-        return tracking.configure(get_settings())
+        return resources_for(Settings.from_env(), secrets="values")["mlflow"].configure()
 
 
 @contextmanager
