@@ -114,11 +114,19 @@ def bronze_stage(
     return failures
 
 
+def dbt_stage(defs: dg.Definitions, instance: dg.DagsterInstance, log: Log) -> list[str]:
+    """The ``transform`` job: one ``dbt build`` of Silver and Gold over whatever Bronze holds."""
+    from finance_assets.transform.assets import dbt_selection
+
+    log("silver + gold: dbt build (after every Bronze partition)")
+    runs = plan(defs, instance, "transform", label=f"dbt build ({len(dbt_selection())} models)")
+    return launch_all(defs, instance, runs, launched_by=DEMO, log=log)
+
+
 def materialize_all(settings: Settings, log: Log = print) -> list[str]:
     """The whole graph for ``settings``' UNIVERSE, stage by stage; the failures of every stage."""
     from finance_assets.definitions import build_definitions
     from finance_assets.ml.demo import demo_runs
-    from finance_assets.transform.assets import dbt_selection
     from finance_assets.transform.project import prepare_manifest
 
     prepare_manifest(force=True)  # dbt parse before the graph loads: the dbt assets come from the manifest
@@ -133,8 +141,7 @@ def materialize_all(settings: Settings, log: Log = print) -> list[str]:
         return launch_all(defs, instance, runs, launched_by=DEMO, log=log)
 
     failures = bronze_stage(settings, defs, instance, log)
-    log("silver + gold: dbt build (after every Bronze partition)")
-    failures += stage("transform", f"dbt build ({len(dbt_selection())} models)")
+    failures += dbt_stage(defs, instance, log)
     log("features: feature tables, Feast registry, online store (after Gold)")
     failures += stage("features", "feature tables + feast registry + online")
     log("ml: training set, return model (Optuna + MLflow; `make mlflow-ui`), predictions, live performance")

@@ -21,6 +21,9 @@ from dagster._core.remote_representation.external_data import RepositorySnap, Re
 
 from finance_assets.core.settings import Settings
 
+# Dagster's own snapshot code (what the webserver runs) reads ScheduleDefinition.environment_vars, deprecated
+pytestmark = pytest.mark.filterwarnings("ignore:Property `ScheduleDefinition.environment_vars` is deprecated")
+
 REPO = Path(__file__).resolve().parents[1]
 SECRETS = {
     "FMP_API_KEY": "fmp-SENTINEL-31",

@@ -205,7 +205,7 @@ def sec_company_tickers(
     assert isinstance(table, pl.DataFrame)
     payloads.commit_index(
         lakehouse.lakehouse(),
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         asset_key=TICKERS_KEY.to_user_string(),
         partition_key=None,
     )
@@ -339,7 +339,7 @@ def edgar_filings(
             missing_pages.append(page)
     frame = pl.concat([c.frame for _, c in companies])
     payloads.commit_index(
-        lakehouse.lakehouse(), run_id=context.run_id, asset_key=FILINGS_KEY.to_user_string(), partition_key=None
+        lakehouse.lakehouse(), run_id=context.run.run_id, asset_key=FILINGS_KEY.to_user_string(), partition_key=None
     )
     per_company = [
         {
@@ -452,7 +452,7 @@ def edgar_company_facts(
         companies = list(load_companies(keys, load))
     frame = pl.concat([f for _, (f, _) in companies])
     payloads.commit_index(
-        lakehouse.lakehouse(), run_id=context.run_id, asset_key=FACTS_KEY.to_user_string(), partition_key=None
+        lakehouse.lakehouse(), run_id=context.run.run_id, asset_key=FACTS_KEY.to_user_string(), partition_key=None
     )
     per_company = [
         {

@@ -223,7 +223,7 @@ def _materialize(
     loads = [_load_company(spec, ticker, fmp, limits, payloads_archive) for ticker in keys]
     frame = pl.concat([load.frame for load in loads], how="vertical")
     payloads_archive.commit_index(
-        lakehouse.lakehouse(), run_id=context.run_id, asset_key=key.to_user_string(), partition_key=None
+        lakehouse.lakehouse(), run_id=context.run.run_id, asset_key=key.to_user_string(), partition_key=None
     )
 
     for load in loads:

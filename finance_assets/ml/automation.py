@@ -22,7 +22,6 @@ from finance_assets.ml.assets import (
     PREDICTIONS_KEY,
     RETURN_MODEL_KEY,
     TRAINING_SET_KEY,
-    predictions_partitions,
 )
 
 # ---- jobs ----------------------------------------------------------------------------------------------------
@@ -31,9 +30,7 @@ retrain_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(TRAINING_SET_KEY, RETURN_MODEL_KEY),
     description="Rebuild the training set from the latest Gold/Feast state and retrain (champion gate applies).",
 )
-predictions_job = dg.define_asset_job(
-    "ml_predictions", selection=dg.AssetSelection.assets(PREDICTIONS_KEY), partitions_def=predictions_partitions
-)
+predictions_job = dg.define_asset_job("ml_predictions", selection=dg.AssetSelection.assets(PREDICTIONS_KEY))
 performance_job = dg.define_asset_job(
     "ml_performance",
     selection=dg.AssetSelection.assets(PERFORMANCE_KEY),

@@ -118,7 +118,7 @@ def lakehouse_dbt(
 ) -> Iterator[Any]:
     """``dbt build`` of the selected models: seeds, staging, Silver, Gold and their tests."""
     catalog = lakehouse.lakehouse()
-    with dbt.environment(**{DAGSTER_RUN_ID_ENV: context.run_id}):
+    with dbt.environment(**{DAGSTER_RUN_ID_ENV: context.run.run_id}):
         invocation = dbt.cli(["build"], context=context)
         for event in invocation.stream():
             if isinstance(event, dg.Output):
@@ -126,7 +126,7 @@ def lakehouse_dbt(
                 table = iceberg_table_for(props) if props else None
                 if table is not None:
                     event = event.with_metadata(
-                        {**event.metadata, **iceberg_metadata(catalog, table, context.run_id, props)}
+                        {**event.metadata, **iceberg_metadata(catalog, table, context.run.run_id, props)}
                     )
             yield event
 
