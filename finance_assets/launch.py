@@ -37,7 +37,7 @@ class Launch:
     label: str = ""
 
     def describe(self) -> str:
-        what = self.label or ", ".join(k.to_user_string() for k in self.selection or ()) or self.job
+        what = self.label or self.job
         if self.partition_key:
             what += f" [{self.partition_key}]"
         if self.partition_range:
@@ -106,6 +106,8 @@ def plan(
     """
     job_def = defs.resolve_job_def(job)
     keys = tuple(selection) if selection else None
+    assets = sorted(keys or job_def.asset_layer.executable_asset_keys)
+    label = label or (", ".join(k.to_user_string() for k in assets) if len(assets) <= 3 else job)
     partitions_def = job_def.partitions_def
     if partitions_def is None:
         if partition_keys:
@@ -121,7 +123,7 @@ def plan(
             "bronze/sec_company_tickers with it in UNIVERSE, or add the partition in the UI)."
         )
     graph = defs.resolve_asset_graph()
-    policies = [graph.get(k).backfill_policy for k in keys or job_def.asset_layer.executable_asset_keys]
+    policies = [graph.get(k).backfill_policy for k in assets]
     limits = [p.max_partitions_per_run for p in policies if p is not None and p.max_partitions_per_run]
     launches = []
     for first, last in partition_ranges(ordered, partition_keys, min(limits) if limits else None):
