@@ -493,6 +493,8 @@ def _explain(error: ValidationError) -> str:
             messages.append(str(ctx["error"]))
             continue
         variable = ".".join(str(part) for part in item["loc"]) or "settings"
+        if variable in Settings.model_fields:  # given by field name (Settings(home=...)), not from the environment
+            variable = env_name(variable)
         problem = _PROBLEMS.get(item["type"], item["msg"]).format(**{k: _plain(v) for k, v in ctx.items()})
         shown = "" if variable in secrets else f"={item.get('input')!r}"
         messages.append(f"{variable}{shown} {problem}: {_descriptions().get(variable, 'see .env.example.')}")
