@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from finance_assets.core.entry import ignore_known_warnings
 from finance_assets.core.settings import Settings, SettingsError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -172,6 +173,7 @@ def config_docs(*, check: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    ignore_known_warnings()  # this process's set-up: the entry point's, not an import's
     parser = argparse.ArgumentParser(prog="finance_assets", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("init", "prepare", "demo", "summary"):

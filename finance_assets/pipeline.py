@@ -16,11 +16,11 @@ from datetime import date, timedelta
 
 import dagster as dg
 
+from finance_assets.core.entry import ignore_known_warnings
 from finance_assets.core.names import MARKET_BENCHMARK
 from finance_assets.core.partitions import companies_partitions
 from finance_assets.core.settings import Settings
 from finance_assets.launch import keys_in_range, launch_all, plan
-from finance_assets.resources import resources_for
 
 Log = Callable[[str], None]
 DEMO = "demo"  # the lakehouse/launched_by tag of the demo's runs
@@ -29,6 +29,7 @@ DEMO = "demo"  # the lakehouse/launched_by tag of the demo's runs
 def price_range(settings: Settings) -> tuple[str, str]:
     """First and last weekday partition to load: up to yesterday live, up to the recording's end in replay."""
     from finance_assets.core.partitions import prices_partitions
+    from finance_assets.resources import resources_for
 
     last = date.today() - timedelta(days=1)
     if settings.replay:
@@ -44,6 +45,7 @@ def price_range(settings: Settings) -> tuple[str, str]:
 
 def _prices_stage() -> list[str]:
     """The prices backfill, in its own process (see :func:`bronze_stage`): settings from its environment."""
+    ignore_known_warnings()  # a fresh interpreter: set it up as the CLI set up the parent
     from finance_assets.definitions import build_definitions
 
     settings = Settings.from_env()
@@ -93,6 +95,8 @@ def bronze_stage(
     deployment's daemon runs these backfills concurrently; here the prices run gets a second process
     (Dagster captures a run's output per process, so two in-process runs cannot share one).
     """
+    from finance_assets.resources import resources_for
+
     failures: list[str] = []
     spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked threads or open handles
     with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:

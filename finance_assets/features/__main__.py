@@ -20,12 +20,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from finance_assets.core.entry import ignore_known_warnings
 from finance_assets.core.settings import Settings, SettingsError
 from finance_assets.features.store import FEATURE_REPO
 from finance_assets.resources import resources_for
 
 
 def main(argv: list[str]) -> int:
+    ignore_known_warnings()
     try:
         settings = Settings.from_env()
         feast = resources_for(settings, secrets="values")["feast"]
