@@ -27,6 +27,8 @@ setup: ## install uv if missing, then the locked environment
 	@$(UV) sync --frozen --quiet
 	@# OpenBB builds its package on first import; do it once here, not racing in parallel test processes
 	@test -f .venv/.openbb-built || ($(UV) run --frozen python -c "from openbb import obb" >/dev/null && touch .venv/.openbb-built)
+	@# the build step of the dbt assets: dbt parse writes dbt_project/target/manifest.json (never on import)
+	@$(UV) run --frozen python -m finance_assets.cli prepare >/dev/null
 
 init: setup
 	@$(UV) run --frozen python -m finance_assets.cli init

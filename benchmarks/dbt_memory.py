@@ -56,8 +56,8 @@ BRONZE_CHILD = r"""
 import json, time
 t0 = time.monotonic()
 from finance_assets.cli import init
-from finance_assets.core.settings import get_settings
-settings = get_settings()
+from finance_assets.core.settings import Settings
+settings = Settings.from_env()
 init(settings)
 import dagster as dg
 from finance_assets.pipeline import bronze_stage

@@ -1,6 +1,6 @@
 """EDGAR client throughput against a server that enforces SEC's 10 requests/s in any sliding 1 s window.
 
-The client is the project's own: ``SecEdgarResource().client()``, exactly what the EDGAR assets use (the
+The client is the project's own: the ``sec`` resource's ``client()``, exactly what the EDGAR assets use (the
 shared ``SourceClient``, its token bucket at ``SEC_REQUESTS_PER_SECOND``, retries, response cache), with
 the live transport. Only the host differs: the URLs point at :mod:`benchmarks.sec_server`, a separate
 process on 127.0.0.1 that answers 429 to any request beyond 10 in ``(t - 1 s, t]``.
@@ -131,11 +131,13 @@ class Phase:
 
 def drive(seconds: float, fault_5xx: float) -> Phase:
     """Fetch distinct companyfacts URLs from THREADS threads through one EDGAR client for ``seconds``."""
-    from finance_assets.edgar.assets import SecEdgarResource
+    from finance_assets.core.settings import Settings
+    from finance_assets.resources import resources_for
 
     phase = Phase(seconds)
     lock = threading.Lock()
-    with sec_server(fault_5xx=fault_5xx) as (base, _), SecEdgarResource().client() as client:
+    sec = resources_for(Settings.from_env(), secrets="values")["sec"]  # what the EDGAR assets get
+    with sec_server(fault_5xx=fault_5xx) as (base, _), sec.client() as client:
         limiter = client.rate_limiter
         phase.limiter_rate = limiter.rate_per_second
         take = limiter.acquire
@@ -186,9 +188,9 @@ def run(quick: bool = False) -> Result:
     quiet.setLevel(logging.ERROR)  # the retry warnings of phase 2 are expected; the server counts them
     try:
         with edgar_environment():
-            from finance_assets.core.settings import get_settings
+            from finance_assets.core.settings import Settings
 
-            settings = get_settings()
+            settings = Settings.from_env()
             steady = drive(seconds, 0.0)
             faulty = drive(seconds, FAULT_RATE)
     finally:

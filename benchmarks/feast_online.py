@@ -175,9 +175,12 @@ def fill_redis(env: dict[str, str], scratch: Path) -> tuple[Path, dict[str, Any]
     script = f"""
 import json, time
 from datetime import UTC, datetime
-from finance_assets.features.store import feature_store, load_definitions
+from finance_assets.core.settings import Settings
+from finance_assets.features.store import load_definitions
+from finance_assets.resources import resources_for
 started = time.monotonic()
-store = feature_store(online_store={raw["online_store"]!r}, registry={raw["registry"]!r})
+feast = resources_for(Settings.from_env(), secrets="values")["feast"]
+store = feast.store(online_store={raw["online_store"]!r}, registry={raw["registry"]!r})
 repo = load_definitions()
 store.apply([*repo.entities, *repo.data_sources, *repo.feature_views, *repo.feature_services])
 store.materialize(datetime(1970, 1, 1, tzinfo=UTC), datetime.now(UTC))
@@ -273,9 +276,10 @@ def run(quick: bool) -> Result:
             config, info = fill_redis(env, scratch)
             details["redis_fill"] = info
             from finance_assets.core.settings import Settings
-            from finance_assets.features.store import feast_cli_environment
+            from finance_assets.resources import resources_for
 
-            redis_env = {**feast_cli_environment(Settings.from_env(env)), **env}
+            feast = resources_for(Settings.from_env(env), secrets="values")["feast"]
+            redis_env = {**feast.cli_environment(), **env}
             redis_env["XDG_RUNTIME_DIR"] = str(scratch)
             cli = "import sys; from feast.cli.cli import cli; sys.exit(cli.main(prog_name='feast'))"
             cmd = [

@@ -55,22 +55,24 @@ CHILD = r"""
 import json, sys, time
 t0 = time.monotonic()
 from finance_assets.cli import init
-from finance_assets.core.settings import get_settings
-settings = get_settings()
+from finance_assets.core.settings import Settings
+settings = Settings.from_env()
 init(settings)
 import dagster as dg
 from finance_assets.pipeline import bronze_stage, dbt_stage
 from finance_assets.transform.project import prepare_manifest
 prepare_manifest(force=True)
+from finance_assets.definitions import build_definitions
+defs = build_definitions(settings)
 instance = dg.DagsterInstance.get()
 log = lambda line: print(line, flush=True)
 failures, stages = [], {"startup_s": time.monotonic() - t0}
 t = time.monotonic()
 # FMP is recorded for AAPL only (copied under the first synthetic ticker): the others would only 404
-failures += bronze_stage(settings, instance, log, fmp_tickers=settings.universe[:1])
+failures += bronze_stage(settings, defs, instance, log, fmp_tickers=settings.universe[:1])
 stages["bronze_s"] = time.monotonic() - t
 t = time.monotonic()
-failures += dbt_stage(instance, log)
+failures += dbt_stage(defs, instance, log)
 stages["dbt_s"] = time.monotonic() - t
 from finance_assets.transform.project import DBT_PROJECT_DIR
 latest = max((DBT_PROJECT_DIR / "target").glob("*/run_results.json"), key=lambda p: p.stat().st_mtime, default=None)

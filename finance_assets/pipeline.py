@@ -1,104 +1,40 @@
-"""The demo graph in stages, materialised in order into the configured Dagster instance.
+"""The demo: which named jobs to launch for UNIVERSE, in which order, and the report.
 
-`make demo` runs this; each stage is what a data engineer would launch from the UI (a backfill over the
-company partitions, which runs up to ``COMPANIES_PER_RUN`` companies per run), so the runs show up in
-`make dev` afterwards.
+Each stage is what a data engineer would launch from the UI, through :mod:`finance_assets.launch`: the
+company jobs over UNIVERSE in backfill-sized ranges, the prices over their date range, then ``transform``
+(dbt), ``features`` and the ML jobs. The runs are recorded in the configured Dagster instance under their
+job names, so ``make dev`` shows them afterwards. A failed run does not stop the next stage: dbt, features
+and ML run on what landed.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date, timedelta
 
 import dagster as dg
 
-from finance_assets.core.partitions import range_tags
+from finance_assets.core.entry import ignore_known_warnings
+from finance_assets.core.names import MARKET_BENCHMARK
+from finance_assets.core.partitions import companies_partitions
 from finance_assets.core.settings import Settings
+from finance_assets.launch import keys_in_range, launch_all, plan
 
-EDGAR_COMPANY_ASSETS = ("bronze/edgar_filings", "bronze/edgar_company_facts")
-
-
-def _run(
-    instance: dg.DagsterInstance,
-    selection: Sequence[str],
-    *,
-    partition_key: str | None = None,
-    partition_range: tuple[str, str] | None = None,
-    run_config: dict | None = None,
-    label: str | None = None,
-    log: Callable[[str], None],
-) -> list[str]:
-    from finance_assets.definitions import defs
-
-    label = (label or ", ".join(selection)) + (f" [{partition_key}]" if partition_key else "")
-    tags = {"lakehouse/launched_by": "demo"}
-    if partition_range:  # one run over a range of partitions, as a single-run backfill does
-        label += f" [{partition_range[0]}..{partition_range[1]}]"
-        tags |= range_tags(*partition_range)
-    started = time.monotonic()
-    result = dg.materialize(
-        list(defs.assets or []),
-        selection=list(selection),
-        partition_key=partition_key,
-        instance=instance,
-        resources=defs.resources,
-        raise_on_error=False,
-        tags=tags,
-        run_config=run_config,
-    )
-    failures = [f"{label}: step {e.step_key} failed" for e in result.get_step_failure_events()]
-    for evaluation in result.get_asset_check_evaluations():
-        if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
-            failures.append(f"{label}: check {evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
-    rows = {
-        m.asset_key.to_user_string(): m.materialization.metadata.get("dagster/row_count")
-        for m in result.get_asset_materialization_events()
-    }
-    counts = ", ".join(f"{k.split('/')[-1]}={getattr(v, 'value', v)}" for k, v in rows.items())
-    if len(rows) > 4:
-        counts = f"{len(rows)} tables, {sum(getattr(v, 'value', 0) or 0 for v in rows.values()):,} rows"
-    status = "ok" if not failures else "FAILED"
-    log(f"  {status:<6} {label:<70} {time.monotonic() - started:6.1f}s  {counts}")
-    return failures
-
-
-def run_companies(
-    instance: dg.DagsterInstance,
-    selection: Sequence[str],
-    tickers: Sequence[str],
-    *,
-    label: str | None = None,
-    log: Callable[[str], None],
-) -> list[str]:
-    """``selection`` for every company of ``tickers``, as a backfill runs it: ranges of companies per run."""
-    from finance_assets.core.partitions import company_runs
-
-    failures: list[str] = []
-    runs = company_runs(instance, tickers)
-    unregistered = sorted(set(tickers) - set(instance.get_dynamic_partitions("companies")))
-    if unregistered:
-        failures.append(f"{', '.join(unregistered)}: not a company partition (not in SEC's ticker map?)")
-        log(f"  FAILED {failures[-1]}")
-    for first, last in runs:
-        if first == last:
-            failures += _run(instance, selection, partition_key=first, label=label, log=log)
-        else:
-            failures += _run(instance, selection, partition_range=(first, last), label=label, log=log)
-    return failures
+Log = Callable[[str], None]
+DEMO = "demo"  # the lakehouse/launched_by tag of the demo's runs
 
 
 def price_range(settings: Settings) -> tuple[str, str]:
     """First and last weekday partition to load: up to yesterday live, up to the recording's end in replay."""
     from finance_assets.core.partitions import prices_partitions
-    from finance_assets.core.settings import MARKET_BENCHMARK
-    from finance_assets.market.assets import MarketDataResource
+    from finance_assets.resources import resources_for
 
     last = date.today() - timedelta(days=1)
     if settings.replay:
-        bars = MarketDataResource().source().fetch(MARKET_BENCHMARK, settings.prices_start, last)
+        source = resources_for(settings, secrets="values")["market_data"].source()
+        bars = source.fetch(MARKET_BENCHMARK, settings.prices_start, last)
         last = bars.get_column("date").max() or last  # type: ignore[assignment]
     keys = prices_partitions.get_partition_keys_in_range(
         dg.PartitionKeyRange(settings.prices_start.isoformat(), prices_partitions.get_last_partition_key() or "")
@@ -108,21 +44,50 @@ def price_range(settings: Settings) -> tuple[str, str]:
 
 
 def _prices_stage() -> list[str]:
-    """The prices backfill, in its own process (see :func:`bronze_stage`)."""
-    from finance_assets.core.settings import get_settings
+    """The prices backfill, in its own process (see :func:`bronze_stage`): settings from its environment."""
+    ignore_known_warnings()  # a fresh interpreter: set it up as the CLI set up the parent
+    from finance_assets.definitions import build_definitions
 
-    settings = get_settings()
-    return _run(dg.DagsterInstance.get(), ["bronze/prices_daily"], partition_range=price_range(settings), log=print)
+    settings = Settings.from_env()
+    defs = build_definitions(settings)
+    instance = dg.DagsterInstance.get()
+    keys = keys_in_range(defs, instance, "bronze_prices", *price_range(settings))
+    runs = plan(defs, instance, "bronze_prices", partition_keys=keys)
+    return launch_all(defs, instance, runs, launched_by=DEMO, log=print)
+
+
+def company_stage(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    job: str,
+    tickers: Sequence[str],
+    *,
+    label: str = "",
+    log: Log,
+) -> list[str]:
+    """``job`` for every company of ``tickers``, as a backfill runs it: ranges of companies per run."""
+    failures: list[str] = []
+    registered = set(instance.get_dynamic_partitions(companies_partitions.name))
+    unregistered = sorted(set(tickers) - registered)
+    if unregistered:
+        failures.append(f"{', '.join(unregistered)}: not a company partition (not in SEC's ticker map?)")
+        log(f"  FAILED {failures[-1]}")
+    known = [t for t in tickers if t in registered]
+    if known:
+        runs = plan(defs, instance, job, partition_keys=known, label=label)
+        failures += launch_all(defs, instance, runs, launched_by=DEMO, log=log)
+    return failures
 
 
 def bronze_stage(
     settings: Settings,
+    defs: dg.Definitions,
     instance: dg.DagsterInstance,
-    log: Callable[[str], None],
+    log: Log,
     *,
     fmp_tickers: Sequence[str] | None = None,
 ) -> list[str]:
-    """Every Bronze asset; the prices backfill runs alongside EDGAR and FMP, as Dagster would run them.
+    """Every Bronze job; the prices backfill runs alongside EDGAR and FMP, as Dagster would run them.
 
     ``fmp_tickers``: the companies to load from FMP (default: the universe).
 
@@ -130,18 +95,19 @@ def bronze_stage(
     deployment's daemon runs these backfills concurrently; here the prices run gets a second process
     (Dagster captures a run's output per process, so two in-process runs cannot share one).
     """
+    from finance_assets.resources import resources_for
+
     failures: list[str] = []
     spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked threads or open handles
     with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
         log("bronze: market data (prices, in a second process), SEC EDGAR, FMP fundamentals")
         prices = pool.submit(_prices_stage)
-        failures += _run(instance, ["bronze/sec_company_tickers"], partition_key=None, log=log)
-        failures += run_companies(instance, EDGAR_COMPANY_ASSETS, settings.universe, log=log)
-        from finance_assets.fmp.assets import FMP_ASSET_KEYS
-
-        if settings.replay or settings.fmp_api_key:
-            fmp = settings.universe if fmp_tickers is None else fmp_tickers
-            failures += run_companies(instance, list(FMP_ASSET_KEYS), fmp, label="bronze/fmp_* (6 tables)", log=log)
+        failures += launch_all(defs, instance, plan(defs, instance, "bronze_reference"), launched_by=DEMO, log=log)
+        failures += company_stage(defs, instance, "bronze_edgar_companies", settings.universe, log=log)
+        if resources_for(settings, secrets="values")["fmp"].available:
+            tickers = settings.universe if fmp_tickers is None else fmp_tickers
+            label = "bronze/fmp_* (6 tables)"
+            failures += company_stage(defs, instance, "bronze_fmp_companies", tickers, label=label, log=log)
         else:
             log("  skipped FMP: FMP_API_KEY is not set (export it to include FMP fundamentals; nothing else needs it)")
         try:
@@ -152,46 +118,61 @@ def bronze_stage(
     return failures
 
 
-def holdings_stage(settings: Settings, instance: dg.DagsterInstance, log: Callable[[str], None]) -> list[str]:
+def holdings_stage(settings: Settings, defs: dg.Definitions, instance: dg.DagsterInstance, log: Log) -> list[str]:
     """13F filings of the reference managers (before dbt: the holdings models read their Bronze tables)."""
-    from finance_assets.edgar.holdings_demo import discovery_runs, document_runs, skipped_documents
+    from finance_assets.edgar.holdings_demo import (
+        FILINGS_JOB,
+        MANAGERS_JOB,
+        filing_keys,
+        manager_keys,
+        skipped_documents,
+    )
 
     log("bronze: institutional holdings (13F-HR cover pages and information tables)")
     failures: list[str] = []
     if not settings.replay:  # live: find every 13F-HR of the managers first
-        for selection, options in discovery_runs(instance):
-            failures += _run(instance, selection, log=log, **options)
-    for selection, options in document_runs(instance):
-        failures += _run(instance, selection, log=log, **options)
+        runs = plan(defs, instance, MANAGERS_JOB, partition_keys=manager_keys(instance))
+        failures += launch_all(defs, instance, runs, launched_by=DEMO, log=log)
+    runs = plan(defs, instance, FILINGS_JOB, partition_keys=filing_keys(instance), label="bronze/edgar_13f_* (13F)")
+    failures += launch_all(defs, instance, runs, launched_by=DEMO, log=log)
     for line in skipped_documents():
         log(line)
     return failures
 
 
-def dbt_stage(instance: dg.DagsterInstance, log: Callable[[str], None]) -> list[str]:
+def dbt_stage(defs: dg.Definitions, instance: dg.DagsterInstance, log: Log) -> list[str]:
+    """The ``transform`` job: one ``dbt build`` of Silver and Gold over whatever Bronze holds."""
     from finance_assets.transform.assets import dbt_selection
 
     log("silver + gold: dbt build (after every Bronze partition)")
-    selection = dbt_selection()
-    return _run(instance, selection, label=f"dbt build ({len(selection)} models)", log=log)
+    runs = plan(defs, instance, "transform", label=f"dbt build ({len(dbt_selection())} models)")
+    return launch_all(defs, instance, runs, launched_by=DEMO, log=log)
 
 
-def materialize_all(settings: Settings, log: Callable[[str], None] = print) -> list[str]:
+def materialize_all(settings: Settings, log: Log = print) -> list[str]:
+    """The whole graph for ``settings``' UNIVERSE, stage by stage; the failures of every stage."""
+    from finance_assets.definitions import build_definitions
+    from finance_assets.ml.demo import demo_runs
     from finance_assets.transform.project import prepare_manifest
 
     prepare_manifest(force=True)  # dbt parse before the graph loads: the dbt assets come from the manifest
+    defs = build_definitions(settings)
     instance = dg.DagsterInstance.get()
-    failures = bronze_stage(settings, instance, log)
-    failures += holdings_stage(settings, instance, log)
-    failures += dbt_stage(instance, log)
+
+    def stage(job: str, label: str = "", **options: object) -> list[str]:
+        keys = None
+        if first_last := options.pop("partition_range", None):
+            keys = keys_in_range(defs, instance, job, *first_last)  # type: ignore[misc]
+        runs = plan(defs, instance, job, partition_keys=keys, label=label, **options)  # type: ignore[arg-type]
+        return launch_all(defs, instance, runs, launched_by=DEMO, log=log)
+
+    failures = bronze_stage(settings, defs, instance, log)
+    failures += holdings_stage(settings, defs, instance, log)
+    failures += dbt_stage(defs, instance, log)
     log("features: feature tables, Feast registry, online store (after Gold)")
-    from finance_assets.features.assets import feature_selection
-
-    failures += _run(instance, feature_selection(), label="feature tables + feast registry + online", log=log)
+    failures += stage("features", "feature tables + feast registry + online")
     log("ml: training set, return model (Optuna + MLflow; `make mlflow-ui`), predictions, live performance")
-    from finance_assets.ml.demo import demo_runs
-
     last_price_date = date.fromisoformat(price_range(settings)[1])
-    for selection, options in demo_runs(settings, last_price_date):
-        failures += _run(instance, selection, log=log, **options)
+    for job, options in demo_runs(settings, last_price_date):
+        failures += stage(job, **options)
     return failures

@@ -27,6 +27,21 @@ LAKEHOUSE_VARS = (
 )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The third-party warnings the project accepts, each with its reason (finance_assets/core/entry.py)."""
+    from finance_assets.core.entry import pytest_filters
+
+    for entry in pytest_filters():
+        config.addinivalue_line("filterwarnings", entry)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The build step the dbt assets need (importing the code location never parses dbt): once, if missing."""
+    from finance_assets.transform.project import prepare_manifest
+
+    prepare_manifest()
+
+
 @pytest.fixture(scope="session")
 def replay_dir() -> Path:
     if not (REPLAY_DIR / "edgar").is_dir():

@@ -142,8 +142,11 @@ def _materialize(
 def build_lakehouse(home: Path, replay_dir: Path, universe: tuple[str, ...], *, with_markets: bool) -> GoldLakehouse:
     """Bronze for ``universe`` then ``dbt build`` through Dagster; the caller has set the environment."""
     fresh_manifest()
-    from finance_assets.definitions import defs
+    from finance_assets.core.settings import Settings
+    from finance_assets.definitions import build_definitions
     from finance_assets.transform.assets import dbt_selection
+
+    defs = build_definitions(Settings.from_env())  # this lakehouse's resources (the caller set the environment)
 
     instance = dg.DagsterInstance.ephemeral()
     built = GoldLakehouse(home=home, env=dict(os.environ), defs=defs, instance=instance)
@@ -155,13 +158,12 @@ def build_lakehouse(home: Path, replay_dir: Path, universe: tuple[str, ...], *, 
     built.seconds["bronze_edgar"] = time.monotonic() - started
     selection = dbt_selection()
     if with_markets:
-        from finance_assets.core.settings import get_settings
         from finance_assets.fmp.assets import FMP_ASSET_KEYS
         from finance_assets.pipeline import price_range
 
         started = time.monotonic()
         _materialize(defs, instance, list(FMP_ASSET_KEYS), partition_key="AAPL")
-        first, last = price_range(get_settings())
+        first, last = price_range(Settings.from_env())
         built.runs["prices"] = _materialize(
             defs,
             instance,
@@ -170,12 +172,16 @@ def build_lakehouse(home: Path, replay_dir: Path, universe: tuple[str, ...], *, 
         )
         built.seconds["bronze_markets"] = time.monotonic() - started
         from finance_assets.core.partitions import range_tags
-        from finance_assets.edgar.holdings_demo import document_runs
+        from finance_assets.edgar.holdings_assets import COVER_PAGES_KEY, HOLDINGS_KEY
+        from finance_assets.edgar.holdings_demo import filing_keys
 
-        for holdings_selection, options in document_runs(instance):  # the recorded 13F filings
-            built.runs["13f"] = _materialize(
-                defs, instance, holdings_selection, tags=range_tags(*options["partition_range"])
-            )
+        keys = filing_keys(instance)  # the recorded 13F filings
+        built.runs["13f"] = _materialize(
+            defs,
+            instance,
+            [COVER_PAGES_KEY.to_user_string(), HOLDINGS_KEY.to_user_string()],
+            tags=range_tags(keys[0], keys[-1]),
+        )
     else:
         # statements only: the models that need prices/FMP are left out of the dbt selection
         selection = _statement_selection(defs)

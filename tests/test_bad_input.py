@@ -23,7 +23,8 @@ import orjson
 import pytest
 
 from finance_assets.core.iceberg import IcebergLakehouse
-from finance_assets.core.settings import get_settings
+from finance_assets.core.settings import Settings
+from finance_assets.resources import resources_for
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -42,7 +43,7 @@ def _materialize(selection: list[str], **kwargs: object) -> dg.ExecuteInProcessR
         list(defs.assets or []),
         selection=selection,
         instance=dg.DagsterInstance.get(),
-        resources=defs.resources,
+        resources=resources_for(Settings.from_env()),
         raise_on_error=False,
         **kwargs,  # type: ignore[arg-type]
     )
@@ -55,7 +56,7 @@ def _failure(result: dg.ExecuteInProcessResult) -> str:
 
 
 def _tables() -> list[str]:
-    lake = IcebergLakehouse.from_settings(get_settings())
+    lake = IcebergLakehouse.from_settings(Settings.from_env())
     return [".".join(t) for (ns,) in lake.catalog.list_namespaces() for t in lake.catalog.list_tables(ns)]
 
 
@@ -136,7 +137,7 @@ def instance_home(lakehouse_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("UNIVERSE", "AAPL")
     from finance_assets.cli import init
 
-    init(get_settings())
+    init(Settings.from_env())
     return lakehouse_env
 
 

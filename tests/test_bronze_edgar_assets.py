@@ -15,7 +15,8 @@ import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
 from finance_assets.core.iceberg import IcebergLakehouse
-from finance_assets.core.settings import get_settings
+from finance_assets.core.settings import Settings
+from finance_assets.resources import resources_for
 
 REPO = Path(__file__).resolve().parents[1]
 TICKERS = "bronze/sec_company_tickers"
@@ -30,7 +31,7 @@ def _materialize(selection: list[str], partition_key: str | None = None) -> dg.E
         selection=selection,
         partition_key=partition_key,
         instance=dg.DagsterInstance.get(),
-        resources=defs.resources,
+        resources=resources_for(Settings.from_env()),
         raise_on_error=False,
     )
 
@@ -44,7 +45,7 @@ def instance_home(lakehouse_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("UNIVERSE", "AAPL,TSLA,GOOGL")
     from finance_assets.cli import init
 
-    init(get_settings())
+    init(Settings.from_env())
     return lakehouse_env
 
 
@@ -60,7 +61,7 @@ def test_bronze_partition_materializes_and_rematerializing_keeps_row_count(insta
     assert _materialize([TICKERS]).success
     first = _materialize(EDGAR, "AAPL")
     assert first.success
-    lake = IcebergLakehouse.from_settings(get_settings())
+    lake = IcebergLakehouse.from_settings(Settings.from_env())
     facts_before = lake.read("bronze.edgar_company_facts").height
     snapshots_before = len(lake.load("bronze.edgar_company_facts").snapshots())
 
@@ -97,14 +98,13 @@ def test_bronze_partition_materializes_and_rematerializing_keeps_row_count(insta
 def test_raw_payload_is_archived_and_reparses_to_the_same_rows(instance_home: Path) -> None:
     assert _materialize([TICKERS]).success
     assert _materialize(["bronze/edgar_company_facts"], "AAPL").success
-    lake = IcebergLakehouse.from_settings(get_settings())
+    lake = IcebergLakehouse.from_settings(Settings.from_env())
     index = lake.read("bronze.raw_payloads").filter(pl.col("url").str.contains("companyfacts"))
     assert index.height == 1
     sha = index.item(0, "sha256")
-    from finance_assets.core.sources import RawArchiveResource
     from finance_assets.edgar.parse import parse_company_facts
 
-    blob = RawArchiveResource().archive().get("sec", sha)
+    blob = resources_for(Settings.from_env(), secrets="values")["archive"].archive().get("sec", sha)
     assert hashlib.sha256(blob).hexdigest() == sha
     facts = lake.read("bronze.edgar_company_facts")
     assert set(facts.get_column("payload_sha256").unique().to_list()) == {sha}
@@ -116,7 +116,7 @@ def test_submissions_extra_pages_are_included_or_reported(instance_home: Path) -
     tsla = _materialize(["bronze/edgar_filings"], "TSLA")
     aapl = _materialize(["bronze/edgar_filings"], "AAPL")
     assert tsla.success and aapl.success
-    filings = IcebergLakehouse.from_settings(get_settings()).read("bronze.edgar_filings")
+    filings = IcebergLakehouse.from_settings(Settings.from_env()).read("bronze.edgar_filings")
     replay = Path(os.environ["REPLAY_DIR"])
     import json
 
@@ -141,7 +141,7 @@ def test_company_the_source_lacks_fails_only_its_own_partition(instance_home: Pa
     message = str(failure.event_specific_data.error.message)
     assert "GOOGL" in message and "404" in message
     assert _materialize(["bronze/edgar_company_facts"], "AAPL").success
-    facts = IcebergLakehouse.from_settings(get_settings()).read("bronze.edgar_company_facts")
+    facts = IcebergLakehouse.from_settings(Settings.from_env()).read("bronze.edgar_company_facts")
     assert facts.get_column("ticker").unique().to_list() == ["AAPL"]
 
 

@@ -17,7 +17,8 @@ import pytest
 
 from finance_assets.core.iceberg import IcebergLakehouse
 from finance_assets.core.partitions import COMPANIES_PER_RUN, company_runs, range_tags
-from finance_assets.core.settings import get_settings
+from finance_assets.core.settings import Settings
+from finance_assets.resources import resources_for
 
 TICKERS = "bronze/sec_company_tickers"
 FACTS = "bronze/edgar_company_facts"
@@ -36,7 +37,7 @@ def _materialize(selection: list[str], first: str | None = None, last: str | Non
         selection=selection,
         partition_key=first if first and not last else None,
         instance=dg.DagsterInstance.get(),
-        resources=defs.resources,
+        resources=resources_for(Settings.from_env()),
         raise_on_error=False,
         tags=tags,
     )
@@ -53,15 +54,15 @@ def universe(lakehouse_env: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setenv("UNIVERSE", "AAPL,GOOGL,NVDA,TSM")  # GOOGL: in SEC's map, its payloads not recorded
     from finance_assets.cli import init
 
-    init(get_settings())
+    init(Settings.from_env())
     assert _materialize([TICKERS]).success
-    return get_settings().universe
+    return Settings.from_env().universe
 
 
 def test_a_range_of_companies_is_one_run_and_writes_each_company_as_reported(universe: list[str]) -> None:
     result = _materialize([FILINGS, FACTS], "NVDA", "TSM")
     assert result.success
-    facts = IcebergLakehouse.from_settings(get_settings()).read("bronze.edgar_company_facts")
+    facts = IcebergLakehouse.from_settings(Settings.from_env()).read("bronze.edgar_company_facts")
     counts = dict(facts.group_by("ticker").len().iter_rows())
     assert counts == {t: _recorded_fact_count(RECORDED_CIKS[t]) for t in ("NVDA", "TSM")}
     # Dagster knows each company partition of both assets as materialised, by this one run
@@ -74,14 +75,14 @@ def test_a_range_of_companies_is_one_run_and_writes_each_company_as_reported(uni
     }
     assert checks["non_empty"].passed and checks["non_empty"].metadata["empty_partitions"].value == "none"
     # the archive index names the company each payload belongs to
-    index = IcebergLakehouse.from_settings(get_settings()).read("bronze.raw_payloads")
+    index = IcebergLakehouse.from_settings(Settings.from_env()).read("bronze.raw_payloads")
     per_company = index.filter(index.get_column("asset_key").is_in([FACTS, FILINGS]))
     assert set(per_company.get_column("partition_key").to_list()) == {"NVDA", "TSM"}
 
 
 def test_rematerializing_one_company_of_a_range_replaces_only_its_rows(universe: list[str]) -> None:
     assert _materialize([FACTS], "NVDA", "TSM").success
-    lake = IcebergLakehouse.from_settings(get_settings())
+    lake = IcebergLakehouse.from_settings(Settings.from_env())
     before = lake.read("bronze.edgar_company_facts")
     before = before.sort(before.columns, nulls_last=True)
     assert _materialize([FACTS], "TSM").success
@@ -91,7 +92,7 @@ def test_rematerializing_one_company_of_a_range_replaces_only_its_rows(universe:
 
 def test_a_company_the_source_lacks_fails_its_range_naming_it_and_changes_nothing(universe: list[str]) -> None:
     assert _materialize([FACTS], "AAPL").success
-    lake = IcebergLakehouse.from_settings(get_settings())
+    lake = IcebergLakehouse.from_settings(Settings.from_env())
     snapshot = lake.current_snapshot_id("bronze.edgar_company_facts")
     result = _materialize([FACTS], "AAPL", "NVDA")  # AAPL, GOOGL (404), NVDA
     assert not result.success

@@ -19,7 +19,7 @@ import orjson
 import polars as pl
 import pytest
 
-from finance_assets.core.settings import get_settings
+from finance_assets.core.settings import Settings
 from finance_assets.edgar.bulk import (
     BulkArchiveError,
     BulkArchiveReplay,
@@ -205,7 +205,7 @@ def test_filed_since_names_a_document_that_is_not_a_submissions_index() -> None:
 
 
 def test_bulk_urls_replay_as_archives_built_from_the_recordings_and_revalidate(lakehouse_env: Path) -> None:
-    settings = get_settings()
+    settings = Settings.from_env()
     dest = lakehouse_env / "bulk" / "companyfacts.zip"
     fetched = fetch_archive("companyfacts", dest, settings=settings, acquire=lambda: None)
     assert fetched.status == 200 and fetched.changed and dest.exists()
@@ -241,7 +241,7 @@ def test_an_archive_download_that_is_not_a_zip_is_retried_then_named(lakehouse_e
         calls.append(request)
         return httpx.Response(200, text="<html>Request Rate Threshold Exceeded</html>")
 
-    settings = get_settings()
+    settings = Settings.from_env()
     with pytest.raises(BulkArchiveError, match=r"companyfacts\.zip failed after .*not a zip archive"):
         fetch_archive(
             "companyfacts",

@@ -43,7 +43,8 @@ from pyiceberg.expressions import In
 
 from finance_assets.core.iceberg import IcebergLakehouse
 from finance_assets.core.partitions import range_tags
-from finance_assets.core.settings import Settings, environment, get_settings
+from finance_assets.core.settings import Settings, environment
+from finance_assets.resources import resources_for
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -234,7 +235,7 @@ def _materialize(
         selection=selection,
         partition_key=partition_key,
         instance=dg.DagsterInstance.get(),
-        resources=defs.resources,
+        resources=resources_for(Settings.from_env()),
         raise_on_error=False,
         tags=tags,
     )
@@ -257,7 +258,7 @@ def live_lakehouse(sec: Sec, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         _redirect_sec_to(sec.port, patch)
         from finance_assets.cli import init
 
-        settings = get_settings()
+        settings = Settings.from_env()
         assert not settings.replay
         init(settings)
         sec.plan()
@@ -271,7 +272,7 @@ Snapshot = dict[str, tuple[int | None, pl.DataFrame]]
 
 
 def _state() -> Snapshot:
-    lake = IcebergLakehouse.from_settings(get_settings())
+    lake = IcebergLakehouse.from_settings(Settings.from_env())
     out = {}
     for table in TABLES:
         frame = lake.read(table)
@@ -324,7 +325,7 @@ def test_transient_fault_is_retried_and_the_partition_lands(
     snapshot, frame = after["bronze.edgar_company_facts"]
     assert snapshot != before["bronze.edgar_company_facts"][0]  # re-materialised ...
     assert frame.equals(before["bronze.edgar_company_facts"][1])  # ... to exactly the same rows
-    lake = IcebergLakehouse.from_settings(get_settings())
+    lake = IcebergLakehouse.from_settings(Settings.from_env())
     summary = lake.load("bronze.edgar_company_facts").current_snapshot().summary  # type: ignore[union-attr]
     assert summary is not None and summary["dagster.run-id"] == result.run_id
 

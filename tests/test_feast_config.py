@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -12,7 +11,15 @@ import pytest
 
 from finance_assets.core.settings import Settings, SettingsError
 from finance_assets.features import tables
-from finance_assets.features.store import FEATURE_REPO, config_file, definitions_version, repo_config
+from finance_assets.features.resources import FeastResource
+from finance_assets.features.store import FEATURE_REPO, definitions_version
+from finance_assets.resources import resources_for
+
+
+def feast(settings: Settings) -> FeastResource:
+    """The resource the code location composes for ``settings`` (values, not env vars: no Dagster run here)."""
+    return resources_for(settings, secrets="values")["feast"]
+
 
 PROD_ENV = {
     "LAKEHOUSE_PROFILE": "prod",
@@ -29,8 +36,8 @@ PROD_ENV = {
 
 def test_embedded_profile_keeps_registry_and_online_store_under_lakehouse_home(tmp_path: Path) -> None:
     settings = Settings.from_env({"LAKEHOUSE_HOME": str(tmp_path / "lh")})
-    config = repo_config(settings)
-    assert config_file(settings).name == "feature_store.yaml"
+    config = feast(settings).repo_config()
+    assert feast(settings).config_file().name == "feature_store.yaml"
     assert config.registry.registry_type == "sql"
     assert config.registry.path == f"sqlite:///{tmp_path / 'lh'}/feast/registry.db"
     assert config.online_store.type == "sqlite"
@@ -41,33 +48,31 @@ def test_embedded_profile_keeps_registry_and_online_store_under_lakehouse_home(t
 
 def test_prod_profile_is_chosen_by_the_environment_alone() -> None:
     settings = Settings.from_env(PROD_ENV)
-    config = repo_config(settings)
-    assert config_file(settings).name == "feature_store.prod.yaml"
+    config = feast(settings).repo_config()
+    assert feast(settings).config_file().name == "feature_store.prod.yaml"
     assert config.registry.registry_type == "sql"
     # a bare postgresql:// would make feast load psycopg 3, which is not installed
     assert config.registry.path == "postgresql+psycopg2://feast:p%40ss@pg:5432/feast"
     assert config.online_store.type == "redis"
     assert config.online_store.connection_string == "127.0.0.1:6379,db=3"
-    assert config.project == repo_config(Settings.from_env({})).project
+    assert config.project == feast(Settings.from_env({})).repo_config().project
 
 
 def test_prod_profile_without_feast_endpoints_names_the_missing_variable() -> None:
     env = {k: v for k, v in PROD_ENV.items() if k != "FEAST_REGISTRY_URI"}
     with pytest.raises(SettingsError, match="FEAST_REGISTRY_URI"):
-        repo_config(Settings.from_env(env))
+        feast(Settings.from_env(env)).repo_config()
 
 
 def test_the_feast_cli_sees_the_same_values(monkeypatch: pytest.MonkeyPatch) -> None:
     """feast's own ${VAR} expansion of the YAML, with the wrapper's environment, gives the same config."""
     from feast.repo_config import load_repo_config
 
-    from finance_assets.features.store import feast_cli_environment
-
     settings = Settings.from_env(PROD_ENV)
-    for name, value in feast_cli_environment(settings).items():
+    for name, value in feast(settings).cli_environment().items():
         monkeypatch.setenv(name, value)
-    via_cli = load_repo_config(FEATURE_REPO, config_file(settings))
-    ours = repo_config(settings)
+    via_cli = load_repo_config(FEATURE_REPO, feast(settings).config_file())
+    ours = feast(settings).repo_config()
     assert via_cli.registry.path == ours.registry.path
     assert via_cli.online_store.connection_string == ours.online_store.connection_string
 
@@ -144,48 +149,3 @@ def test_filing_signal_counts_change_on_events_and_when_they_leave_the_window() 
     last = rows[day + timedelta(days=465)]
     assert (last["amendments_365d"], last["amendments_total"]) == (0, 1)
     assert out.get_column("event_timestamp").dtype == pl.Datetime("us", "UTC")
-
-
-@pytest.mark.prod
-def test_prod_registry_on_postgres_holds_no_catalog_secrets(tmp_path: Path) -> None:
-    """Apply to a SQL registry on Postgres (a fresh database), read it back, and search it for secrets."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3)
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"no Postgres on 127.0.0.1:5432 ({exc})")
-    admin.autocommit = True
-    database = f"feast_registry_{os.getpid()}"
-    with admin.cursor() as cursor:
-        cursor.execute(f"drop database if exists {database}")
-        cursor.execute(f"create database {database}")
-    try:
-        from finance_assets.features.store import definition_specs, feature_store, load_definitions, registry_specs
-
-        env = PROD_ENV | {
-            "LAKEHOUSE_HOME": str(tmp_path),
-            "FEAST_REGISTRY_URI": f"postgresql://postgres@127.0.0.1:5432/{database}",
-        }
-        settings = Settings.from_env(env)
-        store = feature_store(settings)
-        repo = load_definitions()
-        store.apply([*repo.entities, *repo.data_sources, *repo.feature_views, *repo.feature_services])
-        assert registry_specs(feature_store(settings)) == definition_specs(repo)  # another reader sees it all
-        conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=database)
-        try:
-            dump = b""
-            with conn.cursor() as cursor:
-                cursor.execute("select table_name from information_schema.tables where table_schema = 'public'")
-                for (table,) in cursor.fetchall():
-                    cursor.execute(f'select * from "{table}"')
-                    dump += repr(cursor.fetchall()).encode()
-        finally:
-            conn.close()
-        assert b"gold_price_features" in dump
-        for secret in (b"s3cret", b"very-secret-key", b"AKIAEXAMPLE"):
-            assert secret not in dump
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (database,))
-            cursor.execute(f"drop database if exists {database}")
-        admin.close()

@@ -144,9 +144,10 @@ class FeastLakehouse:
         )
 
     def store(self, **kwargs: Any) -> Any:
-        from finance_assets.features.store import feature_store
+        from finance_assets.core.settings import Settings
+        from finance_assets.resources import resources_for
 
-        return feature_store(**kwargs)
+        return resources_for(Settings.from_env(), secrets="values")["feast"].store(**kwargs)
 
 
 def _metadata(result: dg.ExecuteInProcessResult, key: str) -> dict[str, Any]:
@@ -402,7 +403,7 @@ def _online(store: Any, tickers: list[str]) -> dict[str, list[Any]]:
 
 def test_dagster_materialization_is_recorded_and_idempotent(feast_lakehouse: FeastLakehouse) -> None:
     from finance_assets.core.iceberg import IcebergLakehouse
-    from finance_assets.core.settings import get_settings
+    from finance_assets.core.settings import Settings
 
     first = feast_lakehouse.first_run
     registry = _metadata(first, "feast_registry")
@@ -426,7 +427,7 @@ def test_dagster_materialization_is_recorded_and_idempotent(feast_lakehouse: Fea
         again = feast_lakehouse.materialize()
         assert again.success
         after = _online(feast_lakehouse.store(), tickers)
-        lakehouse = IcebergLakehouse.from_settings(get_settings())
+        lakehouse = IcebergLakehouse.from_settings(Settings.from_env())
         read_snapshots = _metadata(again, "feast_online_features")["iceberg/snapshots"]
         current = {t: str(lakehouse.current_snapshot_id(t)) for t in read_snapshots}
     rerun = _metadata(again, "feast_registry")
@@ -607,7 +608,7 @@ def test_redis_online_store_returns_nulls_for_an_unknown_ticker(
 # ---- reproducible training export ------------------------------------------------------------------------
 def test_training_export_is_rebuilt_identically_from_recorded_snapshots(feast_lakehouse: FeastLakehouse) -> None:
     from finance_assets.core.iceberg import IcebergLakehouse
-    from finance_assets.core.settings import get_settings
+    from finance_assets.core.settings import Settings
     from finance_assets.features.sources import SnapshotPinError
     from finance_assets.features.training import build_training_frame
 
@@ -619,9 +620,12 @@ def test_training_export_is_rebuilt_identically_from_recorded_snapshots(feast_la
     entities["label"] = range(len(entities))  # extra columns ride along, in the caller's row order
     table = "gold.ratio_features"
     with contextmanager(session_env)(feast_lakehouse.gold.env):
-        lakehouse = IcebergLakehouse.from_settings(get_settings())
+        lakehouse = IcebergLakehouse.from_settings(Settings.from_env())
+        store = feast_lakehouse.store()
         original = lakehouse.read(table)
-        frame, snapshots = build_training_frame(entities, feature_service="return_model_v1")
+        frame, snapshots = build_training_frame(
+            entities, feature_service="return_model_v1", store=store, lakehouse=lakehouse
+        )
         assert snapshots == {
             t: lakehouse.current_snapshot_id(t)
             for t in ("gold.fundamental_features", "gold.price_features", "gold.ratio_features")
@@ -630,13 +634,15 @@ def test_training_export_is_rebuilt_identically_from_recorded_snapshots(feast_la
         try:
             # a new snapshot of one source table: the ratios change
             lakehouse.write(table, original.with_columns(pl.col("net_margin") * 2))
-            now, now_snapshots = build_training_frame(entities)
+            now, now_snapshots = build_training_frame(entities, store=store, lakehouse=lakehouse)
             assert now_snapshots[table] != snapshots[table]
             assert not now["net_margin"].equals(frame["net_margin"])
-            rebuilt, rebuilt_snapshots = build_training_frame(entities, snapshots=snapshots)
+            rebuilt, rebuilt_snapshots = build_training_frame(
+                entities, snapshots=snapshots, store=store, lakehouse=lakehouse
+            )
             assert rebuilt_snapshots == snapshots
             pd.testing.assert_frame_equal(rebuilt, frame)
             with pytest.raises(SnapshotPinError, match="do not cover"):
-                build_training_frame(entities, snapshots={table: snapshots[table]})
+                build_training_frame(entities, snapshots={table: snapshots[table]}, store=store, lakehouse=lakehouse)
         finally:
             lakehouse.write(table, original)  # other tests of the session read the original rows

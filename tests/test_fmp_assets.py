@@ -14,16 +14,15 @@ import httpx
 import polars as pl
 import pytest
 
-from finance_assets.core.archive import RAW_PAYLOADS_TABLE
 from finance_assets.core.http import ReplayTransport
 from finance_assets.core.iceberg import IcebergLakehouse
-from finance_assets.core.io_manager import IcebergIOManager, LakehouseResource
-from finance_assets.core.settings import get_settings
-from finance_assets.core.sources import RawArchiveResource
+from finance_assets.core.names import RAW_PAYLOADS_TABLE
+from finance_assets.core.settings import Settings
 from finance_assets.edgar.replay_routes import EDGAR_ROUTES
 from finance_assets.fmp.assets import FMP_ASSET_KEYS, fmp_balance_sheet
 from finance_assets.fmp.parse import TABLES
-from finance_assets.fmp.source import FmpResource
+from finance_assets.fmp.resources import FmpResource
+from finance_assets.resources import resources_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,13 +32,7 @@ FMP_HOST = "financialmodelingprep.com"
 
 
 def _resources() -> dict[str, object]:
-    lakehouse = LakehouseResource()
-    return {
-        "lakehouse": lakehouse,
-        "iceberg_io_manager": IcebergIOManager(lakehouse=lakehouse),
-        "archive": RawArchiveResource(),
-        "fmp": FmpResource(),
-    }
+    return resources_for(Settings.from_env())
 
 
 def _materialize(
@@ -65,7 +58,7 @@ def fmp_env(lakehouse_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HTTP_MAX_RETRIES", "0")
     from finance_assets.cli import init
 
-    init(get_settings())
+    init(Settings.from_env())
     return lakehouse_env
 
 
@@ -86,7 +79,7 @@ def disk_instance(fmp_env: Path) -> Iterator[dg.DagsterInstance]:
 
 
 def _lake() -> IcebergLakehouse:
-    return IcebergLakehouse.from_settings(get_settings())
+    return IcebergLakehouse.from_settings(Settings.from_env())
 
 
 def _counts(ticker: str) -> dict[str, int]:
@@ -272,7 +265,7 @@ def test_live_without_a_key_fails_only_the_fmp_steps_before_any_request(
     monkeypatch.delenv("FMP_API_KEY", raising=False)
     monkeypatch.setenv("SEC_USER_AGENT", "Lakehouse Tests tests@example.com")
     monkeypatch.setenv("UNIVERSE", "AAPL")
-    assert not get_settings().replay
+    assert not Settings.from_env().replay
 
     # The "network": SEC answers from the recordings; anything else would be an error. Every request is noted.
     hosts: list[str] = []
@@ -288,13 +281,13 @@ def test_live_without_a_key_fails_only_the_fmp_steps_before_any_request(
     from finance_assets.cli import init
     from finance_assets.definitions import defs
 
-    init(get_settings())
+    init(Settings.from_env())
     with dg.DagsterInstance.get() as instance:
         tickers = dg.materialize(
             list(defs.assets or []),
             selection=["bronze/sec_company_tickers"],
             instance=instance,
-            resources=defs.resources,
+            resources=resources_for(Settings.from_env()),
             raise_on_error=False,
         )
         assert tickers.success
@@ -304,7 +297,7 @@ def test_live_without_a_key_fails_only_the_fmp_steps_before_any_request(
             selection=["bronze/edgar_filings", BALANCE, "bronze/fmp_profile"],
             partition_key="AAPL",
             instance=instance,
-            resources=defs.resources,
+            resources=resources_for(Settings.from_env()),
             raise_on_error=False,
         )
     failures = {e.step_key: e.step_failure_data.error.to_string() for e in mixed.get_step_failure_events()}

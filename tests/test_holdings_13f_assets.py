@@ -17,20 +17,28 @@ from finance_assets.core.archive import LocalBlobStore, PayloadArchive
 from finance_assets.core.http import SourceClient
 from finance_assets.core.iceberg import IcebergLakehouse
 from finance_assets.core.partitions import range_tags
-from finance_assets.core.settings import get_settings
-from finance_assets.edgar.holdings_assets import load_filing, register_filings, register_managers
-from finance_assets.edgar.holdings_demo import DOCUMENT_SELECTION, document_runs, partition_ranges
+from finance_assets.core.settings import Settings
+from finance_assets.edgar.holdings_assets import (
+    COVER_PAGES_KEY,
+    HOLDINGS_KEY,
+    load_filing,
+    register_filings,
+    register_managers,
+)
+from finance_assets.edgar.holdings_demo import filing_keys
 from finance_assets.edgar.holdings_reference import REFERENCE_13F_FILINGS
 
 LTS, ACORN, METLIFE = (f.key for f in REFERENCE_13F_FILINGS)
+DOCUMENTS = [COVER_PAGES_KEY.to_user_string(), HOLDINGS_KEY.to_user_string()]
 BERKSHIRE = "0001067983"
 
 
 def _materialize(
     instance: dg.DagsterInstance, selection: list[str], keys: list[str] | None = None
 ) -> dg.ExecuteInProcessResult:
-    from finance_assets.definitions import defs
+    from finance_assets.definitions import build_definitions
 
+    defs = build_definitions(Settings.from_env())
     tags = range_tags(keys[0], keys[-1]) if keys and len(keys) > 1 else {}
     return dg.materialize(
         list(defs.assets or []),
@@ -54,7 +62,7 @@ def _meta(check: dg.AssetCheckEvaluation, key: str) -> str:
 
 
 def _read(table: str) -> pl.DataFrame:
-    return IcebergLakehouse.from_settings(get_settings()).read(table)
+    return IcebergLakehouse.from_settings(Settings.from_env()).read(table)
 
 
 @pytest.fixture
@@ -63,9 +71,8 @@ def instance(lakehouse_env: Path) -> dg.DagsterInstance:
 
 
 def test_recorded_filings_load_and_match_their_cover_pages(instance: dg.DagsterInstance) -> None:
-    runs = document_runs(instance)
-    assert runs == [(DOCUMENT_SELECTION, {"partition_range": (LTS, METLIFE), "label": runs[0][1]["label"]})]
-    result = _materialize(instance, DOCUMENT_SELECTION, [LTS, ACORN, METLIFE])
+    assert filing_keys(instance) == [LTS, ACORN, METLIFE]  # the recorded filings, registered in one range
+    result = _materialize(instance, DOCUMENTS, [LTS, ACORN, METLIFE])
     assert result.success
     covers = _read("bronze.edgar_13f_cover_pages").sort("filing_key")
     assert covers.select("filing_key", "information_table_status", "holdings_loaded", "table_value_total").rows() == [
@@ -94,7 +101,7 @@ def test_recorded_filings_load_and_match_their_cover_pages(instance: dg.DagsterI
 def test_rematerialising_a_filing_replaces_its_rows(instance: dg.DagsterInstance) -> None:
     register_filings(instance, [LTS])
     for _ in range(2):
-        assert _materialize(instance, DOCUMENT_SELECTION, [LTS]).success
+        assert _materialize(instance, DOCUMENTS, [LTS]).success
     assert _read("bronze.edgar_13f_holdings").height == 14
     assert _read("bronze.edgar_13f_cover_pages").height == 1
 
@@ -117,7 +124,7 @@ def test_an_altered_value_fails_the_check_naming_manager_and_period(
     root = _altered_replay(tmp_path / "replay", replay_dir, document, b">4652092<", b">4652093<")
     monkeypatch.setenv("REPLAY_DIR", str(root))
     register_filings(instance, [ACORN])
-    result = _materialize(instance, DOCUMENT_SELECTION, [ACORN])
+    result = _materialize(instance, DOCUMENTS, [ACORN])
     check = _check(result, "holdings_match_cover_page")
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
     assert _meta(check, "failing_filings") == (
@@ -139,7 +146,7 @@ def test_a_missing_entry_fails_the_check_on_the_count(
     root = _altered_replay(tmp_path / "replay", replay_dir, document, content[start:end], b"")
     monkeypatch.setenv("REPLAY_DIR", str(root))
     register_filings(instance, [LTS])
-    check = _check(_materialize(instance, DOCUMENT_SELECTION, [LTS]), "holdings_match_cover_page")
+    check = _check(_materialize(instance, DOCUMENTS, [LTS]), "holdings_match_cover_page")
     assert not check.passed
     assert "LTS One Management LP (CIK 0001894188), period 2023-09-30" in _meta(check, "failing_filings")
     assert "13 entries summing to 434,225,000 vs cover page tableEntryTotal 14" in _meta(check, "failing_filings")
@@ -148,12 +155,12 @@ def test_a_missing_entry_fails_the_check_on_the_count(
 def test_an_unknown_filing_fails_alone_and_names_itself(instance: dg.DagsterInstance) -> None:
     bogus = "0001894188/0001894188-23-000099"
     register_filings(instance, [bogus])
-    result = _materialize(instance, DOCUMENT_SELECTION, [bogus])
+    result = _materialize(instance, DOCUMENTS, [bogus])
     assert not result.success
     [failure] = result.get_step_failure_events()
     message = failure.event_specific_data.error.message
     assert f"no 13F cover page for filing {bogus}" in message and "answered 404" in message
-    lakehouse = IcebergLakehouse.from_settings(get_settings())
+    lakehouse = IcebergLakehouse.from_settings(Settings.from_env())
     assert not lakehouse.table_exists("bronze.edgar_13f_cover_pages")  # nothing was written
 
 
@@ -213,19 +220,12 @@ def test_a_shadowed_information_table_is_read_from_the_full_submission(replay_di
     assert loaded.cover["holdings_value_reported"] == loaded.cover["table_value_total"] == 454_926_000
 
 
-def test_partition_ranges_cover_exactly_the_wanted_keys() -> None:
-    order = ["a", "b", "c", "d", "e"]
-    assert partition_ranges(order, ["a", "b", "d", "e"], 10) == [("a", "b"), ("d", "e")]
-    assert partition_ranges(order, order, 2) == [("a", "b"), ("c", "d"), ("e", "e")]
-    assert partition_ranges(order, ["x"], 2) == []
-
-
 def test_the_sensor_requests_only_filings_never_loaded(instance: dg.DagsterInstance) -> None:
     from finance_assets.edgar.holdings_schedules import manager_requests, new_filing_requests
 
     assert [type(r) for r in new_filing_requests(instance)] == [dg.SkipReason]
     register_filings(instance, [LTS])
-    assert _materialize(instance, DOCUMENT_SELECTION, [LTS]).success
+    assert _materialize(instance, DOCUMENTS, [LTS]).success
     register_filings(instance, [ACORN, METLIFE])
     [request] = new_filing_requests(instance)
     assert isinstance(request, dg.RunRequest)

@@ -66,9 +66,12 @@ def _build(home: Path, replay_dir: Path) -> Built:
     }
     with contextmanager(session_env)(env):
         fresh_manifest()
-        from finance_assets.definitions import defs
-        from finance_assets.edgar.holdings_assets import register_managers
-        from finance_assets.edgar.holdings_demo import document_runs
+        from finance_assets.core.settings import Settings
+        from finance_assets.definitions import build_definitions
+        from finance_assets.edgar.holdings_assets import COVER_PAGES_KEY, HOLDINGS_KEY, register_managers
+        from finance_assets.edgar.holdings_demo import filing_keys
+
+        defs = build_definitions(Settings.from_env())
 
         instance = dg.DagsterInstance.ephemeral()
 
@@ -86,8 +89,9 @@ def _build(home: Path, replay_dir: Path) -> Built:
         assert materialize(["bronze/fmp_profile"], partition_key="AAPL").success
         register_managers(instance, ["0001067983"])
         assert materialize(["bronze/edgar_13f_filings"], partition_key="0001067983").success
-        [(selection, options)] = document_runs(instance)
-        bronze = materialize(selection, tags=range_tags(*options["partition_range"]))
+        keys = filing_keys(instance)
+        selection = [COVER_PAGES_KEY.to_user_string(), HOLDINGS_KEY.to_user_string()]
+        bronze = materialize(selection, tags=range_tags(keys[0], keys[-1]))
         dbt = materialize(_holdings_selection(defs))
     return Built(env, dbt, bronze)
 

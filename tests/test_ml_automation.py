@@ -45,11 +45,12 @@ def test_decay_reasons_follow_the_thresholds() -> None:
 
 
 def test_ingestion_schedules_request_the_right_partitions(monkeypatch: pytest.MonkeyPatch) -> None:
-    from finance_assets.definitions import defs
+    from finance_assets.definitions import build_definitions
 
     monkeypatch.delenv("REPLAY_DIR", raising=False)  # live, and no FMP key
     monkeypatch.delenv("FMP_API_KEY", raising=False)
 
+    defs = build_definitions(Settings.from_env())
     repository = defs.get_repository_def()
     monday = datetime(2023, 10, 30, 6, 0, tzinfo=UTC)
     with dg.instance_for_test() as instance:  # schedule contexts need a persistent instance
@@ -75,10 +76,10 @@ def test_ingestion_schedules_request_the_right_partitions(monkeypatch: pytest.Mo
     fmp = repository.get_schedule_def("ingest_fmp_daily")
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("companies", ["AAPL"])
-        context = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=monday, repository_def=repository
-        )
-        assert [type(r) for r in fmp(context)] == [dg.SkipReason]
+        with dg.build_schedule_context(  # the daemon gives a schedule the code location's resources
+            instance=instance, scheduled_execution_time=monday, repository_def=repository, resources=defs.resources
+        ) as context:
+            assert [type(r) for r in fmp(context)] == [dg.SkipReason]
 
 
 def test_gold_and_features_follow_their_inputs_and_ml_lineage_reaches_bronze() -> None:
@@ -97,4 +98,4 @@ def test_gold_and_features_follow_their_inputs_and_ml_lineage_reaches_bronze() -
     assert isinstance(monthly, dg.MonthlyPartitionsDefinition)
     assert isinstance(graph.get_partition_mapping(PREDICTIONS_KEY, PRICES_KEY), dg.TimeWindowPartitionMapping)
     assert isinstance(graph.get_partition_mapping(PREDICTIONS_KEY, FILINGS_KEY), dg.AllPartitionMapping)
-    assert {j.name for j in defs.jobs or []} >= {"ml_retrain", "ml_predictions", "bronze_prices"}  # type: ignore[union-attr]
+    assert {j.name for j in defs.jobs or []} >= {"ml_retrain", "ml_predictions", "ml_performance", "bronze_prices"}  # type: ignore[union-attr]

@@ -14,10 +14,10 @@ import polars as pl
 import pytest
 
 from finance_assets.core.settings import Settings
-from finance_assets.ml import tracking
 from finance_assets.ml.spec import CHAMPION_ALIAS, MODEL_NAME
 from finance_assets.ml.splits import label_window_ends, month_end_sessions, sessions
 from finance_assets.ml.training import TrainConfig, Trainer, TrainingData
+from finance_assets.resources import resources_for
 
 GOOD = {"n_estimators": 150, "learning_rate": 0.05, "max_depth": 2, "min_child_weight": 5.0}
 ONE_TREE = {"n_estimators": 1, "learning_rate": 0.3, "max_depth": 2, "min_child_weight": 5.0}
@@ -68,14 +68,14 @@ def store(tmp_path: Path) -> tuple[Settings, TrainingData]:
 
 
 def train(settings: Settings, data: TrainingData, params: dict[str, float], name: str) -> tuple:
-    client, experiment_id = tracking.configure(settings)
+    client, experiment_id = resources_for(settings, secrets="values")["mlflow"].configure()
     config = TrainConfig(n_folds=2, fold_months=6, holdout_months=12, min_train_months=24, fixed_params=params)
     trainer = Trainer(
         data,
         config,
         client=client,
         experiment_id=experiment_id,
-        optuna_storage=tracking.optuna_storage_url(settings),
+        optuna_storage=resources_for(settings, secrets="values")["optuna"].storage_url(),
         run_name=name,
         tags={"test": name},
     )
@@ -119,13 +119,13 @@ def test_crippled_challenger_leaves_the_alias_and_a_better_one_takes_it(
 def test_champion_trained_before_the_holdout_is_scored_as_deployed(store: tuple[Settings, TrainingData]) -> None:
     """A champion whose labels all precede the holdout is judged by its own artifact, not a refit."""
     settings, data = store
-    client, experiment_id = tracking.configure(settings)
+    client, experiment_id = resources_for(settings, secrets="values")["mlflow"].configure()
     early = TrainConfig(
         n_folds=2, fold_months=6, holdout_months=12, min_train_months=24, fixed_params=GOOD, cutoff=date(2020, 12, 31)
     )
     Trainer(
         data, early, client=client, experiment_id=experiment_id,
-        optuna_storage=tracking.optuna_storage_url(settings), run_name="early", tags={},
+        optuna_storage=resources_for(settings, secrets="values")["optuna"].storage_url(), run_name="early", tags={},
     ).run()  # fmt: skip
     later, _ = train(settings, data, ONE_TREE, "later one tree")
     assert client.get_run(later.run_id).data.tags["champion.evaluation"] == "artifact"

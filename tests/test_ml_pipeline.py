@@ -82,15 +82,15 @@ class MlLakehouse:
 
     def lakehouse(self) -> Any:
         from finance_assets.core.iceberg import IcebergLakehouse
-        from finance_assets.core.settings import get_settings
+        from finance_assets.core.settings import Settings
 
-        return IcebergLakehouse.from_settings(get_settings())
+        return IcebergLakehouse.from_settings(Settings.from_env())
 
     def client(self) -> Any:
-        from finance_assets.core.settings import get_settings
-        from finance_assets.ml import tracking
+        from finance_assets.core.settings import Settings
+        from finance_assets.resources import resources_for
 
-        return tracking.configure(get_settings())
+        return resources_for(Settings.from_env(), secrets="values")["mlflow"].configure()
 
 
 @contextmanager
@@ -289,9 +289,9 @@ def test_decay_sensor_requests_a_retrain_below_the_threshold(ml: MlLakehouse) ->
 
     meta = ml.metadata("performance", "ml/prediction_performance")
     assert decay_reasons(meta, Settings(retrain_min_rank_ic=-1.0, retrain_min_coverage=0.0)) == []
-    assert decay_reasons(meta, Settings(retrain_min_rank_ic=1.01, retrain_min_coverage=0.0))
+    assert decay_reasons(meta, Settings(retrain_min_rank_ic=1.0, retrain_min_coverage=1.0))  # the highest allowed
     with isolated_env(ml.gold.env, RETRAIN_MIN_RANK_IC="1.0", RETRAIN_MIN_COVERAGE="1.0"):
-        automation = build_automation()
+        automation = build_automation(Settings.from_env())
         sensor = next(s for s in automation.sensors or [] if s.name == "ml_retrain_on_decay")
         context = dg.build_sensor_context(instance=ml.gold.instance, definitions=ml.gold.defs)
         tick = sensor.evaluate_tick(context)

@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 
 from finance_assets.core.iceberg import IcebergLakehouse
-from finance_assets.core.settings import get_settings
+from finance_assets.core.settings import Settings
+from finance_assets.resources import resources_for
 
 PRICES = "bronze/prices_daily"
 
@@ -22,7 +23,7 @@ def _materialize_range(start: str, end: str, instance: dg.DagsterInstance) -> dg
         list(defs.assets or []),
         selection=[PRICES],
         instance=instance,
-        resources=defs.resources,
+        resources=resources_for(Settings.from_env()),
         tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
         raise_on_error=False,
     )
@@ -46,7 +47,7 @@ def test_multi_year_range_is_one_run_with_the_recorded_values(prices_env: Path, 
     assert result.success
     assert len(instance.get_runs()) == 1  # one run (single-run backfill), one fetch per ticker
 
-    prices = IcebergLakehouse.from_settings(get_settings()).read("bronze.prices_daily")
+    prices = IcebergLakehouse.from_settings(Settings.from_env()).read("bronze.prices_daily")
     assert set(prices.get_column("ticker").unique().to_list()) == {"AAPL", "MSFT", "^GSPC"}
     assert prices.get_column("date").min() >= date(2021, 1, 4)
     assert prices.get_column("date").max() == date(2023, 10, 27)
@@ -72,7 +73,7 @@ def test_multi_year_range_is_one_run_with_the_recorded_values(prices_env: Path, 
 def test_rematerializing_a_range_replaces_it(prices_env: Path) -> None:
     instance = dg.DagsterInstance.ephemeral()
     assert _materialize_range("2023-01-02", "2023-06-30", instance).success
-    lake = IcebergLakehouse.from_settings(get_settings())
+    lake = IcebergLakehouse.from_settings(Settings.from_env())
     before = lake.read("bronze.prices_daily").height
     assert _materialize_range("2023-03-01", "2023-03-31", instance).success
     assert lake.read("bronze.prices_daily").height == before
@@ -96,7 +97,7 @@ def test_web_export_layout_feeds_the_same_asset(prices_env: Path, monkeypatch: p
     monkeypatch.setenv("UNIVERSE", "AAPL")
     instance = dg.DagsterInstance.ephemeral()
     assert _materialize_range("2023-10-23", "2023-10-27", instance).success
-    prices = IcebergLakehouse.from_settings(get_settings()).read("bronze.prices_daily")
+    prices = IcebergLakehouse.from_settings(Settings.from_env()).read("bronze.prices_daily")
     aapl = prices.filter(pl.col("ticker") == "AAPL").sort("date")
     assert aapl.height == 5
     # same close as the clean recording on an overlapping date (the export rounds to cents)

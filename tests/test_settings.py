@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from finance_assets.core.settings import DEFAULT_UNIVERSE, Settings, SettingsError
+from finance_assets.resources import resources_for
 
 
 def test_defaults_are_the_embedded_profile(tmp_path: Path) -> None:
@@ -47,19 +49,44 @@ def test_sec_user_agent_must_be_name_and_email(agent: str) -> None:
         Settings.from_env({"SEC_USER_AGENT": agent})
 
 
-def test_live_edgar_without_user_agent_names_the_variable() -> None:
-    settings = Settings.from_env({})
-    with pytest.raises(SettingsError, match=r"SEC_USER_AGENT is not set.*export SEC_USER_AGENT="):
-        settings.require_sec_user_agent()
-    good = Settings.from_env({"SEC_USER_AGENT": "Jane Doe jane.doe@example.com"})
-    assert good.require_sec_user_agent() == "Jane Doe jane.doe@example.com"
+def test_live_edgar_without_user_agent_fails_where_used_naming_the_variable() -> None:
+    sec = resources_for(Settings.from_env({}), secrets="values")["sec"]
+    with pytest.raises(dg.Failure, match=r"SEC_USER_AGENT is not set.*export SEC_USER_AGENT="):
+        sec.client()
+    good = resources_for(Settings.from_env({"SEC_USER_AGENT": "Jane Doe jane.doe@example.com"}), secrets="values")
+    assert good["sec"].user_agent == "Jane Doe jane.doe@example.com"
 
 
 def test_live_fmp_without_key_names_the_variable_and_key_is_not_in_repr() -> None:
-    with pytest.raises(SettingsError, match="FMP_API_KEY is not set"):
-        Settings.from_env({}).require_fmp_api_key()
+    fmp = resources_for(Settings.from_env({}), secrets="values")["fmp"]
+    with pytest.raises(dg.Failure, match="FMP_API_KEY is not set"), fmp.session():
+        pass
     settings = Settings.from_env({"FMP_API_KEY": "SENTINEL-KEY-42"})
+    assert settings.fmp_api_key == "SENTINEL-KEY-42"
     assert "SENTINEL-KEY-42" not in repr(settings)
+
+
+def test_a_value_of_the_wrong_type_names_the_variable_and_what_it_is(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"HTTP_TIMEOUT_SECONDS='soon' is not a number: Source client timeout"):
+        Settings.from_env({"HTTP_TIMEOUT_SECONDS": "soon"})
+    with pytest.raises(SettingsError, match=r"HTTP_MAX_RETRIES='2.5' is not a whole number"):
+        Settings.from_env({"HTTP_MAX_RETRIES": "2.5"})
+    with pytest.raises(SettingsError, match=r"PRICES_REPLAY_LAYOUT='csv' is not one of 'yahoo_daily' or"):
+        Settings.from_env({"PRICES_REPLAY_LAYOUT": "csv"})
+    # a blank value is unset (the default), as an empty line in an .env file means
+    assert Settings.from_env({"HTTP_TIMEOUT_SECONDS": "  ", "LAKEHOUSE_HOME": str(tmp_path)}).http_timeout_seconds == 30
+
+
+def test_a_secret_is_never_echoed_in_a_type_error() -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({"ICEBERG_CATALOG_URI": "hunter2-not-a-url"})
+    assert "ICEBERG_CATALOG_URI" in str(error.value) and "hunter2" not in str(error.value)
+
+
+def test_from_env_reads_only_the_mapping_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UNIVERSE", "ZZZ")
+    assert Settings.from_env({}).universe == DEFAULT_UNIVERSE
+    assert Settings.from_env().universe == ("ZZZ",)
 
 
 def test_universe_is_parsed_normalised_and_validated() -> None:
@@ -77,3 +104,5 @@ def test_rate_above_sec_ceiling_is_rejected() -> None:
 def test_bad_date_names_the_variable() -> None:
     with pytest.raises(SettingsError, match="PRICES_START='2005/01/01' is not an ISO date"):
         Settings.from_env({"PRICES_START": "2005/01/01"})
+    with pytest.raises(SettingsError, match="PRICES_START='2001-01-02' is before the first daily price partition"):
+        Settings.from_env({"PRICES_START": "2001-01-02"})

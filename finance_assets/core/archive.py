@@ -22,8 +22,8 @@ import polars as pl
 from pyiceberg.expressions import AlwaysFalse
 
 from finance_assets.core.iceberg import IcebergLakehouse
+from finance_assets.core.names import RAW_PAYLOADS_TABLE
 
-RAW_PAYLOADS_TABLE = "bronze.raw_payloads"
 # Level 6: companyfacts JSON shrinks ~14x (level 3: ~10x) for ~20 ms more per payload, paid once per
 # distinct payload and in the fetch threads; the archive is kept forever.
 GZIP_LEVEL = 6

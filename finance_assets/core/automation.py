@@ -12,7 +12,7 @@ from typing import Any
 
 import dagster as dg
 
-from finance_assets.core.settings import Settings, get_settings
+from finance_assets.core.settings import Settings
 
 # Silver, Gold and the feature tables follow their inputs: ``eager()`` without "every upstream partition
 # exists" (one missing weekday or a company SEC does not know must not freeze the whole lake).
@@ -23,13 +23,13 @@ FOLLOW_GROUPS = ("silver", "gold", "features")
 TIMEZONE = "America/New_York"
 
 
-def schedule_status(settings: Settings | None = None) -> dg.DefaultScheduleStatus:
-    on = (settings or get_settings()).automation
+def schedule_status(settings: Settings) -> dg.DefaultScheduleStatus:
+    on = settings.automation
     return dg.DefaultScheduleStatus.RUNNING if on else dg.DefaultScheduleStatus.STOPPED
 
 
-def sensor_status(settings: Settings | None = None) -> dg.DefaultSensorStatus:
-    on = (settings or get_settings()).automation
+def sensor_status(settings: Settings) -> dg.DefaultSensorStatus:
+    on = settings.automation
     return dg.DefaultSensorStatus.RUNNING if on else dg.DefaultSensorStatus.STOPPED
 
 
@@ -44,9 +44,7 @@ def with_default_automation(assets: Sequence[Any], groups: Sequence[str] = FOLLO
     return list(dg.map_asset_specs(apply, assets))
 
 
-def follow_inputs_sensor(
-    settings: Settings | None = None, *extra: dg.AssetKey
-) -> dg.AutomationConditionSensorDefinition:
+def follow_inputs_sensor(settings: Settings, *extra: dg.AssetKey) -> dg.AutomationConditionSensorDefinition:
     """The sensor that evaluates the automation conditions of :data:`FOLLOW_GROUPS` (and ``extra`` assets)."""
     return dg.AutomationConditionSensorDefinition(
         "lakehouse_automation",

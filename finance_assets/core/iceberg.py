@@ -47,7 +47,8 @@ from pyiceberg.transforms import (
     YearTransform,
 )
 
-from finance_assets.core.settings import CATALOG_NAME, NAMESPACES, Settings
+from finance_assets.core.names import CATALOG_NAME, NAMESPACES
+from finance_assets.core.settings import Settings
 
 log = logging.getLogger("finance_assets.iceberg")
 

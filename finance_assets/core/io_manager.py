@@ -24,23 +24,12 @@ from pyiceberg.expressions import (
 )
 
 from finance_assets.core.checks import Metadata
-from finance_assets.core.iceberg import IcebergLakehouse, WriteResult
-from finance_assets.core.settings import get_settings
+from finance_assets.core.iceberg import WriteResult
+from finance_assets.core.names import table_name as table_name_for
+from finance_assets.core.resources import LakehouseResource
 
 PARTITION_EXPR = "partition_expr"
 PARTITION_BY = "iceberg/partition_by"
-
-
-class LakehouseResource(dg.ConfigurableResource):
-    """The Iceberg catalog of the active profile (from the one settings object)."""
-
-    def lakehouse(self) -> IcebergLakehouse:
-        return IcebergLakehouse.from_settings(get_settings())
-
-
-def table_name_for(asset_key: dg.AssetKey) -> str:
-    path = asset_key.path
-    return f"{path[0]}.{path[-1]}" if len(path) > 1 else f"bronze.{path[0]}"
 
 
 def column_schema(schema: pa.Schema) -> dg.TableSchema:

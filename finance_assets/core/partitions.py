@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 
 from finance_assets.core.io_manager import PARTITION_BY, PARTITION_EXPR
-from finance_assets.core.settings import get_settings
+from finance_assets.core.settings import PRICES_PARTITIONS_START
 
 # Companies are keyed by ticker. UNIVERSE registers them (see bronze/sec_company_tickers); more can be
 # added in the UI (asset page -> Partitions -> "Add partition") or with `dagster` CLI.
@@ -20,9 +20,10 @@ companies_partitions = dg.DynamicPartitionsDefinition(name="companies")
 COMPANIES_PER_RUN = 100
 
 # Weekdays (daily partitions without weekends: a Friday window runs to Monday, so nothing is dropped).
-# A multi-year backfill runs as one run (single-run backfill policy on the asset).
+# A multi-year backfill runs as one run (single-run backfill policy on the asset). The start is a constant:
+# a partition set must not change with the environment of whoever imports it (PRICES_START picks the range).
 prices_partitions = dg.TimeWindowPartitionsDefinition(
-    start=get_settings().prices_start.isoformat(),
+    start=PRICES_PARTITIONS_START.isoformat(),
     cron_schedule="0 0 * * 1-5",
     fmt="%Y-%m-%d",
     end_offset=0,
@@ -49,23 +50,33 @@ def range_tags(first: str, last: str) -> dict[str, str]:
     return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
 
 
+def partition_ranges(ordered: Sequence[str], wanted: Sequence[str], max_per_run: int | None) -> list[tuple[str, str]]:
+    """``wanted`` as the fewest runs of contiguous keys of ``ordered``, each of at most ``max_per_run`` keys.
+
+    What a backfill launches under a ``multi_run(max_per_run)`` policy (``None``: one run, single-run policy);
+    a key not in ``ordered`` is left out.
+    """
+    order = {key: i for i, key in enumerate(ordered)}
+    positions = sorted({order[k] for k in wanted if k in order})
+    runs: list[tuple[str, str]] = []
+    start = previous = None
+    for position in positions:
+        full = max_per_run is not None and start is not None and position - start >= max_per_run
+        if start is None or position != previous + 1 or full:
+            if start is not None:
+                runs.append((ordered[start], ordered[previous]))  # type: ignore[index]
+            start = position
+        previous = position
+    if start is not None:
+        runs.append((ordered[start], ordered[previous]))  # type: ignore[index]
+    return runs
+
+
 def company_runs(instance: dg.DagsterInstance, tickers: Sequence[str]) -> list[tuple[str, str]]:
     """``tickers`` as the fewest partition ranges a single run each can take (what a backfill launches).
 
     Ranges follow the order companies were registered in; a ticker not registered is left out (the
     ``universe_resolves`` check of ``sec_company_tickers`` names it).
     """
-    order = {key: i for i, key in enumerate(instance.get_dynamic_partitions(companies_partitions.name))}
-    positions = sorted({order[t] for t in tickers if t in order})
-    keys = list(order)
-    runs: list[tuple[str, str]] = []
-    start = previous = None
-    for position in positions:
-        if start is None or position != previous + 1 or position - start >= COMPANIES_PER_RUN:
-            if start is not None:
-                runs.append((keys[start], keys[previous]))
-            start = position
-        previous = position
-    if start is not None:
-        runs.append((keys[start], keys[previous]))  # type: ignore[index]
-    return runs
+    registered = instance.get_dynamic_partitions(companies_partitions.name)
+    return partition_ranges(registered, tickers, COMPANIES_PER_RUN)

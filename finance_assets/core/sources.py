@@ -10,13 +10,10 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import TypeVar
 
-import dagster as dg
-
-from finance_assets.core.archive import LocalBlobStore, PayloadArchive, S3BlobStore
 from finance_assets.core.http import RateLimiter, ReplayRoute, ReplayTransport, SourceClient
-from finance_assets.core.settings import Settings, get_settings
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -37,21 +34,24 @@ def shared_limiter(source: str, rate_per_second: float) -> RateLimiter:
 def source_client(
     source: str,
     *,
-    settings: Settings,
     user_agent: str,
     rate_per_second: float,
     routes: Sequence[ReplayRoute],
+    replay_dir: Path | None,
+    timeout: float,
+    max_retries: int,
+    cache_dir: Path,
     secret_params: tuple[str, ...] = ("apikey",),
 ) -> SourceClient:
-    transport = ReplayTransport(settings.replay_dir, routes) if settings.replay_dir else None
+    transport = ReplayTransport(replay_dir, routes) if replay_dir else None
     return SourceClient(
         source=source,
         user_agent=user_agent,
         rate_per_second=rate_per_second,
         rate_limiter=shared_limiter(source, rate_per_second),
-        timeout=settings.http_timeout_seconds,
-        max_retries=settings.http_max_retries,
-        cache_dir=settings.http_cache_dir,
+        timeout=timeout,
+        max_retries=max_retries,
+        cache_dir=cache_dir,
         transport=transport,
         secret_params=secret_params,
     )
@@ -82,23 +82,3 @@ def _settle(item: T, future: Future[R]) -> tuple[T, R | Exception]:
         return item, future.result()
     except Exception as exc:  # handed to the caller, which names the item
         return item, exc
-
-
-class RawArchiveResource(dg.ConfigurableResource):
-    """Where raw payloads go: local folder by default, S3 (via dagster-aws) when RAW_ARCHIVE_URI is s3://."""
-
-    def archive(self) -> PayloadArchive:
-        settings = get_settings()
-        location = settings.archive_location
-        if location.startswith("s3://"):
-            from dagster_aws.s3 import S3Resource
-
-            client = S3Resource(
-                endpoint_url=settings.s3_endpoint,
-                region_name=settings.s3_region,
-                use_ssl=not (settings.s3_endpoint or "").startswith("http://"),
-            ).get_client()
-            return PayloadArchive(S3BlobStore(client, location))
-        from pathlib import Path
-
-        return PayloadArchive(LocalBlobStore(Path(location)))

@@ -12,10 +12,10 @@ from finance_assets.core import checks
 from finance_assets.core.archive import PayloadArchive
 from finance_assets.core.checks import Metadata
 from finance_assets.core.http import FetchResult, NotFoundError, SourceClient
-from finance_assets.core.io_manager import LakehouseResource
+from finance_assets.core.names import EDGAR_COMPANY_FACTS, EDGAR_FILINGS, SEC_COMPANY_TICKERS
 from finance_assets.core.partitions import companies_partitions, company_asset
-from finance_assets.core.settings import get_settings
-from finance_assets.core.sources import RawArchiveResource, fetch_each, source_client
+from finance_assets.core.resources import LakehouseResource, RawArchiveResource, UniverseResource
+from finance_assets.core.sources import fetch_each
 from finance_assets.edgar.parse import (
     ACCESSION_PATTERN,
     CIK_PATTERN,
@@ -23,7 +23,7 @@ from finance_assets.edgar.parse import (
     parse_company_tickers,
     parse_filings,
 )
-from finance_assets.edgar.replay_routes import EDGAR_ROUTES
+from finance_assets.edgar.resources import SecEdgarResource
 
 T = TypeVar("T")
 
@@ -34,20 +34,6 @@ SUBMISSIONS_URL = "https://data.sec.gov/submissions/{name}"
 
 SEC_POOL = "sec_edgar"  # one rate budget for every EDGAR step in the deployment (see deploy/dagster.yaml)
 BRONZE = "bronze"
-
-
-class SecEdgarResource(dg.ConfigurableResource):
-    """SEC EDGAR through the shared client: User-Agent from SEC_USER_AGENT, 10 requests/s at most."""
-
-    def client(self) -> SourceClient:
-        settings = get_settings()
-        return source_client(
-            "sec",
-            settings=settings,
-            user_agent=settings.require_sec_user_agent(),
-            rate_per_second=settings.sec_requests_per_second,  # the limiter keeps a jitter margin under it
-            routes=EDGAR_ROUTES,
-        )
 
 
 def resolve_ciks(tickers: pl.DataFrame, keys: Sequence[str]) -> dict[str, str]:
@@ -159,12 +145,11 @@ def _run_metadata(keys: Sequence[str], ciks: dict[str, str], per_company: Sequen
 
 # ---- sec_company_tickers ---------------------------------------------------------------------------
 
-TICKERS_KEY = dg.AssetKey([BRONZE, "sec_company_tickers"])
+TICKERS_KEY = SEC_COMPANY_TICKERS
 
 
-def _universe_resolves() -> checks.FrameCheck:
+def _universe_resolves(universe: Sequence[str]) -> checks.FrameCheck:
     def evaluate(frame: pl.DataFrame) -> tuple[bool, Metadata]:
-        universe = get_settings().universe
         known = set(frame.get_column("ticker").to_list())
         unknown = [t for t in universe if t not in known and t.replace(".", "-") not in known]
         return not unknown, {"universe": ", ".join(universe), "unknown_tickers": ", ".join(unknown) or "none"}
@@ -177,12 +162,14 @@ def _universe_resolves() -> checks.FrameCheck:
     )
 
 
-TICKER_CHECKS = (
-    checks.unique_key("ticker"),
-    checks.matches("cik", CIK_PATTERN.pattern, name="cik_format"),
-    checks.non_empty(),
-    _universe_resolves(),
-)
+def ticker_checks(universe: Sequence[str] = ()) -> tuple[checks.FrameCheck, ...]:
+    """The ticker map's checks; ``universe`` is the run's (the specs do not depend on it)."""
+    return (
+        checks.unique_key("ticker"),
+        checks.matches("cik", CIK_PATTERN.pattern, name="cik_format"),
+        checks.non_empty(),
+        _universe_resolves(universe),
+    )
 
 
 @dg.asset(
@@ -191,7 +178,7 @@ TICKER_CHECKS = (
     io_manager_key="iceberg_io_manager",
     kinds={"iceberg", "python"},
     pool=SEC_POOL,
-    check_specs=checks.specs(TICKERS_KEY, TICKER_CHECKS),
+    check_specs=checks.specs(TICKERS_KEY, ticker_checks()),
     description="SEC's ticker -> CIK map with exchange (company_tickers_exchange.json + company_tickers.json).",
 )
 def sec_company_tickers(
@@ -199,6 +186,7 @@ def sec_company_tickers(
     sec: SecEdgarResource,
     archive: RawArchiveResource,
     lakehouse: LakehouseResource,
+    universe: UniverseResource,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     payloads = archive.archive()
     with sec.client() as client:
@@ -217,15 +205,14 @@ def sec_company_tickers(
     assert isinstance(table, pl.DataFrame)
     payloads.commit_index(
         lakehouse.lakehouse(),
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         asset_key=TICKERS_KEY.to_user_string(),
         partition_key=None,
     )
 
     # UNIVERSE registers the company partitions (only tickers SEC knows; the check names the others).
-    universe = get_settings().universe
     known = set(table.get_column("ticker").to_list())
-    registered = [t for t in universe if t in known]
+    registered = [t for t in universe.tickers if t in known]
     new = [t for t in registered if not context.instance.has_dynamic_partition(companies_partitions.name, t)]
     if new:
         context.instance.add_dynamic_partitions(companies_partitions.name, new)
@@ -238,12 +225,12 @@ def sec_company_tickers(
             **_fetch_metadata([exchange]),
         },
     )
-    yield from checks.results(TICKERS_KEY, table, TICKER_CHECKS)
+    yield from checks.results(TICKERS_KEY, table, ticker_checks(universe.tickers))
 
 
 # ---- edgar_filings ---------------------------------------------------------------------------------
 
-FILINGS_KEY = dg.AssetKey([BRONZE, "edgar_filings"])
+FILINGS_KEY = EDGAR_FILINGS
 
 
 FILING_CHECKS = (
@@ -352,7 +339,7 @@ def edgar_filings(
             missing_pages.append(page)
     frame = pl.concat([c.frame for _, c in companies])
     payloads.commit_index(
-        lakehouse.lakehouse(), run_id=context.run_id, asset_key=FILINGS_KEY.to_user_string(), partition_key=None
+        lakehouse.lakehouse(), run_id=context.run.run_id, asset_key=FILINGS_KEY.to_user_string(), partition_key=None
     )
     per_company = [
         {
@@ -392,7 +379,7 @@ def edgar_filings(
 
 # ---- edgar_company_facts ---------------------------------------------------------------------------
 
-FACTS_KEY = dg.AssetKey([BRONZE, "edgar_company_facts"])
+FACTS_KEY = EDGAR_COMPANY_FACTS
 FACT_KEY_COLUMNS = ("cik", "taxonomy", "concept", "unit", "start_date", "end_date", "accn")
 
 
@@ -465,7 +452,7 @@ def edgar_company_facts(
         companies = list(load_companies(keys, load))
     frame = pl.concat([f for _, (f, _) in companies])
     payloads.commit_index(
-        lakehouse.lakehouse(), run_id=context.run_id, asset_key=FACTS_KEY.to_user_string(), partition_key=None
+        lakehouse.lakehouse(), run_id=context.run.run_id, asset_key=FACTS_KEY.to_user_string(), partition_key=None
     )
     per_company = [
         {

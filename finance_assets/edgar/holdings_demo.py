@@ -1,15 +1,8 @@
-"""The 13F stage of ``make demo``: what to materialise, in order, before the dbt build.
+"""The 13F stage of ``make demo``: which filings to load, before the dbt build.
 
-Like ``finance_assets.ml.demo``, these return ``(selection, options)`` pairs for the pipeline's run helper
-(options: ``partition_range`` and ``label``), so the stage is wired where the other stages are:
-
-    if not settings.replay:                      # live: find every 13F-HR of the managers first
-        for selection, options in discovery_runs(instance):
-            failures += _run(instance, selection, log=log, **options)
-    for selection, options in document_runs(instance):
-        failures += _run(instance, selection, log=log, **options)
-    for line in skipped_documents():
-        log(line)
+The pipeline launches the named jobs ``bronze_13f_managers`` (live only: find every 13F-HR of the managers)
+and ``bronze_13f_filings`` over the partition keys these functions register and return, through the same
+launch path as every other stage (:mod:`finance_assets.launch`).
 
 Replay loads the recorded filings of ``edgar/holdings_reference.py``; the managers' submissions indexes are
 not recorded, so discovery is skipped there (it would answer 404 for each). Live, discovery registers every
@@ -18,68 +11,35 @@ not recorded, so discovery is skipped there (it would answer 404 for each). Live
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import dagster as dg
 
 from finance_assets.edgar.holdings import split_filing_key
 from finance_assets.edgar.holdings_assets import (
-    COVER_PAGES_KEY,
-    FILINGS_KEY,
-    FILINGS_PER_RUN,
-    HOLDINGS_KEY,
     register_filings,
     register_managers,
     thirteenf_filings_partitions,
-    thirteenf_managers,
 )
 from finance_assets.edgar.holdings_reference import REFERENCE_13F_FILINGS, UNPLACED_13F_DOCUMENTS
 
 #: The managers of every recorded 13F document with a cover page (Abacus Wealth's accession is unknown,
 #: but its CIK is on its cover page: live, discovery finds its filings).
 REFERENCE_13F_MANAGERS: tuple[str, ...] = (*dict.fromkeys(f.cik for f in REFERENCE_13F_FILINGS), "0001978011")
-DISCOVERY_SELECTION = [FILINGS_KEY.to_user_string()]
-DOCUMENT_SELECTION = [COVER_PAGES_KEY.to_user_string(), HOLDINGS_KEY.to_user_string()]
+MANAGERS_JOB = "bronze_13f_managers"
+FILINGS_JOB = "bronze_13f_filings"
 
 
-def partition_ranges(order: Sequence[str], wanted: Sequence[str], per_run: int) -> list[tuple[str, str]]:
-    """``wanted`` as the fewest (first, last) ranges of consecutive keys in ``order``, at most ``per_run`` each."""
-    position = {key: i for i, key in enumerate(order)}
-    indexes = sorted({position[k] for k in wanted if k in position})
-    ranges: list[tuple[str, str]] = []
-    start = previous = -1
-    for i in indexes:
-        if start < 0 or i != previous + 1 or i - start >= per_run:
-            if start >= 0:
-                ranges.append((order[start], order[previous]))
-            start = i
-        previous = i
-    if start >= 0:
-        ranges.append((order[start], order[previous]))
-    return ranges
-
-
-def discovery_runs(instance: dg.DagsterInstance) -> list[tuple[list[str], dict[str, Any]]]:
-    """Register the reference managers; the run(s) reading their submissions indexes (live only)."""
+def manager_keys(instance: dg.DagsterInstance) -> list[str]:
+    """Register the reference managers; their partition keys (the runs reading their submissions indexes)."""
     register_managers(instance, REFERENCE_13F_MANAGERS)
-    order = instance.get_dynamic_partitions(thirteenf_managers.name)
-    return [
-        (DISCOVERY_SELECTION, {"partition_range": span, "label": "bronze/edgar_13f_filings (13F managers)"})
-        for span in partition_ranges(order, REFERENCE_13F_MANAGERS, FILINGS_PER_RUN)
-    ]
+    return list(REFERENCE_13F_MANAGERS)
 
 
-def document_runs(instance: dg.DagsterInstance) -> list[tuple[list[str], dict[str, Any]]]:
-    """Register the reference filings; the runs loading them and every filing found for their managers."""
+def filing_keys(instance: dg.DagsterInstance) -> list[str]:
+    """Register the reference filings; the keys of those and of every filing found for their managers."""
     register_filings(instance, [f.key for f in REFERENCE_13F_FILINGS])
-    order = instance.get_dynamic_partitions(thirteenf_filings_partitions.name)
     managers = set(REFERENCE_13F_MANAGERS)
-    wanted = [key for key in order if split_filing_key(key)[0] in managers]
-    return [
-        (DOCUMENT_SELECTION, {"partition_range": span, "label": "bronze/edgar_13f_cover_pages + holdings"})
-        for span in partition_ranges(order, wanted, FILINGS_PER_RUN)
-    ]
+    order = instance.get_dynamic_partitions(thirteenf_filings_partitions.name)
+    return [key for key in order if split_filing_key(key)[0] in managers]
 
 
 def skipped_documents() -> list[str]:

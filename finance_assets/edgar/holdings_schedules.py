@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from finance_assets.core.automation import TIMEZONE, schedule_status, sensor_status
-from finance_assets.core.partitions import range_tags
+from finance_assets.core.partitions import partition_ranges, range_tags
 from finance_assets.core.settings import Settings
 from finance_assets.edgar.holdings_assets import (
     COVER_PAGES_KEY,
@@ -23,7 +23,6 @@ from finance_assets.edgar.holdings_assets import (
     thirteenf_filings_partitions,
     thirteenf_managers,
 )
-from finance_assets.edgar.holdings_demo import partition_ranges
 
 thirteenf_managers_job = dg.define_asset_job("bronze_13f_managers", selection=dg.AssetSelection.assets(FILINGS_KEY))
 thirteenf_filings_job = dg.define_asset_job(

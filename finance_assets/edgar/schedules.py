@@ -7,13 +7,13 @@ from collections.abc import Iterator
 import dagster as dg
 
 from finance_assets.core.automation import TIMEZONE, schedule_status
+from finance_assets.core.names import EDGAR_COMPANY_FACTS, EDGAR_FILINGS, SEC_COMPANY_TICKERS
 from finance_assets.core.partitions import companies_partitions, company_runs, range_tags
 from finance_assets.core.settings import Settings
-from finance_assets.edgar.assets import FACTS_KEY, FILINGS_KEY, TICKERS_KEY
 
-EDGAR_COMPANY_KEYS = (FILINGS_KEY, FACTS_KEY)
+EDGAR_COMPANY_KEYS = (EDGAR_FILINGS, EDGAR_COMPANY_FACTS)
 
-tickers_job = dg.define_asset_job("bronze_reference", selection=dg.AssetSelection.assets(TICKERS_KEY))
+tickers_job = dg.define_asset_job("bronze_reference", selection=dg.AssetSelection.assets(SEC_COMPANY_TICKERS))
 edgar_companies_job = dg.define_asset_job(
     "bronze_edgar_companies", selection=dg.AssetSelection.assets(*EDGAR_COMPANY_KEYS)
 )
@@ -37,7 +37,7 @@ def company_range_requests(
             )
 
 
-def build_edgar_automation(settings: Settings | None = None) -> dg.Definitions:
+def build_edgar_automation(settings: Settings) -> dg.Definitions:
     status = schedule_status(settings)
     tickers_daily = dg.ScheduleDefinition(
         name="ingest_reference_daily",

@@ -1,6 +1,7 @@
 """Features: Feast over the Gold Iceberg tables (feature_repo/), its Dagster assets and the training export.
 
-- :mod:`.store`: the Feast config of the active profile and the definitions of ``feature_repo/``.
+- :mod:`.resources`: ``FeastResource``, the Feast store (config) of the profile.
+- :mod:`.store`: the definitions of ``feature_repo/`` and their fingerprints.
 - :mod:`.sources`: ``LakehouseIcebergSource`` (catalog from settings, snapshot pinning).
 - :mod:`.tables`: Gold reshaped to one row per (ticker, event time).
 - :mod:`.assets`: Dagster assets (group ``features``).

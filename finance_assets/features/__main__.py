@@ -1,8 +1,8 @@
 """The feast CLI on the active profile: ``python -m finance_assets.features <feast command> [options]``.
 
 Runs ``feast --chdir feature_repo --feature-store-yaml <profile's YAML> <command> ...`` with the YAML's
-``${VAR}``s taken from the settings (LAKEHOUSE_PROFILE picks the file; nothing is edited or rendered to
-disk). Examples::
+``${VAR}``s taken from the ``feast`` resource composed from the environment's settings (LAKEHOUSE_PROFILE
+picks the file; nothing is edited or rendered to disk). Examples::
 
     python -m finance_assets.features plan
     python -m finance_assets.features apply
@@ -20,15 +20,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-from finance_assets.core.settings import SettingsError, get_settings
-from finance_assets.features.store import FEATURE_REPO, config_file, feast_cli_environment, repo_config
+from finance_assets.core.entry import ignore_known_warnings
+from finance_assets.core.settings import Settings, SettingsError
+from finance_assets.features.store import FEATURE_REPO
+from finance_assets.resources import resources_for
 
 
 def main(argv: list[str]) -> int:
+    ignore_known_warnings()
     try:
-        settings = get_settings()
-        repo_config(settings)  # validates the profile's values (and creates the embedded folders)
-        environment = feast_cli_environment(settings)
+        settings = Settings.from_env()
+        feast = resources_for(settings, secrets="values")["feast"]
+        feast.repo_config()  # validates the profile's values (and creates the embedded folders)
+        environment = feast.cli_environment()
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -46,7 +50,7 @@ def main(argv: list[str]) -> int:
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     from feast.cli.cli import cli
 
-    args = ["--chdir", str(FEATURE_REPO), "--feature-store-yaml", str(config_file(settings)), *argv]
+    args = ["--chdir", str(FEATURE_REPO), "--feature-store-yaml", str(feast.config_file()), *argv]
     return int(cli.main(args=args, prog_name="feast", standalone_mode=False) or 0)
 
 

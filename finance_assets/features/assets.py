@@ -25,16 +25,16 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 import polars as pl
 
-from finance_assets.core import checks
+from finance_assets.core import checks, names
 from finance_assets.core.checks import FrameCheck, Metadata
 from finance_assets.core.iceberg import IcebergLakehouse
-from finance_assets.core.io_manager import LakehouseResource
-from finance_assets.core.settings import get_settings
+from finance_assets.core.names import table_name as _table
+from finance_assets.core.resources import LakehouseResource
 from finance_assets.features import tables
+from finance_assets.features.resources import FeastResource
 from finance_assets.features.store import (
     definition_specs,
     definitions_version,
-    feature_store,
     fingerprint,
     load_definitions,
     registry_specs,
@@ -42,32 +42,21 @@ from finance_assets.features.store import (
 )
 
 if TYPE_CHECKING:  # feast takes seconds to import: the asset bodies import it, the code location does not
-    from feast import FeatureStore, FeatureView
+    from feast import FeatureView
 
 
 GROUP = "features"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 AUTOMATION = dg.AutomationCondition.eager()
 
-FEAST_REGISTRY = dg.AssetKey("feast_registry")
-FEAST_ONLINE = dg.AssetKey("feast_online_features")
-FUNDAMENTAL_FEATURES = dg.AssetKey(["gold", "fundamental_features"])
-RATIO_FEATURES = dg.AssetKey(["gold", "ratio_features"])
-FILING_SIGNAL_FEATURES = dg.AssetKey(["gold", "filing_signal_features"])
-PRICE_FEATURES = dg.AssetKey(["gold", "price_features"])
+FEAST_REGISTRY = names.FEAST_REGISTRY
+FEAST_ONLINE = names.FEAST_ONLINE_FEATURES
+FUNDAMENTAL_FEATURES = names.FUNDAMENTAL_FEATURES
+RATIO_FEATURES = names.RATIO_FEATURES
+FILING_SIGNAL_FEATURES = names.FILING_SIGNAL_FEATURES
+PRICE_FEATURES = names.PRICE_FEATURES
 # the tables the feature views read (feature_repo/features.py): lineage of the Feast assets
 FEATURE_SOURCE_KEYS = (PRICE_FEATURES, FUNDAMENTAL_FEATURES, RATIO_FEATURES, FILING_SIGNAL_FEATURES)
-
-
-class FeastResource(dg.ConfigurableResource):
-    """The Feast store of the active profile (config from the one settings object)."""
-
-    def store(self) -> "FeatureStore":
-        return feature_store(get_settings())
-
-
-def _table(key: dg.AssetKey) -> str:
-    return f"{key.path[0]}.{key.path[-1]}"
 
 
 def _read_gold(lakehouse: IcebergLakehouse, keys: Sequence[dg.AssetKey]) -> tuple[dict[str, pl.DataFrame], Metadata]:
@@ -126,7 +115,7 @@ def _emit(key: dg.AssetKey, frame: pl.DataFrame, meta: Metadata, frame_checks: S
     yield from checks.results(key, frame, frame_checks)
 
 
-STATEMENTS = [dg.AssetKey(["gold", name]) for name in ("income_statement", "balance_sheet", "cash_flow")]
+STATEMENTS = [names.INCOME_STATEMENT, names.BALANCE_SHEET, names.CASH_FLOW]
 
 
 @_feature_table(
@@ -144,26 +133,26 @@ def fundamental_features(lakehouse: LakehouseResource) -> Iterator[Any]:
 
 @_feature_table(
     RATIO_FEATURES,
-    [dg.AssetKey(["gold", "financial_ratios"]), FUNDAMENTAL_FEATURES],
+    [names.FINANCIAL_RATIOS, FUNDAMENTAL_FEATURES],
     RATIO_CHECKS,
     "gold.financial_ratios of the period gold.fundamental_features chose, per (ticker, filing date): the "
     "source of the `financial_ratios` feature view.",
 )
 def ratio_features(lakehouse: LakehouseResource) -> Iterator[Any]:
-    frames, meta = _read_gold(lakehouse.lakehouse(), [dg.AssetKey(["gold", "financial_ratios"]), FUNDAMENTAL_FEATURES])
+    frames, meta = _read_gold(lakehouse.lakehouse(), [names.FINANCIAL_RATIOS, FUNDAMENTAL_FEATURES])
     frame = tables.ratio_features(frames["financial_ratios"], frames["fundamental_features"])
     yield from _emit(RATIO_FEATURES, frame, meta, RATIO_CHECKS)
 
 
 @_feature_table(
     FILING_SIGNAL_FEATURES,
-    [dg.AssetKey(["gold", "filing_signals"])],
+    [names.FILING_SIGNALS],
     SIGNAL_CHECKS,
     "gold.filing_signals counted per (ticker, date a count changes): late-filing notices, amendments and "
     "restatements in the trailing 365 days and in total. Source of the `filing_signals` feature view.",
 )
 def filing_signal_features(lakehouse: LakehouseResource) -> Iterator[Any]:
-    frames, meta = _read_gold(lakehouse.lakehouse(), [dg.AssetKey(["gold", "filing_signals"])])
+    frames, meta = _read_gold(lakehouse.lakehouse(), [names.FILING_SIGNALS])
     frame = tables.filing_signal_features(frames["filing_signals"])
     yield from _emit(FILING_SIGNAL_FEATURES, frame, meta, SIGNAL_CHECKS)
 
@@ -282,7 +271,7 @@ def feast_online_features(
 
     intervals: dict[str, dict[str, str]] = {}
     rows_written: dict[str, int] = {}
-    with pinned_snapshots(snapshots) as reads:
+    with pinned_snapshots(snapshots, lakehouse=catalog) as reads:
         for view in views:
             start = interval_start(view, full_refresh=config.full_refresh)
             table = tables_read[view.name]

@@ -4,9 +4,10 @@ Why a subclass and not a plain ``IcebergSource(catalog_properties=...)``:
 
 - Feast stores a source's ``catalog_properties`` in the registry. In prod those are the Postgres catalog URL
   (with its password) and the S3 keys: they must not land in a registry every feature-server reader can
-  dump. :class:`LakehouseIcebergSource` stores only ``namespace.table`` and opens the catalog at read time
-  from :func:`finance_assets.core.settings.get_settings` (the one settings reader), so the same registry
-  serves the embedded and the prod profile.
+  dump. :class:`LakehouseIcebergSource` stores only ``namespace.table`` and opens the catalog at read time:
+  inside :func:`pinned_snapshots`, the catalog the caller passes (a Dagster asset's lakehouse resource);
+  anywhere else (``feast serve``, the feast CLI) the one of the process's settings, read at that boundary.
+  The same registry serves the embedded and the prod profile.
 - Feast always scans the current snapshot. Inside :func:`pinned_snapshots` every read of a source table is
   a time-travel scan of the snapshot given for it, and each read is recorded, so a training export (and a
   materialization) knows exactly which snapshot it read and can be rebuilt from it later.
@@ -30,7 +31,8 @@ from feast.protos.feast.core.DataSource_pb2 import DataSource as DataSourceProto
 from pyiceberg.table import Table
 
 from finance_assets.core.iceberg import IcebergLakehouse
-from finance_assets.core.settings import CATALOG_NAME, get_settings
+from finance_assets.core.names import CATALOG_NAME
+from finance_assets.core.settings import Settings
 
 CLASS_PATH = f"{__name__}.LakehouseIcebergSource"
 
@@ -45,6 +47,7 @@ class SnapshotReads:
 
     pins: dict[str, int | None]
     strict: bool
+    lakehouse: IcebergLakehouse
     read: dict[str, int | None] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -59,13 +62,15 @@ _ACTIVE: ContextVar[SnapshotReads | None] = ContextVar("lakehouse_feast_snapshot
 
 
 @contextmanager
-def pinned_snapshots(pins: Mapping[str, int | None], *, strict: bool = True) -> Iterator[SnapshotReads]:
-    """Reads of :class:`LakehouseIcebergSource` tables in this block scan ``pins[table]``.
+def pinned_snapshots(
+    pins: Mapping[str, int | None], *, lakehouse: IcebergLakehouse, strict: bool = True
+) -> Iterator[SnapshotReads]:
+    """Reads of :class:`LakehouseIcebergSource` tables in this block scan ``pins[table]`` of ``lakehouse``.
 
     ``strict``: a table without a pin is an error (a rebuild must not silently read "now"); otherwise it
     is read at its current snapshot and recorded. Yields the record of the reads made.
     """
-    reads = SnapshotReads(pins=dict(pins), strict=strict)
+    reads = SnapshotReads(pins=dict(pins), strict=strict, lakehouse=lakehouse)
     token = _ACTIVE.set(reads)
     try:
         yield reads
@@ -161,7 +166,11 @@ class LakehouseIcebergSource(IcebergSource):
         return f"{self.namespace}.{self.iceberg_table}"
 
     def get_catalog_client(self) -> _LakehouseCatalog:
-        return _LakehouseCatalog(IcebergLakehouse.from_settings(get_settings()))
+        reads = _ACTIVE.get()
+        if reads is not None:
+            return _LakehouseCatalog(reads.lakehouse)
+        # outside a pinned read: Feast's own process (`feast serve`, the CLI), configured by its environment
+        return _LakehouseCatalog(IcebergLakehouse.from_settings(Settings.from_env()))
 
     def source_type(self) -> DataSourceProto.SourceType.ValueType:
         return DataSourceProto.CUSTOM_SOURCE

@@ -1,10 +1,7 @@
-"""The Feast store of the active profile, and the feature definitions of ``feature_repo/``.
+"""The feature definitions of ``feature_repo/``: what ``feast apply`` registers, and their fingerprints.
 
-Config selection: ``feature_repo/feature_store.yaml`` (embedded) or ``feature_repo/feature_store.prod.yaml``
-(prod), picked by ``LAKEHOUSE_PROFILE`` through :func:`finance_assets.core.settings.get_settings` (the one
-settings reader). Their ``${VAR}`` placeholders are filled from the settings after YAML parsing (a password
-with YAML metacharacters cannot break the file), never by editing a file. The feast CLI gets the same file
-and the same values through :func:`feast_cli_environment` (``python -m finance_assets.features ...``).
+The store itself (which registry and online store, from the profile) is
+:class:`finance_assets.features.resources.FeastResource`.
 
 Importing this module does not import feast (seconds): the Dagster code location stays quick to load.
 
@@ -16,108 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
-import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from finance_assets.core.settings import Settings, SettingsError, get_settings
-
 if TYPE_CHECKING:  # feast takes seconds to import: only the functions that need it import it
-    from feast import FeatureStore, RepoConfig
+    from feast import FeatureStore
     from feast.repo_contents import RepoContents
 
 FEATURE_REPO = Path(__file__).resolve().parents[2] / "feature_repo"
-CONFIG_FILES: dict[str, str] = {"local": "feature_store.yaml", "prod": "feature_store.prod.yaml"}
-_PLACEHOLDER = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
-
-
-def config_file(settings: Settings) -> Path:
-    return FEATURE_REPO / CONFIG_FILES[settings.profile]
-
-
-def feast_home(settings: Settings) -> Path:
-    """Where the embedded profile keeps the registry and online store."""
-    return settings.home / "feast"
-
-
-def config_variables(settings: Settings) -> dict[str, str]:
-    """Values of the ``${VAR}`` placeholders of the profile's YAML (validated by the settings)."""
-    values = {"LAKEHOUSE_HOME": str(settings.home)}
-    if settings.profile == "prod":
-        registry = settings.require_feast_registry_uri()
-        # Feast rewrites a bare postgresql:// to psycopg 3, which is not installed: psycopg2 is.
-        if registry.startswith("postgresql://"):
-            registry = "postgresql+psycopg2://" + registry[len("postgresql://") :]
-        values["FEAST_REGISTRY_URI"] = registry
-        values["FEAST_REDIS"] = settings.require_feast_redis()
-    return values
-
-
-def _fill(node: Any, values: Mapping[str, str], source: Path) -> Any:
-    if isinstance(node, dict):
-        return {key: _fill(value, values, source) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_fill(value, values, source) for value in node]
-    if isinstance(node, str):
-
-        def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in values:
-                raise SettingsError(f"{source.name} uses ${{{name}}}, which the settings do not provide.")
-            return values[name]
-
-        return _PLACEHOLDER.sub(replace, node)
-    return node
-
-
-def repo_config(
-    settings: Settings | None = None,
-    *,
-    online_store: Mapping[str, Any] | None = None,
-    registry: Mapping[str, Any] | None = None,
-) -> RepoConfig:
-    """The Feast ``RepoConfig`` of the settings' profile.
-
-    ``online_store`` / ``registry`` replace the profile's (tests point the embedded profile at a local Redis
-    database with its own registry with them).
-    """
-    from feast import RepoConfig
-
-    settings = settings or get_settings()
-    path = config_file(settings)
-    raw = _fill(yaml.safe_load(path.read_text()), config_variables(settings), path)
-    if online_store is not None:
-        raw["online_store"] = dict(online_store)
-    if registry is not None:
-        raw["registry"] = dict(registry)
-    if settings.profile == "local":
-        feast_home(settings).mkdir(parents=True, exist_ok=True)  # SQLite does not create folders
-    config = RepoConfig(**raw)
-    config.repo_path = FEATURE_REPO
-    return config
-
-
-def feature_store(
-    settings: Settings | None = None,
-    *,
-    online_store: Mapping[str, Any] | None = None,
-    registry: Mapping[str, Any] | None = None,
-) -> FeatureStore:
-    from feast import FeatureStore
-
-    config = repo_config(settings, online_store=online_store, registry=registry)
-    return FeatureStore(repo_path=str(FEATURE_REPO), config=config)
-
-
-def feast_cli_environment(settings: Settings | None = None) -> dict[str, str]:
-    """Environment for the ``feast`` CLI on the profile's YAML (feast expands ``${VAR}`` from it)."""
-    settings = settings or get_settings()
-    return {**os.environ, **config_variables(settings)}
 
 
 # ---- definitions -------------------------------------------------------------------------------------------

@@ -4,9 +4,10 @@ For the ML side::
 
     from finance_assets.features.training import build_training_frame
 
-    frame, snapshots = build_training_frame(entity_df)               # entity_df: ticker, event_timestamp[, label...]
+    # entity_df: ticker, event_timestamp[, label...]; store: FeastResource.store(); lakehouse: the catalog
+    frame, snapshots = build_training_frame(entity_df, store=store, lakehouse=lakehouse)
     ...log snapshots with the model (e.g. MLflow params / dataset digest)...
-    again, _ = build_training_frame(entity_df, snapshots=snapshots)  # later: the identical rows
+    again, _ = build_training_frame(entity_df, snapshots=snapshots, store=store, lakehouse=lakehouse)  # identical
 
 Feast's point-in-time join (DuckDB offline store) reads every source table of the feature service whole,
 and always at its current snapshot. Here the current snapshot of each table is recorded first and Feast is
@@ -25,9 +26,7 @@ import polars as pl
 from feast import FeatureStore
 
 from finance_assets.core.iceberg import IcebergLakehouse
-from finance_assets.core.settings import get_settings
 from finance_assets.features.sources import LakehouseIcebergSource, SnapshotPinError, pinned_snapshots
-from finance_assets.features.store import feature_store
 
 DEFAULT_FEATURE_SERVICE = "return_model_v1"
 TIMESTAMP = "event_timestamp"
@@ -61,17 +60,16 @@ def build_training_frame(
     feature_service: str = DEFAULT_FEATURE_SERVICE,
     *,
     snapshots: Mapping[str, int] | None = None,
-    store: FeatureStore | None = None,
+    store: FeatureStore,
+    lakehouse: IcebergLakehouse,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Point-in-time features of ``feature_service`` for each (ticker, event_timestamp) of ``entity_df``.
 
     Returns the frame (entity_df's rows in order, its columns, then the features) and the Iceberg snapshot
     id of every table read. Pass those ``snapshots`` back to rebuild the same frame later.
     """
-    store = store or feature_store()
     tables = sorted(set(service_tables(store, feature_service).values()))
     if snapshots is None:
-        lakehouse = IcebergLakehouse.from_settings(get_settings())
         pins: dict[str, int] = {}
         for table in tables:
             snapshot_id = lakehouse.current_snapshot_id(table)
@@ -88,7 +86,7 @@ def build_training_frame(
         pins = {t: int(snapshots[t]) for t in tables}
 
     entities = _entity_frame(entity_df)
-    with pinned_snapshots(pins, strict=True) as reads:
+    with pinned_snapshots(pins, lakehouse=lakehouse, strict=True) as reads:
         job = store.get_historical_features(entity_df=entities, features=store.get_feature_service(feature_service))
         frame = job.to_df()
     if reads.read != pins:

@@ -18,9 +18,8 @@ import polars as pl
 from finance_assets.core import checks
 from finance_assets.core.archive import PayloadArchive
 from finance_assets.core.checks import FrameCheck, Metadata
-from finance_assets.core.io_manager import LakehouseResource
 from finance_assets.core.partitions import company_asset
-from finance_assets.core.sources import RawArchiveResource
+from finance_assets.core.resources import LakehouseResource, RawArchiveResource
 from finance_assets.fmp.parse import (
     BALANCE,
     CASH_FLOW,
@@ -34,7 +33,8 @@ from finance_assets.fmp.parse import (
     merge,
     normalize,
 )
-from finance_assets.fmp.source import Attempt, FmpResource, fetch_plan
+from finance_assets.fmp.resources import FmpResource
+from finance_assets.fmp.source import Attempt, fetch_plan
 
 FMP_POOL = "fmp"  # one FMP step at a time in the deployment: the rate budget is per API key
 BRONZE = "bronze"
@@ -223,7 +223,7 @@ def _materialize(
     loads = [_load_company(spec, ticker, fmp, limits, payloads_archive) for ticker in keys]
     frame = pl.concat([load.frame for load in loads], how="vertical")
     payloads_archive.commit_index(
-        lakehouse.lakehouse(), run_id=context.run_id, asset_key=key.to_user_string(), partition_key=None
+        lakehouse.lakehouse(), run_id=context.run.run_id, asset_key=key.to_user_string(), partition_key=None
     )
 
     for load in loads:

@@ -7,15 +7,16 @@ from collections.abc import Iterator
 import dagster as dg
 
 from finance_assets.core.automation import TIMEZONE, schedule_status
-from finance_assets.core.settings import Settings, get_settings
+from finance_assets.core.settings import Settings
 from finance_assets.edgar.schedules import company_range_requests
 from finance_assets.fmp.assets import FMP_ASSET_KEYS
+from finance_assets.fmp.resources import FmpResource
 
 FMP_KEYS = tuple(dg.AssetKey.from_user_string(k) for k in FMP_ASSET_KEYS)
 fmp_companies_job = dg.define_asset_job("bronze_fmp_companies", selection=dg.AssetSelection.assets(*FMP_KEYS))
 
 
-def build_fmp_automation(settings: Settings | None = None) -> dg.Definitions:
+def build_fmp_automation(settings: Settings) -> dg.Definitions:
     @dg.schedule(
         name="ingest_fmp_daily",
         job=fmp_companies_job,
@@ -24,9 +25,8 @@ def build_fmp_automation(settings: Settings | None = None) -> dg.Definitions:
         default_status=schedule_status(settings),
         description="FMP fundamentals for every company partition (skipped without FMP_API_KEY outside replay).",
     )
-    def fmp_daily(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
-        current = get_settings()
-        if not (current.replay or current.fmp_api_key):
+    def fmp_daily(context: dg.ScheduleEvaluationContext, fmp: FmpResource) -> Iterator[dg.RunRequest | dg.SkipReason]:
+        if not fmp.available:
             yield dg.SkipReason("FMP_API_KEY is not set: the FMP assets would fail without it")
             return
         yield from company_range_requests(context, FMP_KEYS, "fmp")

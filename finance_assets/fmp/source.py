@@ -1,14 +1,10 @@
 """Talking to Financial Modeling Prep: the resource, the API key, and the fetch plan.
 
-**Key.** ``FMP_API_KEY`` is read through the one settings object (``Settings.require_fmp_api_key()``)
-when an FMP asset starts, before any request, and sent the way FMP expects, as the ``apikey`` query
-parameter. The shared client redacts ``apikey`` from every URL it reports (exceptions, logs, the HTTP
+**Key.** ``FMP_API_KEY`` reaches the session through :class:`~finance_assets.fmp.resources.FmpResource`
+(which says how an unset key fails only the FMP steps) and is sent the way FMP expects, as the ``apikey``
+query parameter. The shared client redacts ``apikey`` from every URL it reports (exceptions, logs, the HTTP
 cache, :class:`~finance_assets.core.http.FetchResult.url`), so archived-payload index rows and
-materialisation metadata only ever see ``apikey=***``. The key is deliberately *not* a Dagster
-``EnvVar`` resource field: Dagster resolves ``EnvVar`` when it validates a run's resource config, so an
-unset variable fails every run that includes the resource - including runs mixing FMP and EDGAR
-assets - with a config error. Reading it in the asset makes "no key" fail only the FMP steps, with
-the message from settings that names ``FMP_API_KEY``.
+materialisation metadata only ever see ``apikey=***``.
 
 **Rate.** All FMP clients in a process share one token bucket at ``FMP_REQUESTS_PER_MINUTE`` (default
 300, FMP's Starter plan); the deployment runs one FMP step at a time (pool ``fmp``). A 429 is retried
@@ -44,14 +40,11 @@ check red; other companies and assets are unaffected. Everything returned is arc
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import dagster as dg
-from pydantic import Field as ConfigField
 
 from finance_assets.core.http import (
     REDACTED,
@@ -61,10 +54,8 @@ from finance_assets.core.http import (
     SourceClient,
     SourceError,
 )
-from finance_assets.core.settings import SettingsError, get_settings
-from finance_assets.core.sources import source_client
 from finance_assets.fmp.parse import Api, PayloadShapeError, TableSpec, records
-from finance_assets.fmp.replay_routes import FMP_HOST, FMP_ROUTES, MAX_LIMIT
+from finance_assets.fmp.replay_routes import FMP_HOST
 
 FMP_BASE_URL = f"https://{FMP_HOST}"
 FMP_USER_AGENT = "finance-lakehouse/0.1 (fmp fundamentals)"
@@ -232,47 +223,3 @@ def fetch_plan(session: FmpSession, spec: TableSpec, ticker: str, limits: dict[s
         if legacy is not None:
             payloads.append(legacy)
     return payloads
-
-
-class FmpResource(dg.ConfigurableResource):
-    """Financial Modeling Prep through the shared client. Key: ``FMP_API_KEY``; rate: ``FMP_REQUESTS_PER_MINUTE``."""
-
-    annual_limit: int = ConfigField(
-        default=40, description="Most recent fiscal years requested per company (FMP's history starts ~1985)."
-    )
-    quarter_limit: int = ConfigField(default=160, description="Most recent quarters requested per company.")
-    use_legacy_v3: bool = ConfigField(
-        default=True,
-        description=(
-            "Also ask the legacy /api/v3 endpoints for periods the stable API did not return (keys issued "
-            "before 2025-08-31; newer keys get 403 'Legacy Endpoint', which is noted and not retried)."
-        ),
-    )
-
-    def limits(self) -> dict[str, int]:
-        limits = {"annual": self.annual_limit, "quarter": self.quarter_limit}
-        bad = {k: v for k, v in limits.items() if not 1 <= v <= MAX_LIMIT}
-        if bad:
-            raise dg.Failure(description=f"FmpResource limits must be within 1..{MAX_LIMIT}, got {bad}.")
-        return limits
-
-    @contextmanager
-    def session(self) -> Iterator[FmpSession]:
-        """A session for one step. Fails with the settings message naming FMP_API_KEY before any request."""
-        settings = get_settings()
-        try:
-            api_key = settings.require_fmp_api_key()
-        except SettingsError as exc:
-            raise dg.Failure(description=str(exc)) from None
-        client = source_client(
-            "fmp",
-            settings=settings,
-            user_agent=FMP_USER_AGENT,
-            rate_per_second=settings.fmp_requests_per_minute / 60.0,
-            routes=FMP_ROUTES,
-        )
-        session = FmpSession(client, api_key, use_legacy_v3=self.use_legacy_v3)
-        try:
-            yield session
-        finally:
-            session.close()

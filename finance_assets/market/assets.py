@@ -1,7 +1,7 @@
 """Daily prices for the universe and the market benchmark, through OpenBB (or its replay)."""
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
 from functools import cache
 
@@ -11,35 +11,19 @@ import polars as pl
 from finance_assets.core import checks
 from finance_assets.core.checks import Metadata
 from finance_assets.core.io_manager import PARTITION_BY, PARTITION_EXPR
+from finance_assets.core.names import MARKET_BENCHMARK, PRICES_DAILY
 from finance_assets.core.partitions import prices_partitions
-from finance_assets.core.settings import MARKET_BENCHMARK, Settings, get_settings
-from finance_assets.market.replay import ReplayPriceSource
-from finance_assets.market.source import OpenBBPriceSource, PriceSource, UnknownSymbolError, empty_prices
+from finance_assets.core.resources import UniverseResource
+from finance_assets.market.resources import MarketDataResource
+from finance_assets.market.source import UnknownSymbolError, empty_prices
 
-PRICES_KEY = dg.AssetKey(["bronze", "prices_daily"])
+PRICES_KEY = PRICES_DAILY
 MARKET_DATA_POOL = "market_data"
 SPLIT_JUMP = math.log(1.2)  # an adjusted/close ratio moving more than 20% in a day is a split, not a dividend
 
 
-class MarketDataResource(dg.ConfigurableResource):
-    """Daily bars through the OpenBB Platform; in replay mode the provider's fetch reads recorded CSVs."""
-
-    def source(self) -> PriceSource:
-        settings = get_settings()
-        if settings.replay_dir is not None:
-            return ReplayPriceSource(
-                settings.replay_dir, layout=settings.prices_replay_layout, provider=settings.prices_provider
-            )
-        return _openbb(settings.prices_provider)
-
-
-@cache
-def _openbb(provider: str) -> OpenBBPriceSource:
-    return OpenBBPriceSource(provider)  # builds `obb` lazily, once per process
-
-
-def price_symbols(settings: Settings) -> list[str]:
-    return [*settings.universe, MARKET_BENCHMARK]
+def price_symbols(universe: Sequence[str]) -> list[str]:
+    return [*universe, MARKET_BENCHMARK]
 
 
 @cache
@@ -127,8 +111,9 @@ PRICE_CHECKS = (
         "(equity.price.historical). A multi-day backfill is one run and one fetch per ticker."
     ),
 )
-def prices_daily(context: dg.AssetExecutionContext, market_data: MarketDataResource) -> Iterator:
-    settings = get_settings()
+def prices_daily(
+    context: dg.AssetExecutionContext, market_data: MarketDataResource, universe: UniverseResource
+) -> Iterator:
     window = context.partition_time_window
     start, end = window.start.date(), window.end.date() - timedelta(days=1)  # end-exclusive window
     if end < start:
@@ -138,7 +123,7 @@ def prices_daily(context: dg.AssetExecutionContext, market_data: MarketDataResou
         )
     source = market_data.source()
     frames, rows_per_ticker, unavailable = [], {}, []
-    for symbol in price_symbols(settings):
+    for symbol in price_symbols(universe.tickers):
         try:
             bars = source.fetch(symbol, start, end)
         except UnknownSymbolError as exc:
@@ -156,15 +141,15 @@ def prices_daily(context: dg.AssetExecutionContext, market_data: MarketDataResou
         frame,
         metadata={
             "date_range": f"{start}..{end}",
-            "tickers": ", ".join(price_symbols(settings)),
+            "tickers": ", ".join(price_symbols(universe.tickers)),
             "rows_per_ticker": rows_per_ticker,
             "tickers_without_data": ", ".join(t for t, n in rows_per_ticker.items() if n == 0) or "none",
             "tickers_unknown_to_source": ", ".join(unavailable) or "none",
             "calendar_gaps": gaps.height,
             "calendar_gap_sample": str(gaps.head(10).to_dicts()),
             "split_events": str(splits.to_dicts()[:20]),
-            "provider": settings.prices_provider,
-            "replay": settings.replay,
+            "provider": market_data.provider,
+            "replay": market_data.replay,
         },
     )
     yield from checks.results(PRICES_KEY, frame, PRICE_CHECKS)

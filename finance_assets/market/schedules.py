@@ -7,14 +7,14 @@ from datetime import timedelta
 import dagster as dg
 
 from finance_assets.core.automation import schedule_status
+from finance_assets.core.names import PRICES_DAILY
 from finance_assets.core.partitions import prices_partitions
 from finance_assets.core.settings import Settings
-from finance_assets.market.assets import PRICES_KEY
 
-prices_job = dg.define_asset_job("bronze_prices", selection=dg.AssetSelection.assets(PRICES_KEY))
+prices_job = dg.define_asset_job("bronze_prices", selection=dg.AssetSelection.assets(PRICES_DAILY))
 
 
-def build_market_automation(settings: Settings | None = None) -> dg.Definitions:
+def build_market_automation(settings: Settings) -> dg.Definitions:
     @dg.schedule(
         name="ingest_prices_daily",
         job=prices_job,

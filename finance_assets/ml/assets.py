@@ -20,9 +20,14 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from finance_assets.core.io_manager import PARTITION_BY, PARTITION_EXPR, LakehouseResource, table_name_for
-from finance_assets.core.settings import get_settings
+from finance_assets.core import names
+from finance_assets.core.io_manager import PARTITION_BY, PARTITION_EXPR
+from finance_assets.core.names import table_name
+from finance_assets.core.resources import LakehouseResource
+from finance_assets.core.settings import PRICES_PARTITIONS_START
+from finance_assets.features.resources import FeastResource
 from finance_assets.ml import dataset, metrics, plots, tracking
+from finance_assets.ml.resources import MlflowResource, OptunaResource
 from finance_assets.ml.spec import (
     CODE_VERSION,
     FEATURE_SERVICE,
@@ -37,20 +42,16 @@ from finance_assets.ml.spec import (
 
 GROUP = "ml"
 TRAINING_POOL = "ml_training"  # one tuning run at a time: 2 shared cores, and one alias to move
-TRAINING_SET_KEY = dg.AssetKey(["ml", "training_set"])
-RETURN_MODEL_KEY = dg.AssetKey(["ml", "return_model"])
-PREDICTIONS_KEY = dg.AssetKey(["ml", "predictions"])
-PERFORMANCE_KEY = dg.AssetKey(["ml", "prediction_performance"])
+TRAINING_SET_KEY = names.TRAINING_SET
+RETURN_MODEL_KEY = names.RETURN_MODEL
+PREDICTIONS_KEY = names.PREDICTIONS
+PERFORMANCE_KEY = names.PREDICTION_PERFORMANCE
 
-PRICES_KEY = dg.AssetKey(["bronze", "prices_daily"])
-FILINGS_KEY = dg.AssetKey(["bronze", "edgar_filings"])
-LABELS_KEY = dg.AssetKey(["gold", "labels"])
-FEAST_REGISTRY_KEY = dg.AssetKey("feast_registry")
-FEATURE_TABLE_KEYS = (
-    dg.AssetKey(["gold", "price_features"]),
-    dg.AssetKey(["gold", "fundamental_features"]),
-    dg.AssetKey(["gold", "ratio_features"]),
-)
+PRICES_KEY = names.PRICES_DAILY
+FILINGS_KEY = names.EDGAR_FILINGS
+LABELS_KEY = names.LABELS
+FEAST_REGISTRY_KEY = names.FEAST_REGISTRY
+FEATURE_TABLE_KEYS = (names.PRICE_FEATURES, names.FUNDAMENTAL_FEATURES, names.RATIO_FEATURES)
 LIVE_WINDOW_MONTHS = 6  # the rolling window the decay sensor reads
 
 # Not features: identifiers, label, lineage and bookkeeping columns of ml.training_set.
@@ -73,7 +74,7 @@ with warnings.catch_warnings():  # allow_nonexistent_upstream_partitions is "bet
     warnings.simplefilter("ignore", dg.BetaWarning)
     PRICE_WINDOW = dg.TimeWindowPartitionMapping(start_offset=-12, allow_nonexistent_upstream_partitions=True)
 predictions_partitions = dg.MonthlyPartitionsDefinition(
-    start_date=get_settings().prices_start.replace(day=1).isoformat(), end_offset=0
+    start_date=PRICES_PARTITIONS_START.replace(day=1).isoformat(), end_offset=0
 )
 
 
@@ -93,7 +94,7 @@ def _finite(values: dict[str, float]) -> dict[str, float]:
 # ---- training set ------------------------------------------------------------------------------------------
 class TrainingSetConfig(dg.Config):
     start_date: str | None = None
-    """First month end (ISO date); default PRICES_START."""
+    """First month end (ISO date); default: the first price partition (rows start where prices do)."""
     end_date: str | None = None
     """Last month end (ISO date); default today."""
     feature_service: str = FEATURE_SERVICE
@@ -101,9 +102,11 @@ class TrainingSetConfig(dg.Config):
     """'feast' (the offline store, the production path) or 'gold' (the same point-in-time join on Gold)."""
 
 
-def _pin_inputs(lakehouse: Any, retrieval: str, feature_service: str, extra: tuple[str, ...] = ()) -> dict[str, int]:
+def _pin_inputs(
+    lakehouse: Any, store: Any, retrieval: str, feature_service: str, extra: tuple[str, ...] = ()
+) -> dict[str, int]:
     feature_tables = (
-        tuple(dataset.feast_service_tables(feature_service).values())
+        tuple(dataset.feast_service_tables(store, feature_service).values())
         if retrieval == "feast"
         else (dataset.PRICE_FEATURES_TABLE, dataset.RATIOS_TABLE)
     )
@@ -124,12 +127,12 @@ def _pin_inputs(lakehouse: Any, retrieval: str, feature_service: str, extra: tup
     ),
 )
 def training_set(
-    context: dg.AssetExecutionContext, config: TrainingSetConfig, lakehouse: LakehouseResource
+    context: dg.AssetExecutionContext, config: TrainingSetConfig, lakehouse: LakehouseResource, feast: FeastResource
 ) -> dg.Output[pl.DataFrame]:
-    settings = get_settings()
     catalog = lakehouse.lakehouse()
-    pins = _pin_inputs(catalog, config.retrieval, config.feature_service, (LABELS_TABLE,))
-    start = date.fromisoformat(config.start_date) if config.start_date else settings.prices_start
+    store = feast.store() if config.retrieval == "feast" else None
+    pins = _pin_inputs(catalog, store, config.retrieval, config.feature_service, (LABELS_TABLE,))
+    start = date.fromisoformat(config.start_date) if config.start_date else PRICES_PARTITIONS_START
     end = date.fromisoformat(config.end_date) if config.end_date else date.today()
     entities = dataset.attach_labels(dataset.month_end_entities(catalog, pins, start, end), catalog, pins)
     labelled = entities.filter(pl.col("label").is_not_null())
@@ -137,14 +140,16 @@ def training_set(
         raise dg.Failure("No month-end row has a label yet: load prices and run dbt (gold.labels) first.")
     keys = labelled.select("ticker", "as_of_date")
     features = dataset.feature_frame(
-        keys, catalog, pins, feature_service=config.feature_service, retrieval=config.retrieval
+        keys, catalog, pins, store=store, feature_service=config.feature_service, retrieval=config.retrieval
     )
     read = {**features.snapshots, LABELS_TABLE: pins[LABELS_TABLE]}
     lineage_read = {t: pins[t] for t in dataset.lineage_tables(config.retrieval)}
     snapshots = {**read, **lineage_read}
     frame = (
         labelled.join(features.frame, on=["ticker", "as_of_date"], how="left")
-        .join(dataset.lineage(keys, catalog, pins, retrieval=config.retrieval), on=["ticker", "as_of_date"])
+        .join(
+            dataset.lineage(keys, catalog, pins, store=store, retrieval=config.retrieval), on=["ticker", "as_of_date"]
+        )
         .with_columns(
             pl.lit(config.feature_service).alias("feature_service"),
             pl.lit(features.retrieval).alias("retrieval"),
@@ -217,17 +222,20 @@ def read_training_set(context: dg.AssetExecutionContext, catalog: Any) -> tuple[
     ),
 )
 def return_model(
-    context: dg.AssetExecutionContext, config: ReturnModelConfig, lakehouse: LakehouseResource
+    context: dg.AssetExecutionContext,
+    config: ReturnModelConfig,
+    lakehouse: LakehouseResource,
+    mlflow: MlflowResource,
+    optuna: OptunaResource,
 ) -> dg.MaterializeResult:
     from finance_assets.ml.training import TrainConfig, Trainer, TrainingData
 
-    settings = get_settings()
     catalog = lakehouse.lakehouse()
     frame, features, training_snapshot = read_training_set(context, catalog)
     snapshots = {row["table"]: int(row["snapshot_id"]) for row in frame["source_snapshots"][0]}
     snapshots[TRAINING_SET_TABLE] = training_snapshot
     feature_service = frame["feature_service"][0]
-    client, experiment_id = tracking.configure(settings)
+    client, experiment_id = mlflow.configure()
     data = TrainingData(
         frame=frame.select("ticker", "as_of_date", "label", "label_end", *features),
         features=features,
@@ -254,7 +262,7 @@ def return_model(
         train_config,
         client=client,
         experiment_id=experiment_id,
-        optuna_storage=tracking.optuna_storage_url(settings),
+        optuna_storage=optuna.storage_url(),
         run_name=f"{MODEL_NAME} {context.run.run_id[:8]}",
         tags={
             "dagster.run_id": context.run.run_id,
@@ -263,12 +271,12 @@ def return_model(
             "dagster.partition": "none",
             "git.commit": tracking.code_version(),
             "feature_retrieval": frame["retrieval"][0],
-            "lakehouse.profile": settings.profile,
+            "lakehouse.profile": lakehouse.profile,
         },
         log_fn=context.log.info,
     )
     result = trainer.run()
-    store = tracking.mlflow_store(settings)
+    store = mlflow.store()
     return dg.MaterializeResult(
         metadata={
             "mlflow/run_id": result.run_id,
@@ -338,14 +346,15 @@ PREDICTION_SCHEMA = {
         "model; each row names its model version, MLflow run, Iceberg snapshots and upstream partitions."
     ),
 )
-def predictions(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> dg.Output[pl.DataFrame]:
-    import mlflow.xgboost
+def predictions(
+    context: dg.AssetExecutionContext, lakehouse: LakehouseResource, feast: FeastResource, mlflow: MlflowResource
+) -> dg.Output[pl.DataFrame]:
+    from mlflow.xgboost import load_model
 
     from finance_assets.ml import model
 
-    settings = get_settings()
     catalog = lakehouse.lakehouse()
-    client, _ = tracking.configure(settings)
+    client, _ = mlflow.configure()
     current = tracking.champion(client)
     if current is None:
         raise dg.Failure(f"No `{MODEL_NAME}@champion` in the MLflow registry: materialize ml/return_model first.")
@@ -356,7 +365,8 @@ def predictions(context: dg.AssetExecutionContext, lakehouse: LakehouseResource)
     cutoff = date.fromisoformat(run.data.tags["training.cutoff"])
 
     first, last = _month_ends_in(context.partition_time_window)
-    pins = _pin_inputs(catalog, retrieval, feature_service)
+    store = feast.store() if retrieval == "feast" else None
+    pins = _pin_inputs(catalog, store, retrieval, feature_service)
     entities = dataset.month_end_entities(catalog, pins, first, last)
     meta: dict[str, Any] = {
         "model/version": str(current.version),
@@ -369,18 +379,20 @@ def predictions(context: dg.AssetExecutionContext, lakehouse: LakehouseResource)
             "session (bronze/prices_daily) and let Gold follow, then re-run this partition."
         )
 
-    found = dataset.feature_frame(entities, catalog, pins, feature_service=feature_service, retrieval=retrieval)
+    found = dataset.feature_frame(
+        entities, catalog, pins, store=store, feature_service=feature_service, retrieval=retrieval
+    )
     missing = sorted(set(features) - set(found.features))
     if missing:
         raise dg.Failure(f"model v{current.version} needs features the service no longer serves: {missing}")
-    booster = mlflow.xgboost.load_model(f"models:/{MODEL_NAME}/{current.version}")  # pinned, not the alias
+    booster = load_model(f"models:/{MODEL_NAME}/{current.version}")  # pinned, not the alias
     rows = entities.join(found.frame, on=["ticker", "as_of_date"], how="left")
     preds = model.predict(booster, rows.select(pl.col(features).cast(pl.Float64)).to_pandas())
     snapshots = {**found.snapshots, **{t: pins[t] for t in dataset.lineage_tables(retrieval)}}
     frame = (
         rows.select("ticker", "as_of_date")
         .with_columns([pl.Series(name, preds[:, i]) for i, name in enumerate(PREDICTION_COLUMNS)])
-        .join(dataset.lineage(entities, catalog, pins, retrieval=retrieval), on=["ticker", "as_of_date"])
+        .join(dataset.lineage(entities, catalog, pins, store=store, retrieval=retrieval), on=["ticker", "as_of_date"])
         .with_columns(
             pl.lit(MODEL_NAME).alias("model_name"),
             pl.lit(str(current.version)).alias("model_version"),
@@ -474,7 +486,7 @@ def prediction_performance(
             "months_table": dg.MetadataValue.md(plots.markdown_table(table.tail(24))),
             "note": "Rank IC over 3 names takes 4 values per month: a noisy signal; coverage is steadier.",
             **_snapshot_metadata(pins),
-            "dagster/table_name": f"lakehouse.{table_name_for(PERFORMANCE_KEY)}",
+            "dagster/table_name": f"lakehouse.{table_name(PERFORMANCE_KEY)}",
         },
     )
 

@@ -16,13 +16,12 @@ from typing import Any
 import dagster as dg
 
 from finance_assets.core.automation import TIMEZONE, follow_inputs_sensor, schedule_status, sensor_status
-from finance_assets.core.settings import Settings, get_settings
+from finance_assets.core.settings import Settings
 from finance_assets.ml.assets import (
     PERFORMANCE_KEY,
     PREDICTIONS_KEY,
     RETURN_MODEL_KEY,
     TRAINING_SET_KEY,
-    predictions_partitions,
 )
 
 # ---- jobs ----------------------------------------------------------------------------------------------------
@@ -31,14 +30,16 @@ retrain_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(TRAINING_SET_KEY, RETURN_MODEL_KEY),
     description="Rebuild the training set from the latest Gold/Feast state and retrain (champion gate applies).",
 )
-predictions_job = dg.define_asset_job(
-    "ml_predictions", selection=dg.AssetSelection.assets(PREDICTIONS_KEY), partitions_def=predictions_partitions
+predictions_job = dg.define_asset_job("ml_predictions", selection=dg.AssetSelection.assets(PREDICTIONS_KEY))
+performance_job = dg.define_asset_job(
+    "ml_performance",
+    selection=dg.AssetSelection.assets(PERFORMANCE_KEY),
+    description="Score past out-of-sample predictions against the labels that matured since.",
 )
 
 
-def build_automation(settings: Settings | None = None) -> dg.Definitions:
+def build_automation(settings: Settings) -> dg.Definitions:
     """The ML jobs, schedules and sensors (and the follow-inputs sensor), RUNNING only when switched on."""
-    settings = settings or get_settings()
     schedules_on, sensors_on = schedule_status(settings), sensor_status(settings)
 
     weekly_retrain = dg.ScheduleDefinition(
@@ -69,8 +70,7 @@ def build_automation(settings: Settings | None = None) -> dg.Definitions:
     def retrain_on_decay(
         context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry
     ) -> dg.RunRequest | dg.SkipReason:
-        current = get_settings()
-        reasons = decay_reasons(_metadata(asset_event), current)
+        reasons = decay_reasons(_metadata(asset_event), settings)
         if not reasons:
             return dg.SkipReason("live performance within thresholds")
         return dg.RunRequest(
@@ -80,7 +80,7 @@ def build_automation(settings: Settings | None = None) -> dg.Definitions:
 
     automation_sensor = follow_inputs_sensor(settings, PERFORMANCE_KEY)
     return dg.Definitions(
-        jobs=[retrain_job, predictions_job],
+        jobs=[retrain_job, predictions_job, performance_job],
         schedules=[weekly_retrain, monthly_predictions],
         sensors=[retrain_on_decay, automation_sensor],
     )

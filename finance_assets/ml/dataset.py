@@ -20,13 +20,22 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, GreaterThanOrEqual, LessThanOrEqual
 
 from finance_assets.core.iceberg import IcebergLakehouse
-from finance_assets.core.settings import MARKET_BENCHMARK
+from finance_assets.core.names import (
+    BALANCE_SHEET,
+    CASH_FLOW,
+    EDGAR_FILINGS,
+    INCOME_STATEMENT,
+    MARKET_BENCHMARK,
+    PRICES_DAILY,
+    table_name,
+)
+from finance_assets.core.names import FUNDAMENTAL_FEATURES as FUNDAMENTAL_FEATURES_KEY
 from finance_assets.ml.spec import (
     FEATURE_SERVICE,
     FEATURES,
@@ -39,11 +48,14 @@ from finance_assets.ml.spec import (
 )
 from finance_assets.ml.splits import month_end_sessions
 
+if TYPE_CHECKING:  # feast takes seconds to import
+    from feast import FeatureStore
+
 log = logging.getLogger(__name__)
 
 LOOKBACK_BARS = 252  # the longest price-feature window (momentum_252d, beta_252d, 52-week high)
-PRICES_ASSET = "bronze/prices_daily"
-FILINGS_ASSET = "bronze/edgar_filings"
+PRICES_ASSET = PRICES_DAILY.to_user_string()
+FILINGS_ASSET = EDGAR_FILINGS.to_user_string()
 
 SNAPSHOT_TYPE = pl.List(pl.Struct({"table": pl.String, "snapshot_id": pl.Int64}))
 PARTITIONS_TYPE = pl.List(
@@ -187,8 +199,8 @@ def gold_feature_frame(
 
 
 FUNDAMENTALS_TTL = timedelta(days=456)  # feature_repo's fundamentals/financial_ratios TTL (Gold path too)
-STATEMENT_TABLES: tuple[str, ...] = ("gold.income_statement", "gold.balance_sheet", "gold.cash_flow")
-FEAST_PERIOD_TABLE = "gold.fundamental_features"
+STATEMENT_TABLES: tuple[str, ...] = tuple(table_name(key) for key in (INCOME_STATEMENT, BALANCE_SHEET, CASH_FLOW))
+FEAST_PERIOD_TABLE = table_name(FUNDAMENTAL_FEATURES_KEY)
 
 
 def lineage_tables(retrieval: str) -> tuple[str, ...]:
@@ -197,12 +209,11 @@ def lineage_tables(retrieval: str) -> tuple[str, ...]:
     return (PRICE_FEATURES_TABLE, period, *STATEMENT_TABLES)
 
 
-def feast_service_tables(feature_service: str = FEATURE_SERVICE) -> dict[str, str]:
+def feast_service_tables(store: FeatureStore, feature_service: str = FEATURE_SERVICE) -> dict[str, str]:
     """Feature view -> Iceberg table of the service, from the registry (raises if it is not applied)."""
-    from finance_assets.features.store import feature_store
     from finance_assets.features.training import service_tables
 
-    return service_tables(feature_store(), feature_service)
+    return service_tables(store, feature_service)
 
 
 def feature_frame(
@@ -210,19 +221,25 @@ def feature_frame(
     lakehouse: IcebergLakehouse,
     snapshots: Mapping[str, int],
     *,
+    store: FeatureStore | None,
     feature_service: str = FEATURE_SERVICE,
     retrieval: str = "feast",
 ) -> FeatureFrame:
-    """Features of ``entities`` from Feast's offline store (``retrieval="feast"``) or the Gold join."""
+    """Features of ``entities`` from Feast's offline store ``store`` (``retrieval="feast"``) or the Gold join."""
     if retrieval == "gold":
         frame = gold_feature_frame(entities, lakehouse, snapshots)
         read = {t: snapshots[t] for t in (PRICE_FEATURES_TABLE, RATIOS_TABLE)}
         return FeatureFrame(frame, list(FEATURES), read, feature_service, "gold")
     if retrieval != "feast":
         raise ValueError(f"retrieval must be 'feast' or 'gold', not {retrieval!r}")
+    if store is None:
+        raise ValueError("retrieval='feast' needs the Feast store")
     from finance_assets.features.training import build_training_frame
 
-    return _feast_feature_frame(build_training_frame, entities, snapshots, feature_service)
+    def build(entity_df: Any, **kwargs: Any) -> Any:
+        return build_training_frame(entity_df, store=store, lakehouse=lakehouse, **kwargs)
+
+    return _feast_feature_frame(build, entities, snapshots, feature_service)
 
 
 # Feast string features turned into numbers XGBoost can split on (null stays null).
@@ -266,12 +283,12 @@ def _feast_feature_frame(
     return FeatureFrame(frame, features, {k: int(v) for k, v in read.items()}, feature_service, "feast")
 
 
-def _feast_ttl(view: str) -> timedelta | None:
+def _feast_ttl(store: FeatureStore | None, view: str) -> timedelta | None:
     """The registered TTL of a feature view (the as-of window Feast applied), None if unavailable."""
     try:
-        from finance_assets.features.store import feature_store
-
-        ttl = feature_store().get_feature_view(view).ttl
+        if store is None:
+            raise ValueError("no Feast store given")
+        ttl = store.get_feature_view(view).ttl
     except Exception:  # registry not applied or unreachable: the repo's documented TTL
         log.warning("could not read the TTL of feature view %s from the registry", view, exc_info=True)
         return None
@@ -279,12 +296,16 @@ def _feast_ttl(view: str) -> timedelta | None:
 
 
 def _period_choice(
-    entities: pl.DataFrame, lakehouse: IcebergLakehouse, snapshots: Mapping[str, int], retrieval: str
+    entities: pl.DataFrame,
+    lakehouse: IcebergLakehouse,
+    snapshots: Mapping[str, int],
+    retrieval: str,
+    store: FeatureStore | None,
 ) -> pl.DataFrame:
     """The fiscal period whose fundamentals each entity row saw (the same as-of rule as its features)."""
     ttl = FUNDAMENTALS_TTL
     if retrieval == "feast":
-        ttl = _feast_ttl("fundamentals") or ttl
+        ttl = _feast_ttl(store, "fundamentals") or ttl
         periods = _read(
             lakehouse,
             FEAST_PERIOD_TABLE,
@@ -348,7 +369,12 @@ def _period_accessions(lakehouse: IcebergLakehouse, snapshots: Mapping[str, int]
 
 
 def lineage(
-    entities: pl.DataFrame, lakehouse: IcebergLakehouse, snapshots: Mapping[str, int], *, retrieval: str = "feast"
+    entities: pl.DataFrame,
+    lakehouse: IcebergLakehouse,
+    snapshots: Mapping[str, int],
+    *,
+    store: FeatureStore | None,
+    retrieval: str = "feast",
 ) -> pl.DataFrame:
     """Per entity row, the upstream partitions its features depend on (``source_partitions``).
 
@@ -368,7 +394,7 @@ def lineage(
     )
     joined = (
         entities.join(bars, on=["ticker", "as_of_date"], how="left")
-        .join(_period_choice(entities, lakehouse, snapshots, retrieval), on=["ticker", "as_of_date"], how="left")
+        .join(_period_choice(entities, lakehouse, snapshots, retrieval, store), on=["ticker", "as_of_date"], how="left")
         .join(_period_accessions(lakehouse, snapshots), on=["ticker", "period_type", "period_end"], how="left")
     )
     prices = pl.struct(

@@ -17,15 +17,20 @@ DEMO_TRIALS = 25
 OUT_OF_SAMPLE_DAYS = 365
 
 
-def demo_runs(settings: Settings, last_price_date: date) -> list[tuple[list[str], dict[str, Any]]]:
-    """(selection, options for pipeline._run) of the ML stage."""
+def demo_runs(settings: Settings, last_price_date: date) -> list[tuple[str, dict[str, Any]]]:
+    """(job, launch options: label, run_config, partition_range) of the ML stage, in order."""
     cutoff = last_price_date - timedelta(days=OUT_OF_SAMPLE_DAYS)
     first_month = cutoff.replace(day=1).isoformat()
     last_month = last_price_date.replace(day=1).isoformat()
     model_config = {"n_trials": DEMO_TRIALS, "timeout_seconds": 300.0, "cutoff_date": cutoff.isoformat()}
     return [
-        (["ml/training_set"], {}),
-        (["ml/return_model"], {"run_config": {"ops": {"ml__return_model": {"config": model_config}}}}),
-        (["ml/predictions"], {"partition_range": (first_month, last_month)}),
-        (["ml/prediction_performance"], {}),
+        (
+            "ml_retrain",
+            {
+                "label": "ml/training_set, ml/return_model",
+                "run_config": {"ops": {"ml__return_model": {"config": model_config}}},
+            },
+        ),
+        ("ml_predictions", {"label": "ml/predictions", "partition_range": (first_month, last_month)}),
+        ("ml_performance", {"label": "ml/prediction_performance"}),
     ]

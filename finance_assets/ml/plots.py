@@ -1,4 +1,8 @@
-"""Figures logged with the model and shown in Dagster (matplotlib, headless)."""
+"""Figures logged with the model and shown in Dagster (matplotlib, headless).
+
+Figures are built with ``matplotlib.figure.Figure``, not ``pyplot``: pyplot keeps every figure it makes open in
+a global registry until closed (and warns past 20), while a plain Figure is garbage like any object once saved.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,6 @@ import base64
 import io
 from collections.abc import Mapping
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
@@ -18,7 +17,8 @@ from matplotlib.figure import Figure
 
 def feature_importance(importance: Mapping[str, float], title: str) -> Figure:
     items = sorted(importance.items(), key=lambda kv: kv[1])
-    fig, ax = plt.subplots(figsize=(7, 0.3 * len(items) + 1.2))
+    fig = Figure(figsize=(7, 0.3 * len(items) + 1.2))
+    ax = fig.subplots()
     ax.barh([k for k, _ in items], [v for _, v in items], color="#4C72B0")
     ax.set_xlabel("share of total gain")
     ax.set_title(title)
@@ -28,7 +28,8 @@ def feature_importance(importance: Mapping[str, float], title: str) -> Figure:
 
 def predicted_vs_realized(frame: pl.DataFrame, title: str) -> Figure:
     """Predicted median (with its p10-p90 interval) against the realised label, out of sample."""
-    fig, ax = plt.subplots(figsize=(6, 6))
+    fig = Figure(figsize=(6, 6))
+    ax = fig.subplots()
     if not frame.is_empty():
         y = frame["label"].to_numpy()
         mid = frame["pred_p50"].to_numpy()
@@ -47,7 +48,8 @@ def predicted_vs_realized(frame: pl.DataFrame, title: str) -> Figure:
 
 def live_performance(monthly: pl.DataFrame, title: str, nominal_coverage: float) -> Figure:
     """Rank IC and interval coverage of past predictions, per month."""
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
+    fig = Figure(figsize=(8, 5))
+    ax1, ax2 = fig.subplots(2, 1, sharex=True)
     if not monthly.is_empty():
         dates = monthly["as_of_date"].to_list()
         ic = monthly["rank_ic"].fill_null(np.nan).to_numpy()
@@ -67,7 +69,6 @@ def live_performance(monthly: pl.DataFrame, title: str, nominal_coverage: float)
 def png_bytes(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
     return buffer.getvalue()
 
 

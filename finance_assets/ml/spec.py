@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from finance_assets.core import names
+
 MODEL_NAME = "return_model"
 EXPERIMENT_NAME = "return_model"
 FEATURE_SERVICE = "return_model_v1"
@@ -47,9 +49,9 @@ FUNDAMENTAL_FEATURES: tuple[str, ...] = (
 FEATURES: tuple[str, ...] = (*PRICE_FEATURES, *FUNDAMENTAL_FEATURES, "days_since_filing")
 
 # Tables every training set / prediction reads (the snapshot of each is recorded).
-PRICE_FEATURES_TABLE = "gold.price_features"
-RATIOS_TABLE = "gold.financial_ratios"
-LABELS_TABLE = "gold.labels"
-TRAINING_SET_TABLE = "ml.training_set"
-PREDICTIONS_TABLE = "ml.predictions"
-PERFORMANCE_TABLE = "ml.prediction_performance"
+PRICE_FEATURES_TABLE = names.table_name(names.PRICE_FEATURES)
+RATIOS_TABLE = names.table_name(names.FINANCIAL_RATIOS)
+LABELS_TABLE = names.table_name(names.LABELS)
+TRAINING_SET_TABLE = names.table_name(names.TRAINING_SET)
+PREDICTIONS_TABLE = names.table_name(names.PREDICTIONS)
+PERFORMANCE_TABLE = names.table_name(names.PREDICTION_PERFORMANCE)

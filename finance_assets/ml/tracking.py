@@ -1,9 +1,6 @@
-"""MLflow and Optuna stores of the active profile, and the model registry helpers.
+"""MLflow tracking and model registry helpers (which store: :class:`finance_assets.ml.resources.MlflowResource`).
 
-Local profile: MLflow tracks into SQLite ``$LAKEHOUSE_HOME/mlflow.db`` with artifacts under
-``$LAKEHOUSE_HOME/mlartifacts`` and Optuna studies live in ``$LAKEHOUSE_HOME/optuna.db``; ``prod`` needs
-``MLFLOW_TRACKING_URI`` (the MLflow server, which stores artifacts itself) and ``OPTUNA_STORAGE``
-(Postgres). Nothing here phones home: telemetry is switched off before MLflow is imported.
+Nothing here phones home: telemetry is switched off before MLflow is imported.
 """
 
 from __future__ import annotations
@@ -20,7 +17,6 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from finance_assets.core.settings import Settings
 from finance_assets.ml.spec import CHAMPION_ALIAS, EXPERIMENT_NAME, MODEL_NAME
 
 
@@ -30,28 +26,8 @@ class MlflowStore:
     artifact_location: str | None  # None: the tracking server decides (prod)
 
 
-def mlflow_store(settings: Settings) -> MlflowStore:
-    if settings.mlflow_tracking_uri:
-        local = settings.mlflow_tracking_uri.startswith(("sqlite", "file"))
-        return MlflowStore(settings.mlflow_tracking_uri, (settings.home / "mlartifacts").as_uri() if local else None)
-    if settings.profile == "prod":
-        settings.require_mlflow_tracking_uri()
-    settings.home.mkdir(parents=True, exist_ok=True)
-    return MlflowStore(f"sqlite:///{settings.home / 'mlflow.db'}", (settings.home / "mlartifacts").as_uri())
-
-
-def optuna_storage_url(settings: Settings) -> str:
-    if settings.optuna_storage:
-        return settings.optuna_storage
-    if settings.profile == "prod":
-        return settings.require_optuna_storage()
-    settings.home.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{settings.home / 'optuna.db'}"
-
-
-def configure(settings: Settings, experiment: str = EXPERIMENT_NAME) -> tuple[MlflowClient, str]:
-    """Point MLflow at the profile's store (per call: tests switch homes) and return the experiment id."""
-    store = mlflow_store(settings)
+def configure(store: MlflowStore, experiment: str = EXPERIMENT_NAME) -> tuple[MlflowClient, str]:
+    """Point MLflow at ``store`` (per call: tests switch homes) and return the experiment id."""
     # MLflow exports the URI to MLFLOW_TRACKING_URI, which the settings read as "the prod server": keep the
     # caller's value, or a local store would stick to the process (and to the next LAKEHOUSE_HOME)
     before = os.environ.get("MLFLOW_TRACKING_URI")

@@ -15,20 +15,19 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 
 from finance_assets.core.iceberg import IcebergLakehouse
-from finance_assets.core.io_manager import LakehouseResource
+from finance_assets.core.resources import LakehouseResource
 from finance_assets.transform.dbt_plugin import DAGSTER_RUN_ID_ENV, SNAPSHOT_RUN
-from finance_assets.transform.project import dbt_environment, dbt_project, prepare_manifest
+from finance_assets.transform.project import dbt_project, manifest_path, prepare_if_dev
+from finance_assets.transform.resources import LakehouseDbtResource
 
 STORED_SCHEMAS = ("silver", "gold")  # models of these schemas are Iceberg tables <schema>.<model>
 GROUPS = {"staging": "silver", "silver": "silver", "reference": "silver", "intermediate": "gold", "gold": "gold"}
 DBT_POOL = "dbt_duckdb"  # one dbt build at a time: the DuckDB engine file takes one writer
 
-with dbt_environment():
-    dbt_project.prepare_if_dev()  # `dagster dev`: re-parse on every code-location load
-prepare_manifest()  # elsewhere: only when missing (a fresh clone)
+prepare_if_dev()  # `dagster dev` only; elsewhere the manifest is a build step's (see transform/project.py)
 
 
 def _schema(props: Mapping[str, Any]) -> str:
@@ -108,18 +107,18 @@ def iceberg_metadata(lakehouse: IcebergLakehouse, table_name: str, run_id: str, 
 
 
 @dbt_assets(
-    manifest=dbt_project.manifest_path,
+    manifest=manifest_path(),
     project=dbt_project,
     dagster_dbt_translator=translator,
     name="lakehouse_dbt",
     pool=DBT_POOL,
 )
 def lakehouse_dbt(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, lakehouse: LakehouseResource
+    context: dg.AssetExecutionContext, dbt: LakehouseDbtResource, lakehouse: LakehouseResource
 ) -> Iterator[Any]:
     """``dbt build`` of the selected models: seeds, staging, Silver, Gold and their tests."""
     catalog = lakehouse.lakehouse()
-    with dbt_environment(**{DAGSTER_RUN_ID_ENV: context.run_id}):
+    with dbt.environment(**{DAGSTER_RUN_ID_ENV: context.run.run_id}):
         invocation = dbt.cli(["build"], context=context)
         for event in invocation.stream():
             if isinstance(event, dg.Output):
@@ -127,7 +126,7 @@ def lakehouse_dbt(
                 table = iceberg_table_for(props) if props else None
                 if table is not None:
                     event = event.with_metadata(
-                        {**event.metadata, **iceberg_metadata(catalog, table, context.run_id, props)}
+                        {**event.metadata, **iceberg_metadata(catalog, table, context.run.run_id, props)}
                     )
             yield event
 

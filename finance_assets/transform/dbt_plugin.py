@@ -1,8 +1,10 @@
 """dbt-duckdb plugin: Bronze Iceberg tables in, Silver/Gold models back out to Iceberg.
 
 Used from ``dbt_project/profiles.yml`` as ``module: finance_assets.transform.dbt_plugin`` (alias
-``lakehouse``). It reads the catalog from the one settings object (:func:`get_settings`), so the local
-(SQLite + files) and prod (Postgres + S3) profiles need no edits to the dbt profile.
+``lakehouse``). It runs in dbt's process, so it reads the catalog at its own boundary, from the environment
+(:meth:`Settings.from_env`), which the Dagster asset fills from its resources
+(:meth:`~finance_assets.transform.resources.LakehouseDbtResource.environment`): the local (SQLite + files)
+and prod (Postgres + S3) profiles need no edits to the dbt profile.
 
 - ``load``: a source is **streamed** into DuckDB, never held in Python memory. dbt-duckdb's built-in
   ``iceberg`` plugin returns ``scan().to_arrow()`` (the whole table as one Arrow table: 6.3 GiB peak at
@@ -56,7 +58,7 @@ from pyiceberg.io.pyarrow import ArrowScan, schema_to_pyarrow
 from pyiceberg.table import DataScan
 
 from finance_assets.core.iceberg import ArrowChunks, IcebergLakehouse
-from finance_assets.core.settings import get_settings
+from finance_assets.core.settings import Settings
 
 log = logging.getLogger("finance_assets.dbt_plugin")
 
@@ -157,8 +159,7 @@ class Plugin(BasePlugin):
     """Streams Iceberg sources into DuckDB at one pinned snapshot each; stores models to Iceberg."""
 
     def initialize(self, config: dict[str, Any]) -> None:
-        settings = get_settings()
-        self._lakehouse = IcebergLakehouse.from_settings(settings)
+        self._lakehouse = IcebergLakehouse.from_settings(Settings.from_env())
         self._catalog = self._lakehouse.catalog
         self._pins: dict[str, int | None] = {}
         self._pins_invocation = ""

@@ -23,7 +23,8 @@ import polars as pl
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
-from finance_assets.core.settings import CATALOG_NAME, Settings
+from finance_assets.core.names import CATALOG_NAME
+from finance_assets.core.settings import Settings
 from prod.conftest import REPO_ROOT, S3Server, subprocess_env
 
 pytestmark = pytest.mark.prod

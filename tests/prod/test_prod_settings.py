@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from finance_assets.core.settings import Settings, SettingsError
+from finance_assets.resources import resources_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -73,9 +75,9 @@ def test_service_urls_are_validated_without_echoing_secrets() -> None:
             "OPTUNA_STORAGE": "postgresql+psycopg2://lake:pw@db:5432/optuna",
         }
     )
-    assert settings.require_mlflow_tracking_uri() == "http://mlflow:5000"
-    assert settings.require_feast_redis() == "redis:6379,db=3,password=pw"
-    assert settings.require_optuna_storage().endswith("/optuna")
+    assert settings.require("mlflow_tracking_uri") == "http://mlflow:5000"
+    assert settings.require("feast_redis") == "redis:6379,db=3,password=pw"
+    assert settings.require("optuna_storage").endswith("/optuna")
     for secret in ("SECRET-SENTINEL-7", ":pw@"):
         assert secret not in repr(settings)
 
@@ -88,15 +90,26 @@ def test_feast_redis_must_be_feasts_connection_string(value: str) -> None:
 
 def test_missing_service_settings_name_the_variable() -> None:
     settings = Settings.from_env(PROD)
-    for require, variable in (
-        (settings.require_dagster_postgres_url, "DAGSTER_POSTGRES_URL"),
-        (settings.require_mlflow_tracking_uri, "MLFLOW_TRACKING_URI"),
-        (settings.require_feast_registry_uri, "FEAST_REGISTRY_URI"),
-        (settings.require_feast_redis, "FEAST_REDIS"),
-        (settings.require_optuna_storage, "OPTUNA_STORAGE"),
+    for field, variable in (
+        ("dagster_postgres_url", "DAGSTER_POSTGRES_URL"),
+        ("mlflow_tracking_uri", "MLFLOW_TRACKING_URI"),
+        ("feast_registry_uri", "FEAST_REGISTRY_URI"),
+        ("feast_redis", "FEAST_REDIS"),
+        ("optuna_storage", "OPTUNA_STORAGE"),
     ):
         with pytest.raises(SettingsError, match=f"{variable} is not set"):
-            require()
+            settings.require(field)
+
+
+def test_missing_service_settings_fail_only_the_resource_that_uses_them() -> None:
+    """prod without MLflow/Optuna/Feast endpoints composes; each resource fails where used, naming its variable."""
+    resources = resources_for(Settings.from_env(PROD), secrets="values")
+    with pytest.raises(dg.Failure, match="MLFLOW_TRACKING_URI is not set"):
+        resources["mlflow"].store()
+    with pytest.raises(dg.Failure, match="OPTUNA_STORAGE is not set"):
+        resources["optuna"].storage_url()
+    with pytest.raises(SettingsError, match="FEAST_REGISTRY_URI is not set"):
+        resources["feast"].config_variables()
 
 
 def test_dagster_postgres_from_the_helm_charts_dagster_pg_variables() -> None:
@@ -132,4 +145,4 @@ def test_env_example_is_a_valid_prod_configuration() -> None:
     values.pop("REPLAY_DIR", None)
     settings = Settings.from_env(values)
     assert settings.profile == "prod" and settings.s3_path_style
-    assert settings.require_dagster_postgres_url() and settings.require_feast_redis() == "redis:6379,db=0"
+    assert settings.require("dagster_postgres_url") and settings.require("feast_redis") == "redis:6379,db=0"

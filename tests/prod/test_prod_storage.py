@@ -15,7 +15,8 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.expressions import EqualTo
 
 from finance_assets.core.iceberg import IcebergLakehouse
-from finance_assets.core.settings import CATALOG_NAME, Settings
+from finance_assets.core.names import CATALOG_NAME
+from finance_assets.core.settings import Settings
 from prod.conftest import REDIS_LOCK_KEY, MlflowServer, PostgresDatabases, RedisDb, S3Server
 
 pytestmark = pytest.mark.prod
@@ -94,9 +95,9 @@ def test_s3_server_rejects_a_wrong_secret(s3_server: S3Server) -> None:
 
 def test_raw_archive_goes_to_s3_through_dagster_aws(prod_environ: dict[str, str], s3_server: S3Server) -> None:
     from finance_assets.core.archive import S3BlobStore
-    from finance_assets.core.sources import RawArchiveResource
+    from finance_assets.resources import resources_for
 
-    archive = RawArchiveResource().archive()
+    archive = resources_for(Settings.from_env(), secrets="values")["archive"].archive()
     assert isinstance(archive.store, S3BlobStore)
     payload = json.dumps({"probe": "prod archive", "n": 1}).encode()
     item = archive.put("sec", "https://data.sec.gov/probe.json", payload)
@@ -154,7 +155,7 @@ def test_redis_db_is_this_sessions_and_is_what_feast_redis_names(prod_env: dict[
     client.set("lakehouse:probe", "1")
     assert client.get("lakehouse:probe") == b"1"
     client.delete("lakehouse:probe")
-    assert Settings.from_env(prod_env).require_feast_redis() == f"127.0.0.1:6379,db={redis_db.db}"
+    assert Settings.from_env(prod_env).require("feast_redis") == f"127.0.0.1:6379,db={redis_db.db}"
 
 
 def test_mlflow_server_on_postgres_and_s3_answers_health(mlflow_server: MlflowServer) -> None:

@@ -31,7 +31,8 @@ import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.expressions import EqualTo
 
-from finance_assets.core.settings import CATALOG_NAME, MARKET_BENCHMARK, Settings
+from finance_assets.core.names import CATALOG_NAME, MARKET_BENCHMARK
+from finance_assets.core.settings import Settings
 from prod.conftest import REPO_ROOT, MlflowServer, PostgresDatabases, RedisDb, S3Server, free_ports, subprocess_env
 
 pytestmark = pytest.mark.prod
@@ -161,7 +162,7 @@ def test_whole_graph_on_prod_profile_reads_back_over_s3_redis_http_and_mlflow_se
         monkeypatch.setenv(name, value)
     demo_runs = demo.demo_runs
 
-    def small_demo_runs(*args: Any, **kwargs: Any) -> list[tuple[list[str], dict[str, Any]]]:
+    def small_demo_runs(*args: Any, **kwargs: Any) -> list[tuple[str, dict[str, Any]]]:
         runs = demo_runs(*args, **kwargs)
         for _, options in runs:
             for op in options.get("run_config", {}).get("ops", {}).values():
