@@ -57,6 +57,8 @@ JOBS = {
     "bronze_edgar_companies": dg.DynamicPartitionsDefinition,
     "bronze_fmp_companies": dg.DynamicPartitionsDefinition,
     "bronze_prices": dg.TimeWindowPartitionsDefinition,
+    "bronze_13f_managers": dg.DynamicPartitionsDefinition,
+    "bronze_13f_filings": dg.DynamicPartitionsDefinition,
     "transform": None,
     "features": None,
     "ml_retrain": None,

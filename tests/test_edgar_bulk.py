@@ -6,7 +6,6 @@ from those payloads (the filings' numbers), never from our own output.
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import hashlib
 import io
@@ -246,7 +245,7 @@ def test_an_archive_download_that_is_not_a_zip_is_retried_then_named(lakehouse_e
         fetch_archive(
             "companyfacts",
             lakehouse_env / "cf.zip",
-            settings=dataclasses.replace(settings, http_max_retries=1),
+            settings=settings.model_copy(update={"http_max_retries": 1}),
             transport=httpx.MockTransport(handler),
             acquire=lambda: None,
         )

@@ -52,7 +52,7 @@ import orjson
 import pyarrow as pa
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from finance_assets.core.settings import Settings
+from finance_assets.core.settings import REPLAY_USER_AGENT, Settings, missing_setting
 from finance_assets.edgar.parse import (
     PayloadError,
     normalize_cik,
@@ -424,7 +424,10 @@ def fetch_archive(
             previous = orjson.loads(meta_path.read_bytes())
         except orjson.JSONDecodeError:
             previous = {}
-    headers = {"User-Agent": settings.require_sec_user_agent(), "Accept-Encoding": "identity"}
+    user_agent = settings.sec_user_agent or (REPLAY_USER_AGENT if settings.replay else None)
+    if not user_agent:
+        raise missing_setting("SEC_USER_AGENT")
+    headers = {"User-Agent": user_agent, "Accept-Encoding": "identity"}
     if previous.get("etag"):
         headers["If-None-Match"] = previous["etag"]
     if previous.get("last_modified"):

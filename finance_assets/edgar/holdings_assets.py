@@ -30,9 +30,11 @@ from finance_assets.core import checks
 from finance_assets.core.archive import PayloadArchive
 from finance_assets.core.checks import Metadata
 from finance_assets.core.http import FetchResult, NotFoundError, SourceClient
-from finance_assets.core.io_manager import PARTITION_BY, PARTITION_EXPR, LakehouseResource
-from finance_assets.core.sources import RawArchiveResource, fetch_each
-from finance_assets.edgar.assets import BRONZE, SEC_POOL, SUBMISSIONS_URL, SecEdgarResource
+from finance_assets.core.io_manager import PARTITION_BY, PARTITION_EXPR
+from finance_assets.core.resources import LakehouseResource, RawArchiveResource
+from finance_assets.core.sources import fetch_each
+from finance_assets.edgar.assets import BRONZE, SEC_POOL, SUBMISSIONS_URL
+from finance_assets.edgar.resources import SecEdgarResource
 from finance_assets.edgar.holdings import (
     COVER_PAGE_SCHEMA,
     HOLDINGS_FORMS,
@@ -210,7 +212,7 @@ def edgar_13f_filings(
         managers = _load_each(keys, lambda cik: load_manager_filings(client, payloads, cik), "manager")
     frame = pl.concat([m.frame for _, m in managers])
     payloads.commit_index(
-        lakehouse.lakehouse(), run_id=context.run_id, asset_key=FILINGS_KEY.to_user_string(), partition_key=None
+        lakehouse.lakehouse(), run_id=context.run.run_id, asset_key=FILINGS_KEY.to_user_string(), partition_key=None
     )
     # only XML-era reports have documents to load; text-era ones stay listed here, unregistered
     found = frame.filter(pl.col("has_xml_documents")).get_column("filing_key").to_list()
@@ -574,7 +576,7 @@ def edgar_13f_documents(
     with sec.client() as client:
         filings = _load_each(keys, lambda key: load_filing(client, payloads, key), "filing")
     payloads.commit_index(
-        lakehouse.lakehouse(), run_id=context.run_id, asset_key=HOLDINGS_KEY.to_user_string(), partition_key=None
+        lakehouse.lakehouse(), run_id=context.run.run_id, asset_key=HOLDINGS_KEY.to_user_string(), partition_key=None
     )
     covers = cover_frame([f for _, f in filings])
     holdings = pl.from_arrow(pa.concat_tables([f.holdings for _, f in filings]))

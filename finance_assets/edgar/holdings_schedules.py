@@ -58,7 +58,7 @@ def new_filing_requests(instance: dg.DagsterInstance) -> Iterator[dg.RunRequest 
         yield _range_request(first, last, f"13f-filings-{first}..{last}")
 
 
-def build_holdings_automation(settings: Settings | None = None) -> dg.Definitions:
+def build_holdings_automation(settings: Settings) -> dg.Definitions:
     @dg.schedule(
         name="ingest_13f_managers_daily",
         job=thirteenf_managers_job,
