@@ -34,7 +34,6 @@ from finance_assets.core.io_manager import PARTITION_BY, PARTITION_EXPR
 from finance_assets.core.resources import LakehouseResource, RawArchiveResource
 from finance_assets.core.sources import fetch_each
 from finance_assets.edgar.assets import BRONZE, SEC_POOL, SUBMISSIONS_URL
-from finance_assets.edgar.resources import SecEdgarResource
 from finance_assets.edgar.holdings import (
     COVER_PAGE_SCHEMA,
     HOLDINGS_FORMS,
@@ -54,6 +53,7 @@ from finance_assets.edgar.holdings import (
 )
 from finance_assets.edgar.holdings_reference import reference_filing
 from finance_assets.edgar.parse import ACCESSION_PATTERN, CIK_PATTERN, PayloadError, normalize_cik
+from finance_assets.edgar.resources import SecEdgarResource
 
 T = TypeVar("T")
 
