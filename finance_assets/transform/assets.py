@@ -31,6 +31,15 @@ with dbt_environment():
 prepare_manifest()  # elsewhere: only when missing (a fresh clone)
 
 
+def with_its_model(asset_key: dg.AssetKey) -> dg.AutomationCondition:
+    """True on every automation tick that requests ``asset_key`` (the model a dbt test checks)."""
+    return (
+        dg.AutomationCondition.any_deps_match(dg.AutomationCondition.will_be_requested())
+        .allow(dg.AssetSelection.assets(asset_key))
+        .with_label("with_its_model")
+    )
+
+
 def _schema(props: Mapping[str, Any]) -> str:
     return str(props.get("schema") or props.get("config", {}).get("schema") or "")
 
@@ -55,6 +64,32 @@ class LakehouseDbtTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return GROUPS.get(_schema(dbt_resource_props))
+
+    def get_asset_check_spec(
+        self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any], unique_id: str, project: Any
+    ) -> dg.AssetCheckSpec | None:
+        """The dbt test as a check that declarative automation requests together with its model.
+
+        Why: a run requested by an automation condition sensor lists the checks it executes. When no
+        check of the requested assets has an automation condition, Dagster passes the checks that were
+        requested explicitly, and only when there are none does it let the run include every check of
+        its assets. A feature asset whose own checks belong to its execution set (they are requested
+        with it) therefore turned the check selection of the whole run into just those checks, and the
+        dbt tests of every model built in that run were left out ("Not Evaluated"). With this condition
+        each dbt test is requested on every tick that requests its model, so it is part of that run.
+        """
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None:
+            return None
+        return dg.AssetCheckSpec(
+            spec.name,
+            asset=spec.asset_key,
+            description=spec.description,
+            additional_deps=spec.additional_deps,
+            blocking=spec.blocking,
+            metadata=spec.metadata,
+            automation_condition=with_its_model(spec.asset_key),
+        )
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
