@@ -3,6 +3,8 @@
 -- accessions and TTM equal the columns of the statement_lines row of the same ticker, period and line item
 -- (null when that row does not exist), and every statement period of statement_lines with a primary filing
 -- is a wide row with the same filed_at and accession_number.
+-- A check on gold/cash_flow (the last of the three; it also reads the others and statement_lines).
+{{ config(meta={'dagster': {'ref': {'name': 'cash_flow'}}}) }}
 {% set checks = [] %}
 {% for statement in ['income_statement', 'balance_sheet', 'cash_flow'] %}
   {% for item in statement_line_items(statement) %}

@@ -25,6 +25,11 @@ from finance_assets.transform.project import dbt_environment, dbt_project, prepa
 STORED_SCHEMAS = ("silver", "gold")  # models of these schemas are Iceberg tables <schema>.<model>
 GROUPS = {"staging": "silver", "silver": "silver", "reference": "silver", "intermediate": "gold", "gold": "gold"}
 DBT_POOL = "dbt_duckdb"  # one dbt build at a time: the DuckDB engine file takes one writer
+# A run that builds some models tests them, and only them: dbt's default ("eager") also runs every test that
+# touches a selected node, so building one seed ran a test joining it to a model this run did not build (on
+# a fresh engine file: "table does not exist", a failed run). "buildable" runs a test when all its parents
+# are selected or upstream of the selection, which is every test of every model the run builds.
+DBT_INDIRECT_SELECTION = "buildable"
 
 with dbt_environment():
     dbt_project.prepare_if_dev()  # `dagster dev`: re-parse on every code-location load
@@ -154,7 +159,7 @@ def lakehouse_dbt(
 ) -> Iterator[Any]:
     """``dbt build`` of the selected models: seeds, staging, Silver, Gold and their tests."""
     catalog = lakehouse.lakehouse()
-    with dbt_environment(**{DAGSTER_RUN_ID_ENV: context.run_id}):
+    with dbt_environment(**{DAGSTER_RUN_ID_ENV: context.run_id, "DBT_INDIRECT_SELECTION": DBT_INDIRECT_SELECTION}):
         invocation = dbt.cli(["build"], context=context)
         for event in invocation.stream():
             if isinstance(event, dg.Output):

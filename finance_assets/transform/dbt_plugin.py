@@ -5,7 +5,11 @@ Used from ``dbt_project/profiles.yml`` as ``module: finance_assets.transform.dbt
 (SQLite + files) and prod (Postgres + S3) profiles need no edits to the dbt profile.
 
 - ``load``: dbt-duckdb's built-in ``iceberg`` plugin (a full ``scan().to_arrow()``; source ``meta`` may
-  give ``iceberg_table``, ``selected_fields``, ``row_filter``, ``snapshot_id``), on our catalog.
+  give ``iceberg_table``, ``selected_fields``, ``row_filter``, ``snapshot_id``), on our catalog. A source
+  whose ``meta.if_missing`` declares its columns (name: Iceberg type) is OPTIONAL: while its Bronze table
+  does not exist (no company's filing index has landed yet), it loads as an empty table of those columns,
+  so the models that only use it to enrich (the statements use the filing index for forms and filing
+  dates when present) still build. Any other missing source fails as before.
 - ``store``: called by ``materialized='external'`` after dbt wrote the model to Parquet; the rows go
   through :meth:`IcebergLakehouse.write` (THE writer: create/evolve, atomic overwrite, commit retries).
   dbt-duckdb writes one all-NULL row for an empty model: that row is dropped here, so an empty model
@@ -67,6 +71,27 @@ def iceberg_table_name(target_config: TargetConfig) -> str:
     return f"{relation.schema}.{relation.identifier}"
 
 
+# Iceberg type names of ``meta.if_missing`` -> Arrow types of the empty stand-in table.
+_EMPTY_TYPES = {
+    "string": pa.string(),
+    "long": pa.int64(),
+    "double": pa.float64(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "timestamptz": pa.timestamp("us", tz="UTC"),
+}
+
+
+def empty_source(columns: dict[str, str], source: str) -> pa.Table:
+    """The empty stand-in of an optional source: its declared columns, no rows."""
+    unknown = sorted({t for t in columns.values() if t not in _EMPTY_TYPES})
+    if unknown:
+        raise ValueError(
+            f"source {source}: meta.if_missing uses unknown types {unknown}; use one of {sorted(_EMPTY_TYPES)}"
+        )
+    return pa.schema([pa.field(name, _EMPTY_TYPES[kind]) for name, kind in columns.items()]).empty_table()
+
+
 class Plugin(dbt_iceberg.Plugin):
     """The built-in iceberg source plugin on the project's catalog, plus an Iceberg ``store``."""
 
@@ -89,6 +114,13 @@ class Plugin(dbt_iceberg.Plugin):
             conn.execute(f"create schema if not exists {schema}")
 
     def load(self, source_config: SourceConfig) -> pa.Table:
+        if_missing = source_config.meta.get("if_missing")
+        if if_missing:
+            table_name = source_config.get("iceberg_table", "{schema}.{identifier}").format(**source_config.as_dict())
+            with _LOCK:
+                exists = self._lakehouse.table_exists(table_name)
+            if not exists:
+                return empty_source(dict(if_missing), table_name)
         config = source_config
         if "selected_fields" in source_config:
             meta = dict(source_config.meta)

@@ -1,17 +1,21 @@
 -- Which candidate concepts of a line item are the SAME economic line for a company (its concept family).
 --
 -- Values of two concepts are compared like with like (first-reported vs latest, the four quarters of a
--- trailing-twelve-month sum) only within one family. Two concepts are one family for a company when
---   * the company reported both for at least one common period, and their latest values are equal in every
---     period it reported both for (its Revenues and its RevenueFromContractWithCustomerExcludingAssessedTax
---     are the same numbers: the same line); or
+-- trailing-twelve-month sum, the operands of a derived quarter) only within one family. Two concepts are
+-- one family for a company unless one filing reported both for the same period with different values
+-- (then they are two lines for this company: a total and its continuing-operations part, a total and the
+-- interest on debt only), and when
 --   * the seed gives them the same `concept_family` (a concept and its successor in the taxonomy, e.g.
---     SalesRevenueNet and RevenueFromContractWithCustomerExcludingAssessedTax) and they have no common
---     period with different values.
--- Concepts with different values for a common period are different lines for that company (Chevron's
--- Revenues, "total revenues and other income", vs its sales and other operating revenues; a total vs the
--- part of it that is interest on debt). Families are closed transitively; each is named after the seed
--- family of its highest-priority concept.
+--     SalesRevenueNet and RevenueFromContractWithCustomerExcludingAssessedTax); or
+--   * the company reported both for at least one common period and their latest values are equal in every
+--     period it reported both for (its Revenues and its RevenueFromContractWithCustomerExcludingAssessedTax
+--     are the same numbers: for this company, the same line).
+-- Values of different filings are never used to SPLIT a seed family: they may differ because the later
+-- filing restated the period, which is exactly what like-with-like comparison must see. Concepts of
+-- different seed families with different values stay apart (Chevron's Revenues, "total revenues and
+-- other income", vs its sales and other operating revenues). Families are closed transitively; each is
+-- named after the seed family of its highest-priority concept. "One filing" is read from the first and
+-- the latest report of each period (the filings that set silver.financial_facts' values).
 with recursive concepts as (
     -- (a concept name may exist in both taxonomies: Assets): concepts are keyed taxonomy:concept
     select distinct cik, line_item, taxonomy, concept, taxonomy || ':' || concept as qconcept, concept_family, priority
@@ -25,8 +29,13 @@ side_by_side as (
         a.line_item,
         a.taxonomy || ':' || a.concept as concept_a,
         b.taxonomy || ':' || b.concept as concept_b,
-        bool_and(abs(a.value_latest - b.value_latest)
-                 <= 1e-9 * greatest(abs(a.value_latest), abs(b.value_latest))) as always_equal
+        bool_or(
+            (a.accession_first = b.accession_first and not {{ same_amount('a.value_first', 'b.value_first') }})
+            or (a.accession_first = b.accession_latest and not {{ same_amount('a.value_first', 'b.value_latest') }})
+            or (a.accession_latest = b.accession_first and not {{ same_amount('a.value_latest', 'b.value_first') }})
+            or (a.accession_latest = b.accession_latest and not {{ same_amount('a.value_latest', 'b.value_latest') }})
+        ) as differ_in_one_filing,
+        bool_and({{ same_amount('a.value_latest', 'b.value_latest') }}) as always_equal
     from {{ ref('int_line_item_facts') }} as a
     inner join {{ ref('int_line_item_facts') }} as b
         on b.cik = a.cik and b.line_item = a.line_item and b.unit = a.unit
@@ -43,8 +52,8 @@ edges as (
     left join side_by_side as s
         on s.cik = c1.cik and s.line_item = c1.line_item
        and s.concept_a = least(c1.qconcept, c2.qconcept) and s.concept_b = greatest(c1.qconcept, c2.qconcept)
-    where (c1.concept_family = c2.concept_family and coalesce(s.always_equal, true))
-       or coalesce(s.always_equal, false)
+    where not coalesce(s.differ_in_one_filing, false)
+      and (c1.concept_family = c2.concept_family or coalesce(s.always_equal, false))
 ),
 
 reachable (cik, line_item, qconcept, other) as (

@@ -5,9 +5,13 @@
 --   'reported'  the company reported exactly this period (FY: the fiscal year; Q: the three months;
 --               balance sheet: the instant at the period end);
 --   'H1 - Q1', '9M - H1', 'FY - 9M'
---               a discrete quarter of a FLOW item derived from year-to-date values: both operands of
---               the SAME concept, the SAME fiscal year and the SAME start date (the fiscal year start);
---               the first-reported value subtracts first-reported operands, the latest the latest ones.
+--               a discrete quarter of a FLOW item derived from year-to-date values of the SAME fiscal
+--               year and the SAME start date (the fiscal year start), from ONE concept family: the year
+--               to date through the quarter is the candidate concept's; the one it subtracts is of the
+--               same concept, or of another concept of its family that published the same number
+--               earlier (PLTR tagged its nine months "including assessed tax" in its 10-Q and its year
+--               "excluding" in its 10-K) or is the only one reported; the first-reported value subtracts
+--               first-reported operands, the latest the latest ones.
 --               Filing date and accession are those of the later operand: the filing that made the
 --               quarter knowable (for Q4, the 10-K that completed the year, not a later 10-Q repeating a
 --               comparative).
@@ -41,6 +45,26 @@ facts as (
 
 families as (
     select cik, line_item, taxonomy, concept, concept_family from {{ ref('int_concept_families') }}
+),
+
+family_facts as (
+    -- per concept family and period: the report public first and the latest report among its concepts
+    -- (same day: the higher-priority concept), the operand a derivation subtracts
+    select
+        f.cik, f.line_item, fam.concept_family, f.unit, f.period_start, f.period_end,
+        arg_min(
+            {value: f.value_first, filed: f.filed_first, accession: f.accession_first, accessions: f.accessions_first},
+            {filed: f.filed_first, priority: f.priority}
+        ) as first_report,
+        arg_max(
+            {value: f.value_latest, filed: f.filed_latest, accession: f.accession_latest, accessions: f.accessions_latest},
+            {filed: f.filed_latest, priority: -f.priority}
+        ) as latest_report
+    from facts as f
+    inner join families as fam
+        on fam.cik = f.cik and fam.line_item = f.line_item and fam.taxonomy = f.taxonomy and fam.concept = f.concept
+    where f.value_kind = 'flow' and f.period_start is not null
+    group by f.cik, f.line_item, fam.concept_family, f.unit, f.period_start, f.period_end
 ),
 
 candidates as (
@@ -93,14 +117,21 @@ operands as (
         ytd.filed_latest     as ytd_filed_latest,
         ytd.accession_latest as ytd_accession_latest,
         ytd.accessions_latest as ytd_accessions_latest,
-        prv.value_first      as prv_value_first,
-        prv.filed_first      as prv_filed_first,
-        prv.accession_first  as prv_accession_first,
-        prv.accessions_first as prv_accessions_first,
-        prv.value_latest     as prv_value_latest,
-        prv.filed_latest     as prv_filed_latest,
-        prv.accession_latest as prv_accession_latest,
-        prv.accessions_latest as prv_accessions_latest,
+        -- the subtracted year to date: the candidate's own concept, or a concept of its family that published
+        -- the SAME number earlier (or the only one reported); never another number of the family, which
+        -- would mix a restated operand with an unrestated one
+        case
+            when prs.value_first is null then prf.first_report
+            when prf.first_report.filed < prs.filed_first
+                 and {{ same_amount('prf.first_report.value', 'prs.value_first') }} then prf.first_report
+            else {value: prs.value_first, filed: prs.filed_first, accession: prs.accession_first,
+                  accessions: prs.accessions_first}
+        end as prv_first,
+        case
+            when prs.value_latest is null then prf.latest_report
+            else {value: prs.value_latest, filed: prs.filed_latest, accession: prs.accession_latest,
+                  accessions: prs.accessions_latest}
+        end as prv_latest,
         fy.value_first       as fy_value_first,
         fy.value_latest      as fy_value_latest
     from grid as g
@@ -116,12 +147,18 @@ operands as (
        and ytd.cik = g.cik and ytd.line_item = g.line_item and ytd.concept = g.concept
        and ytd.taxonomy = g.taxonomy and ytd.unit = g.unit
        and ytd.period_start = g.fiscal_year_start and ytd.period_end = g.period_end
-    -- year to date through the previous quarter of the same fiscal year, same start date
-    left join facts as prv
+    -- year to date through the previous quarter of the same fiscal year, same start date: same concept ...
+    left join facts as prs
         on g.is_derivable
-       and prv.cik = g.cik and prv.line_item = g.line_item and prv.concept = g.concept
-       and prv.taxonomy = g.taxonomy and prv.unit = g.unit
-       and prv.period_start = g.fiscal_year_start and prv.period_end = g.prior_quarter_end
+       and prs.cik = g.cik and prs.line_item = g.line_item and prs.concept = g.concept
+       and prs.taxonomy = g.taxonomy and prs.unit = g.unit
+       and prs.period_start = g.fiscal_year_start and prs.period_end = g.prior_quarter_end
+    -- ... and its concept family
+    left join family_facts as prf
+        on g.is_derivable
+       and prf.cik = g.cik and prf.line_item = g.line_item and prf.concept_family = g.concept_family
+       and prf.unit = g.unit
+       and prf.period_start = g.fiscal_year_start and prf.period_end = g.prior_quarter_end
     -- the fiscal year of the same concept (sanity bound of a derived Q2/Q3 of a flow that cannot reverse)
     left join facts as fy
         on g.is_derivable and not g.can_reverse and g.fiscal_quarter < 4
@@ -132,9 +169,17 @@ operands as (
 
 derived as (
     select
-        *,
-        ytd_value_first - prv_value_first as der_value_first,
-        ytd_value_latest - prv_value_latest as der_value_latest
+        * exclude (prv_first, prv_latest),
+        prv_first.value       as prv_value_first,
+        prv_first.filed       as prv_filed_first,
+        prv_first.accession   as prv_accession_first,
+        prv_first.accessions  as prv_accessions_first,
+        prv_latest.value      as prv_value_latest,
+        prv_latest.filed      as prv_filed_latest,
+        prv_latest.accession  as prv_accession_latest,
+        prv_latest.accessions as prv_accessions_latest,
+        ytd_value_first - prv_first.value as der_value_first,
+        ytd_value_latest - prv_latest.value as der_value_latest
     from operands
 ),
 
