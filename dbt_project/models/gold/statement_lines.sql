@@ -68,11 +68,11 @@ shown as (
     from point_in_time
 ),
 
-windowed as (
-    -- one pass over a company's quarters of a line item (FY rows get their own partition, discarded)
+ttm_windows as (
+    -- one pass over a company's quarters of a flow (or computed) line item: the four quarters ending with
+    -- each one (only these rows carry a TTM, so only they are windowed)
     select
-        *,
-        (period_type = 'Q' and value_kind in ('flow', 'computed')) as has_ttm_rule,
+        cik, line_item, period_type, period_end,
         count(*) over w4 as w_rows,
         min(quarter_ordinal) over w4 as w_first_ordinal,
         count(value) over w4 as w_values,
@@ -86,32 +86,35 @@ windowed as (
         max(concept_family_latest) over w4 as w_latest_family_max,
         sum(value_latest) over w4 as w_latest_sum
     from shown
-    window w4 as (
-        partition by cik, line_item, period_type order by quarter_ordinal rows between 3 preceding and current row
-    )
+    where period_type = 'Q' and value_kind in ('flow', 'computed')
+    window w4 as (partition by cik, line_item order by quarter_ordinal rows between 3 preceding and current row)
 ),
 
 with_ttm as (
     select
-        *,
+        s.*,
+        t.* exclude (cik, line_item, period_type, period_end),
         case
-            when not has_ttm_rule then null
-            when w_rows < 4 or w_first_ordinal <> quarter_ordinal - 3
+            when t.cik is null then null
+            when t.w_rows < 4 or t.w_first_ordinal <> s.quarter_ordinal - 3
                 then 'missing: the three previous fiscal quarters are not all in the statements'
-            when w_values < 4
-                then 'missing: ' || (4 - w_values) || ' of the four quarters ha' || case when w_values = 3 then 's' else 've' end
-                     || ' no value'
-            when w_family_min <> w_family_max
+            when t.w_values < 4
+                then 'missing: ' || (4 - t.w_values) || ' of the four quarters ha'
+                     || case when t.w_values = 3 then 's' else 've' end || ' no value'
+            when t.w_family_min <> t.w_family_max
                 then 'missing: the four quarters come from different concept families ('
-                     || w_family_min || ', ' || w_family_max || ')'
-            when w_filed > filed_at
-                then 'missing: a quarter was first reported on ' || strftime(w_filed, '%Y-%m-%d')
-                     || ', after this statement''s filing (' || strftime(filed_at, '%Y-%m-%d') || ')'
+                     || t.w_family_min || ', ' || t.w_family_max || ')'
+            when t.w_filed > s.filed_at
+                then 'missing: a quarter was first reported on ' || strftime(t.w_filed, '%Y-%m-%d')
+                     || ', after this statement''s filing (' || strftime(s.filed_at, '%Y-%m-%d') || ')'
             else 'sum of 4 quarters'
         end as ttm_derivation,
-        has_ttm_rule and w_rows = 4 and w_first_ordinal = quarter_ordinal - 3 and w_latest_values = 4
-            and w_latest_family_min = w_latest_family_max as has_ttm_latest
-    from windowed
+        coalesce(t.w_rows = 4 and t.w_first_ordinal = s.quarter_ordinal - 3 and t.w_latest_values = 4
+                 and t.w_latest_family_min = t.w_latest_family_max, false) as has_ttm_latest
+    from shown as s
+    left join ttm_windows as t
+        on t.cik = s.cik and t.line_item = s.line_item and t.period_type = s.period_type
+       and t.period_end = s.period_end
 )
 
 select

@@ -44,7 +44,8 @@ facts as (
 ),
 
 families as (
-    select cik, line_item, taxonomy, concept, concept_family from {{ ref('int_concept_families') }}
+    select cik, line_item, taxonomy, concept, concept_family, len(family_concepts) > 1 as has_siblings
+    from {{ ref('int_concept_families') }}
 ),
 
 family_facts as (
@@ -63,7 +64,9 @@ family_facts as (
     from facts as f
     inner join families as fam
         on fam.cik = f.cik and fam.line_item = f.line_item and fam.taxonomy = f.taxonomy and fam.concept = f.concept
-    where f.value_kind = 'flow' and f.period_start is not null
+    -- only what a derivation can subtract: year-to-date periods shorter than a year, of families with more
+    -- than one concept (a one-concept family's operand is the concept's own fact)
+    where f.value_kind = 'flow' and fam.has_siblings and datediff('day', f.period_start, f.period_end) < 300
     group by f.cik, f.line_item, fam.concept_family, f.unit, f.period_start, f.period_end
 ),
 
@@ -121,6 +124,7 @@ operands as (
         -- the SAME number earlier (or the only one reported); never another number of the family, which
         -- would mix a restated operand with an unrestated one
         case
+            when prs.value_first is null and prf.first_report is null then null
             when prs.value_first is null then prf.first_report
             when prf.first_report.filed < prs.filed_first
                  and {{ same_amount('prf.first_report.value', 'prs.value_first') }} then prf.first_report
