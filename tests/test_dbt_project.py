@@ -125,3 +125,37 @@ def test_rerunning_the_build_leaves_row_counts_unchanged(gold_lakehouse: GoldLak
     again = gold_lakehouse.run_dbt()
     assert again.success
     assert gold_lakehouse.row_counts() == before
+
+
+def test_an_optional_source_loads_empty_until_its_table_exists(lakehouse_env) -> None:
+    """bronze.edgar_filings only enriches the statements: before any filing index landed it is an empty table
+    of its declared columns, through the real catalog; once the table exists it is read as usual."""
+    import yaml
+    from dbt.adapters.duckdb.utils import SourceConfig
+
+    from finance_assets.core.iceberg import IcebergLakehouse
+    from finance_assets.core.settings import get_settings
+    from finance_assets.transform.dbt_plugin import Plugin, empty_source
+
+    sources = yaml.safe_load((DBT_DIR / "models" / "staging" / "_bronze__sources.yml").read_text())
+    (filings,) = [t for t in sources["sources"][0]["tables"] if t["name"] == "edgar_filings"]
+    meta = filings["meta"]
+    config = SourceConfig(
+        name="edgar_filings", identifier="edgar_filings", schema="bronze", database=None, meta=meta, tags=[]
+    )
+    plugin = Plugin.__new__(Plugin)  # the plugin without dbt's profile plumbing, on the test's lakehouse
+    plugin._lakehouse = IcebergLakehouse.from_settings(get_settings())
+    plugin._catalog = plugin._lakehouse.catalog
+
+    empty = plugin.load(config)
+    assert empty.num_rows == 0
+    assert empty.schema.names == list(meta["if_missing"])
+    assert str(empty.schema.field("filing_date").type) == "date32[day]"
+    assert str(empty.schema.field("is_xbrl").type) == "bool"
+
+    row = pa.table({"cik": ["0000320193"], "accession_number": ["0000320193-23-000106"], "form": ["10-K"]})
+    plugin._lakehouse.write("bronze.edgar_filings", row)
+    assert plugin.load(config).to_pylist() == row.to_pylist()
+
+    with pytest.raises(ValueError, match=r"source bronze.x: meta.if_missing uses unknown types \['text'\]"):
+        empty_source({"a": "text"}, "bronze.x")

@@ -4,7 +4,10 @@
   ``staging/<model>`` and ``intermediate/<model>`` for the DuckDB-only steps, ``reference/<seed>`` for
   seeds. dbt sources map to the Bronze assets (``bronze/edgar_company_facts`` ...), so the lineage in the
   UI runs Bronze -> Silver -> Gold. Groups: ``silver`` (staging, silver, seeds) and ``gold``.
-- dbt tests are asset checks on the model they test.
+- dbt tests are asset checks on the model they test (a singular test over several models names its model in
+  ``meta.dagster.ref``). Each has the automation condition ``with_its_model``, so a run that declarative
+  automation requests for a model evaluates its tests (see :meth:`LakehouseDbtTranslator.get_asset_check_spec`),
+  and dbt runs with indirect selection ``buildable``: a run tests what it builds, never a model it did not build.
 - One ``dbt build`` per run. After each model stored in Iceberg, the materialization carries the
   Iceberg snapshot the dbt plugin just committed (snapshot id, rows, metadata file, the column schema with
   the YAML descriptions) read back through :class:`IcebergLakehouse`, never through the DuckDB file
