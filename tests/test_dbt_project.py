@@ -125,3 +125,43 @@ def test_rerunning_the_build_leaves_row_counts_unchanged(gold_lakehouse: GoldLak
     again = gold_lakehouse.run_dbt()
     assert again.success
     assert gold_lakehouse.row_counts() == before
+
+
+def test_an_optional_source_loads_empty_until_its_table_exists(lakehouse_env) -> None:
+    """bronze.edgar_filings only enriches the statements: before any filing index landed it is an empty table
+    of the schema its asset writes, through the real catalog; once the table exists it is read as usual; a
+    source that does not opt in still fails on a missing table."""
+    import yaml
+    from dbt.adapters.duckdb.utils import SourceConfig
+    from pyiceberg.exceptions import NoSuchTableError
+
+    from finance_assets.core.iceberg import IcebergLakehouse
+    from finance_assets.core.settings import Settings
+    from finance_assets.edgar.parse import FILINGS_SCHEMA
+    from finance_assets.transform.dbt_plugin import Plugin
+
+    sources = yaml.safe_load((DBT_DIR / "models" / "staging" / "_bronze__sources.yml").read_text())
+    (filings,) = [t for t in sources["sources"][0]["tables"] if t["name"] == "edgar_filings"]
+    meta = filings["meta"]
+    config = SourceConfig(
+        name="edgar_filings", identifier="edgar_filings", schema="bronze", database=None, meta=meta, tags=[]
+    )
+    plugin = Plugin.__new__(Plugin)  # the plugin without dbt's profile plumbing, on the test's lakehouse
+    plugin._lakehouse = IcebergLakehouse.from_settings(Settings.from_env())
+    plugin._catalog = plugin._lakehouse.catalog
+    plugin._pins, plugin._pins_invocation = {}, ""
+
+    empty = plugin.load(config).read_all()
+    assert empty.num_rows == 0
+    assert empty.schema.names == FILINGS_SCHEMA.names
+    assert str(empty.schema.field("filing_date").type) == "date32[day]"
+    assert str(empty.schema.field("is_xbrl").type) == "bool"
+
+    row = pa.table({"cik": ["0000320193"], "accession_number": ["0000320193-23-000106"], "form": ["10-K"]})
+    plugin._lakehouse.write("bronze.edgar_filings", row)
+    plugin._pins = {}  # a new dbt invocation reads the table's current snapshot
+    assert plugin.load(config).read_all().to_pylist() == row.to_pylist()
+
+    required = SourceConfig(name="x", identifier="x", schema="bronze", database=None, meta={}, tags=[])
+    with pytest.raises(NoSuchTableError):
+        plugin.load(required)

@@ -169,8 +169,16 @@ def test_no_year_to_date_value_is_shown_as_a_quarter(gold_lakehouse: GoldLakehou
 def test_missing_operand_gives_null_with_a_reason(gold_lakehouse: GoldLakehouse) -> None:
     lines = gold_lakehouse.read("gold.statement_lines")
     missing = lines.filter(pl.col("value").is_null())
-    assert missing.filter(~pl.col("derivation").str.starts_with("missing: ")).is_empty()
-    assert lines.filter(pl.col("value").is_not_null() & pl.col("derivation").str.starts_with("missing")).is_empty()
+    # null: why ('missing: ...'), or the later filing that first reported it (not part of this statement)
+    reasons = pl.col("derivation").str.starts_with("missing: ") | pl.col("derivation").str.starts_with(
+        "not in this filing: first reported "
+    )
+    assert missing.filter(~reasons).is_empty()
+    late = missing.filter(pl.col("derivation").str.starts_with("not in this filing"))
+    assert late.filter(pl.col("first_reported_filed") <= pl.col("filed_at")).is_empty()
+    assert lines.filter(pl.col("value").is_not_null() & reasons).is_empty()
+    no_operand = missing.filter(pl.col("derivation").str.contains("to subtract from"))
+    assert no_operand.height > 10
 
 
 def test_per_share_values_are_never_subtracted(gold_lakehouse: GoldLakehouse) -> None:
@@ -342,3 +350,172 @@ def test_aapl_2024_11_snapshot_shows_no_spurious_restatements(
     assert new_restatements.filter(pl.col("filed_latest_now") <= cutoff).is_empty()
     # what was restated then is still restated (or restated again) now
     assert both.filter(pl.col("is_restated") & ~pl.col("is_restated_now")).is_empty()
+
+
+# ---- one definition of every cell (#18.4) -------------------------------------------------------------
+
+WIDE = ("income_statement", "balance_sheet", "cash_flow")
+
+
+def _wide_cells(lake: GoldLakehouse) -> pl.DataFrame:
+    """Every (wide table, row, line item) cell with its seven columns, in long shape."""
+    layouts = lake.read("gold.statement_lines").select("statement", "line_item").unique()
+    frames = []
+    for statement in WIDE:
+        wide = lake.read(f"gold.{statement}")
+        items = [c for c in layouts.filter(statement=statement).get_column("line_item").to_list() if c in wide.columns]
+        for item in items:
+            frames.append(
+                wide.select(
+                    "ticker",
+                    "period_type",
+                    "period_end",
+                    "filed_at",
+                    "accession_number",
+                    pl.lit(item).alias("line_item"),
+                    pl.col(item).alias("w_value"),
+                    pl.col(f"{item}_latest").alias("w_latest"),
+                    pl.col(f"{item}_concept").alias("w_concept"),
+                    pl.col(f"{item}_derivation").alias("w_derivation"),
+                    pl.col(f"{item}_filed").alias("w_filed"),
+                    pl.col(f"{item}_accessions").alias("w_accessions"),
+                    (pl.col(f"{item}_ttm") if f"{item}_ttm" in wide.columns else pl.lit(None, pl.Float64)).alias(
+                        "w_ttm"
+                    ),
+                )
+            )
+    return pl.concat(frames)
+
+
+def test_wide_statements_show_exactly_the_statement_lines_values(gold_lakehouse: GoldLakehouse) -> None:
+    cells = _wide_cells(gold_lakehouse)
+    assert cells.height > 5_000
+    long = gold_lakehouse.read("gold.statement_lines")
+    joined = cells.join(long, on=["ticker", "period_type", "period_end", "line_item"], how="left")
+    pairs = {
+        "w_value": "value",
+        "w_latest": "value_latest",
+        "w_concept": "concept",
+        "w_derivation": "derivation",
+        "w_filed": "filed",
+        "w_accessions": "accessions",
+        "w_ttm": "ttm_value",
+        "filed_at": "filed_at_right",
+        "accession_number": "accession_number_right",
+    }
+    for wide_column, long_column in pairs.items():
+        differ = joined.filter(pl.col("cik").is_not_null() & ~pl.col(wide_column).eq_missing(pl.col(long_column)))
+        assert differ.is_empty(), (
+            wide_column,
+            differ.select("ticker", "period_end", "line_item", wide_column, long_column),
+        )
+    # a wide cell without a long row shows nothing
+    orphan = joined.filter(pl.col("cik").is_null())
+    assert orphan.select(pl.all_horizontal(pl.col(list(pairs)[:7]).is_null())).to_series().all()
+    # and every statement period with a primary filing is a wide row
+    periods = (
+        long.filter(pl.col("filed_at").is_not_null())
+        .select("ticker", "statement", "period_type", "period_end")
+        .unique()
+    )
+    rows = pl.concat(
+        [
+            gold_lakehouse.read(f"gold.{s}").select("ticker", pl.lit(s).alias("statement"), "period_type", "period_end")
+            for s in WIDE
+        ]
+    )
+    assert periods.join(rows, on=["ticker", "statement", "period_type", "period_end"], how="anti").is_empty()
+
+
+def test_ttm_follows_the_documented_rule_on_every_cell(gold_lakehouse: GoldLakehouse) -> None:
+    """TTM = the sum of the four consecutive fiscal quarters shown, filled exactly when all four have a value,
+    one concept family, and were public on the row's filed_at (models/docs/statements.md, col_item_ttm)."""
+    lines = gold_lakehouse.read("gold.statement_lines").filter(pl.col("period_type") == "Q")
+    quarters = lines.with_columns(
+        (pl.col("fiscal_year") * 4 + pl.col("fiscal_period").str.slice(1).cast(pl.Int64) - 1).alias("ordinal")
+    )
+    window = quarters.select(
+        "ticker", "line_item", pl.col("ordinal").alias("o"), "value", "concept_family", pl.col("filed").alias("f")
+    )
+    expanded = (
+        quarters.select("ticker", "line_item", "period_end", "ordinal", "ttm_value", "filed_at", "value_kind")
+        .join(window, on=["ticker", "line_item"], how="inner")
+        .filter((pl.col("o") <= pl.col("ordinal")) & (pl.col("o") >= pl.col("ordinal") - 3))
+    )
+    judged = expanded.group_by("ticker", "line_item", "period_end").agg(
+        pl.col("ttm_value").first(),
+        pl.col("filed_at").first(),
+        pl.col("value_kind").first(),
+        pl.len().alias("rows"),
+        pl.col("value").count().alias("values"),
+        pl.col("concept_family").n_unique().alias("families"),
+        pl.col("f").max().alias("last_filed"),
+        pl.col("value").sum().alias("four_quarters"),
+    )
+    assert judged.height > 2_500
+    holds = (
+        pl.col("value_kind").is_in(["flow", "computed"])
+        & (pl.col("rows") == 4)
+        & (pl.col("values") == 4)
+        & (pl.col("families") == 1)
+        & (pl.col("last_filed") <= pl.col("filed_at"))
+    )
+    wrong = judged.filter(
+        (holds & (pl.col("ttm_value").is_null() | ((pl.col("ttm_value") - pl.col("four_quarters")).abs() > 1e-6)))
+        | (~holds.fill_null(False) & pl.col("ttm_value").is_not_null())
+    )
+    assert wrong.is_empty(), wrong
+    assert judged.filter(pl.col("ttm_value").is_not_null()).height > 1_500
+    assert (
+        gold_lakehouse.read("gold.statement_lines")
+        .filter(pl.col("period_type") == "FY", pl.col("ttm_value").is_not_null())
+        .is_empty()
+    )
+
+
+# ---- like with like and the new line items (#18.1, #18.2) ----------------------------------------------
+
+
+def test_a_restated_value_of_the_same_concept_is_a_restatement(gold_lakehouse: GoldLakehouse) -> None:
+    """AAPL's fiscal 2016 dividends: 11,965M in its 10-K of 2016-10-26, 12,150M under the same concept
+    (dividends and dividend equivalents) in its 10-Ks of 2017-11-03 and 2018-11-05."""
+    facts = _facts(raw_company_facts(AAPL), "PaymentsOfDividends").filter(
+        pl.col("start") == date(2015, 9, 27), pl.col("end") == date(2016, 9, 24)
+    )
+    first = facts.sort("filed").row(0, named=True)
+    latest = facts.sort("filed").row(-1, named=True)
+    assert (first["accn"], first["val"]) == ("0001628280-16-020309", 11_965_000_000)
+    assert (latest["accn"], latest["val"]) == ("0000320193-18-000145", 12_150_000_000)
+    line = _one(
+        gold_lakehouse.read("gold.statement_lines").filter(
+            ticker="AAPL", line_item="dividends_paid", period_type="FY", period_end=date(2016, 9, 24)
+        )
+    )
+    assert (line["value"], line["value_latest"]) == (first["val"], latest["val"])
+    assert line["concept_latest"] == "PaymentsOfDividends" and line["is_restated"] is True
+    assert line["is_concept_changed"] is False
+    signal = _one(
+        gold_lakehouse.read("gold.filing_signals").filter(
+            ticker="AAPL", line_item="dividends_paid", period_type="FY", period_end=date(2016, 9, 24)
+        )
+    )
+    assert signal["signal_type"] == "restatement" and signal["accession_number"] == latest["accn"]
+
+
+def test_interest_expense_matches_the_10k(gold_lakehouse: GoldLakehouse) -> None:
+    facts = _facts(raw_company_facts(AAPL), "InterestExpense").filter(
+        pl.col("form") == "10-K", pl.col("end") == date(2023, 9, 30), pl.col("start") == date(2022, 9, 25)
+    )
+    first = facts.sort("filed").row(0, named=True)
+    assert first["accn"] == "0000320193-23-000106"
+    income = _row(gold_lakehouse, "income_statement", "AAPL", "FY", date(2023, 9, 30))
+    assert income["interest_expense"] == first["val"]
+    assert income["interest_expense_concept"] == "InterestExpense"
+    assert income["interest_expense_accessions"] == [first["accn"]]
+
+
+def test_a_company_without_a_filing_index_has_statements(gold_lakehouse: GoldLakehouse) -> None:
+    """SNOW's submissions are not recorded: no filing index, yet its statements come from its facts."""
+    assert gold_lakehouse.read("silver.filings").filter(cik=SNOW).is_empty()
+    income = gold_lakehouse.read("gold.income_statement").filter(ticker="SNOW")
+    assert income.height > 20 and income.filter(pl.col("filed_at").is_null()).is_empty()

@@ -31,3 +31,8 @@
         else abs({{ a }} - {{ b }}) / abs({{ b }})
     end
 {%- endmacro %}
+
+{#- Two reported amounts are the same number (up to floating-point noise). -#}
+{% macro same_amount(a, b) -%}
+    (abs({{ a }} - {{ b }}) <= 1e-9 * greatest(abs({{ a }}), abs({{ b }})))
+{%- endmacro %}

@@ -4,7 +4,8 @@
 {% macro statement_line_items(statement) -%}
     {%- set layout = {
         'income_statement': ['revenue', 'cost_of_revenue', 'gross_profit', 'operating_expenses',
-                             'operating_income', 'pretax_income', 'income_tax', 'net_income',
+                             'operating_income', 'interest_income', 'interest_expense', 'net_interest_income',
+                             'premiums_earned', 'pretax_income', 'income_tax', 'net_income',
                              'eps_basic', 'eps_diluted', 'shares_basic', 'shares_diluted'],
         'balance_sheet': ['total_assets', 'current_assets', 'cash_and_equivalents', 'inventory',
                           'total_liabilities', 'current_liabilities', 'current_debt', 'long_term_debt',
@@ -19,52 +20,24 @@
 {#- Line items that add up over time (trailing-twelve-month sums make sense for them). -#}
 {% macro flow_line_items() -%}
     {{- return(['revenue', 'cost_of_revenue', 'gross_profit', 'operating_expenses', 'operating_income',
+                'interest_income', 'interest_expense', 'net_interest_income', 'premiums_earned',
                 'pretax_income', 'income_tax', 'net_income', 'operating_cash_flow', 'investing_cash_flow',
                 'financing_cash_flow', 'capex', 'dividends_paid', 'share_repurchases', 'free_cash_flow']) -}}
 {%- endmacro %}
 
-{#- One wide row per (ticker, period_type, period_end) from gold.statement_lines, point in time.
-
-    The row is the statement as published by its PRIMARY filing: the filing that first published most of
-    the row's values (ties: the earliest). `filed_at` / `accession_number` are that filing's. Per line
-    item X: X = the value as first reported, when it was public by `filed_at`; X_latest = as last reported
-    (restated). A value that only appeared in a LATER filing (the company started tagging the concept a
-    year later, say) is not part of the point-in-time row: X is null, X_derivation says when it was first
-    reported, and X_latest has it. So every non-null first-reported value of a row was public on
-    `filed_at`. X_concept, X_derivation ('reported', 'FY - 9M', ... or 'missing: <why>'), X_filed,
-    X_accessions give the lineage; flow items add X_ttm (quarterly rows). -#}
+{#- One wide row per (ticker, period_type, period_end): a pivot of gold.statement_lines, which applies every
+    point-in-time and TTM rule (see that model). Per line item X: X = value, X_latest = value_latest,
+    X_concept = concept, X_derivation = derivation, X_filed = filed, X_accessions = accessions, and for flow
+    items X_ttm = ttm_value, all of the row (ticker, period_type, period_end, line_item X) of
+    statement_lines; row columns come from the same rows (filed_at, accession_number: the statement's
+    primary filing). A period whose statement has no value at all has no primary filing and no row. -#}
 {% macro pivot_statement(statement) -%}
 {%- set items = statement_line_items(statement) -%}
 {%- set flows = flow_line_items() -%}
 with lines as (
     select *
     from {{ ref('statement_lines') }}
-    where statement = '{{ statement }}'
-),
-
-primary_filing as (
-    select ticker, period_type, period_end, source_accession as accession_number, first_filed as filed_at
-    from (
-        select ticker, period_type, period_end, source_accession, count(*) as n_values, min(filed) as first_filed
-        from lines
-        where value is not null
-        group by ticker, period_type, period_end, source_accession
-    )
-    qualify row_number() over (
-        partition by ticker, period_type, period_end order by n_values desc, first_filed, source_accession
-    ) = 1
-),
-
-point_in_time as (
-    select
-        l.*,
-        p.filed_at,
-        p.accession_number,
-        l.value is not null and l.filed > p.filed_at as is_late,
-        l.ttm_value is not null and l.ttm_filed > p.filed_at as is_ttm_late
-    from lines as l
-    inner join primary_filing as p
-        using (ticker, period_type, period_end)
+    where statement = '{{ statement }}' and filed_at is not null
 ),
 
 rows as (
@@ -81,22 +54,18 @@ rows as (
         max(filed_latest)           as latest_filed_at,
         coalesce(bool_or(is_restated), false) as is_restated,
         {%- for item in items %}
-        max(case when not is_late then value end) filter (where line_item = '{{ item }}') as {{ item }},
-        max(value_latest) filter (where line_item = '{{ item }}')                         as {{ item }}_latest,
-        max(case when not is_late then concept end) filter (where line_item = '{{ item }}') as {{ item }}_concept,
-        max(case
-                when is_late then 'not in this filing: first reported ' || strftime(filed, '%Y-%m-%d')
-                                  || ' (' || source_accession || '), see {{ item }}_latest'
-                else derivation
-            end) filter (where line_item = '{{ item }}')                                  as {{ item }}_derivation,
-        max(case when not is_late then filed end) filter (where line_item = '{{ item }}')  as {{ item }}_filed,
-        max(case when not is_late then accessions end) filter (where line_item = '{{ item }}') as {{ item }}_accessions
+        any_value(value) filter (where line_item = '{{ item }}')        as {{ item }},
+        any_value(value_latest) filter (where line_item = '{{ item }}') as {{ item }}_latest,
+        any_value(concept) filter (where line_item = '{{ item }}')      as {{ item }}_concept,
+        any_value(derivation) filter (where line_item = '{{ item }}')   as {{ item }}_derivation,
+        any_value(filed) filter (where line_item = '{{ item }}')        as {{ item }}_filed,
+        any_value(accessions) filter (where line_item = '{{ item }}')   as {{ item }}_accessions
         {%- if item in flows %},
-        max(case when not is_ttm_late then ttm_value end) filter (where line_item = '{{ item }}') as {{ item }}_ttm
+        any_value(ttm_value) filter (where line_item = '{{ item }}')    as {{ item }}_ttm
         {%- endif %}
         {%- if not loop.last %},{% endif %}
         {%- endfor %}
-    from point_in_time
+    from lines
     group by ticker, cik, period_type, period_end
 )
 
@@ -125,4 +94,27 @@ select
 from rows as r
 left join {{ ref('companies') }} as c
     on c.ticker = r.ticker
+{%- endmacro %}
+
+{#- Why a derived quarter (`value` = year to date - previous year to date) of a flow that cannot reverse within a
+    fiscal year (seed line_items.can_reverse = false) must not be published, or null when it may. Used by
+    int_statement_values on a row with `can_reverse`, `derived_method` and `line_item`. -#}
+{% macro derived_quarter_sanity(value, year_to_date, fiscal_year) -%}
+    case
+        when not can_reverse and {{ value }} is not null then
+            case
+                when sign({{ value }}) * sign({{ year_to_date }}) < 0 then
+                    derived_method || ' = ' || format('{:,.0f}', {{ value }})
+                    || ' has the opposite sign of its year-to-date value ' || format('{:,.0f}', {{ year_to_date }})
+                    || ' (' || line_item || ' cannot reverse within a fiscal year)'
+                when abs({{ value }}) > abs({{ year_to_date }}) then
+                    derived_method || ' = ' || format('{:,.0f}', {{ value }})
+                    || ' is larger than its year-to-date value ' || format('{:,.0f}', {{ year_to_date }})
+                    || ' (' || line_item || ' cannot reverse within a fiscal year)'
+                when {{ fiscal_year }} is not null and abs({{ value }}) > abs({{ fiscal_year }}) then
+                    derived_method || ' = ' || format('{:,.0f}', {{ value }})
+                    || ' is larger than the fiscal year value ' || format('{:,.0f}', {{ fiscal_year }})
+                    || ' (' || line_item || ' cannot reverse within a fiscal year)'
+            end
+    end
 {%- endmacro %}

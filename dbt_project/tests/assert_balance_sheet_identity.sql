@@ -1,10 +1,9 @@
 -- Total assets = total liabilities + parent equity + noncontrolling interest + temporary equity (within
 -- 0.5%), for every company and period where assets, liabilities and equity are all reported (first and
--- latest values alike).
--- Warn, not error: a company whose equity has a component outside companyfacts (e.g. PLTR's pre-IPO
--- redeemable preferred stock, tagged with a company-specific concept) must not block Gold for every
--- other company. tests/test_gold_statements.py asserts the identity strictly for the tested universe.
-{{ config(severity='warn') }}
+-- latest values alike). This guards the whole mart (it blocks): an equity component outside the
+-- standard concepts (PLTR's pre-IPO redeemable preferred stock, tagged with a company-specific concept) is
+-- the temporary_equity residual of int_statement_values_completed, with its lineage, so a failure here
+-- is a real defect (a mapping or period mismatch), not an odd company.
 select ticker, period_type, period_end, total_assets, total_liabilities, stockholders_equity,
        noncontrolling_interest, temporary_equity
 from {{ ref('balance_sheet') }}

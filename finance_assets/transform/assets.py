@@ -4,7 +4,10 @@
   ``staging/<model>`` and ``intermediate/<model>`` for the DuckDB-only steps, ``reference/<seed>`` for
   seeds. dbt sources map to the Bronze assets (``bronze/edgar_company_facts`` ...), so the lineage in the
   UI runs Bronze -> Silver -> Gold. Groups: ``silver`` (staging, silver, seeds) and ``gold``.
-- dbt tests are asset checks on the model they test.
+- dbt tests are asset checks on the model they test (a singular test over several models names its model in
+  ``meta.dagster.ref``). Each has the automation condition ``with_its_model``, so a run that declarative
+  automation requests for a model evaluates its tests (see :meth:`LakehouseDbtTranslator.get_asset_check_spec`),
+  and dbt runs with indirect selection ``buildable``: a run tests what it builds, never a model it did not build.
 - One ``dbt build`` per run. After each model stored in Iceberg, the materialization carries the
   Iceberg snapshot the dbt plugin just committed (snapshot id, rows, metadata file, the column schema with
   the YAML descriptions) read back through :class:`IcebergLakehouse`, never through the DuckDB file
@@ -26,8 +29,22 @@ from finance_assets.transform.resources import LakehouseDbtResource
 STORED_SCHEMAS = ("silver", "gold")  # models of these schemas are Iceberg tables <schema>.<model>
 GROUPS = {"staging": "silver", "silver": "silver", "reference": "silver", "intermediate": "gold", "gold": "gold"}
 DBT_POOL = "dbt_duckdb"  # one dbt build at a time: the DuckDB engine file takes one writer
+# A run that builds some models tests them, and only them: dbt's default ("eager") also runs every test that
+# touches a selected node, so building one seed ran a test joining it to a model this run did not build (on
+# a fresh engine file: "table does not exist", a failed run). "buildable" runs a test when all its parents
+# are selected or upstream of the selection, which is every test of every model the run builds.
+DBT_INDIRECT_SELECTION = "buildable"
 
 prepare_if_dev()  # `dagster dev` only; elsewhere the manifest is a build step's (see transform/project.py)
+
+
+def with_its_model(asset_key: dg.AssetKey) -> dg.AutomationCondition:
+    """True on every automation tick that requests ``asset_key`` (the model a dbt test checks)."""
+    return (
+        dg.AutomationCondition.any_deps_match(dg.AutomationCondition.will_be_requested())
+        .allow(dg.AssetSelection.assets(asset_key))
+        .with_label("with_its_model")
+    )
 
 
 def _schema(props: Mapping[str, Any]) -> str:
@@ -54,6 +71,32 @@ class LakehouseDbtTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return GROUPS.get(_schema(dbt_resource_props))
+
+    def get_asset_check_spec(
+        self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any], unique_id: str, project: Any
+    ) -> dg.AssetCheckSpec | None:
+        """The dbt test as a check that declarative automation requests together with its model.
+
+        Why: a run requested by an automation condition sensor lists the checks it executes. When no
+        check of the requested assets has an automation condition, Dagster passes the checks that were
+        requested explicitly, and only when there are none does it let the run include every check of
+        its assets. A feature asset whose own checks belong to its execution set (they are requested
+        with it) therefore turned the check selection of the whole run into just those checks, and the
+        dbt tests of every model built in that run were left out ("Not Evaluated"). With this condition
+        each dbt test is requested on every tick that requests its model, so it is part of that run.
+        """
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None:
+            return None
+        return dg.AssetCheckSpec(
+            spec.name,
+            asset=spec.asset_key,
+            description=spec.description,
+            additional_deps=spec.additional_deps,
+            blocking=spec.blocking,
+            metadata=spec.metadata,
+            automation_condition=with_its_model(spec.asset_key),
+        )
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
@@ -118,7 +161,7 @@ def lakehouse_dbt(
 ) -> Iterator[Any]:
     """``dbt build`` of the selected models: seeds, staging, Silver, Gold and their tests."""
     catalog = lakehouse.lakehouse()
-    with dbt.environment(**{DAGSTER_RUN_ID_ENV: context.run.run_id}):
+    with dbt.environment(**{DAGSTER_RUN_ID_ENV: context.run.run_id, "DBT_INDIRECT_SELECTION": DBT_INDIRECT_SELECTION}):
         invocation = dbt.cli(["build"], context=context)
         for event in invocation.stream():
             if isinstance(event, dg.Output):

@@ -26,7 +26,7 @@ edgar as (
         coalesce((
             select exp(sum(ln(s.split_ratio)))
             from {{ ref('int_stock_splits') }} as s
-            where s.ticker = l.ticker and s.split_date > l.filed
+            where s.ticker = l.ticker and s.split_date > l.first_reported_filed
         ), 1.0) as later_splits_first
     from {{ ref('statement_lines') }} as l
     inner join {{ ref('line_items') }} as li using (line_item)
@@ -42,7 +42,7 @@ compared as (
         e.fiscal_year,
         e.fiscal_period,
         e.period_end,
-        e.value as edgar_value_first,
+        e.first_reported_value as edgar_value_first,
         e.value_latest as edgar_value_latest,
         e.source_accession_latest as edgar_accession,
         e.filed_latest as edgar_filed,
@@ -52,9 +52,9 @@ compared as (
             else e.value_latest
         end as edgar_latest_on_fmp_basis,
         case e.unit_kind
-            when 'per_share' then e.value / e.later_splits_first
-            when 'shares' then e.value * e.later_splits_first
-            else e.value
+            when 'per_share' then e.first_reported_value / e.later_splits_first
+            when 'shares' then e.first_reported_value * e.later_splits_first
+            else e.first_reported_value
         end as edgar_first_on_fmp_basis,
         f.fmp_value,
         f.fmp_field,

@@ -1,6 +1,7 @@
 -- KPIs per (ticker, period_type, period_end), from the first-reported Gold statement values (what was
 -- public at filed_at) and, for valuation, the close on the filing date. See seed financial_kpis for the
--- formulas. Quarterly rows use trailing-twelve-month flows where a ratio mixes a flow with a balance
+-- formulas (a declared dependency, so a run that builds this model also runs the test comparing the two).
+-- depends_on: {{ ref('financial_kpis') }} Quarterly rows use trailing-twelve-month flows where a ratio mixes a flow with a balance
 -- (ROE, ROA, asset turnover, P/E); margins use the period's own flows.
 --
 -- Valuation (point in time): the price is the last close on or before `filed_at` (never a later one, and
