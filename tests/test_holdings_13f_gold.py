@@ -111,9 +111,10 @@ def test_the_13f_dbt_build_passes_its_data_tests_and_unit_tests(built: Built) ->
     assert {"silver/holdings_reports", "silver/holdings", *(k.to_user_string() for k in HOLDINGS_TARGETS)} <= stored
     # the dbt unit tests (unit rule, amendments, ticker mapping, quarter-on-quarter) run in that build;
     # run them once more by name so their results are visible here
-    from finance_assets.transform.project import DBT_EXECUTABLE, DBT_PROJECT_DIR, dbt_environment
+    from finance_assets.core.settings import environment
+    from finance_assets.transform.project import DBT_EXECUTABLE, DBT_PROJECT_DIR, tool_environment
 
-    with tempfile.TemporaryDirectory() as scratch, dbt_environment():
+    with tempfile.TemporaryDirectory() as scratch, environment(tool_environment()):
         run = subprocess.run(
             [
                 DBT_EXECUTABLE,
