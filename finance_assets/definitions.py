@@ -17,6 +17,7 @@ from finance_assets.features import assets as feature_assets
 from finance_assets.features.jobs import build_features_definitions
 from finance_assets.fmp import assets as fmp_assets
 from finance_assets.fmp.schedules import build_fmp_automation
+from finance_assets.maintenance.jobs import build_maintenance_definitions
 from finance_assets.market import assets as market_assets
 from finance_assets.market.schedules import build_market_automation
 from finance_assets.ml import assets as ml_assets
@@ -43,6 +44,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         build_transform_definitions(),
         build_features_definitions(),
         build_automation(settings),
+        build_maintenance_definitions(settings),
     )
 
 

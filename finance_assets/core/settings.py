@@ -110,6 +110,7 @@ DAGSTER = "Dagster instance"
 SERVICES = "MLflow, Feast and Optuna"
 AUTOMATION = "Automation and retraining"
 DBT = "dbt (the dbt-duckdb engine)"
+MAINTENANCE = "Table maintenance"
 
 
 class Settings(BaseSettings):
@@ -214,6 +215,19 @@ class Settings(BaseSettings):
     """dbt threads. The models form a chain and DuckDB parallelises each query over all cores."""
     dbt_memory_limit: str = _var("DBT_DUCKDB_MEMORY_LIMIT", DBT, "4GB")
     """DuckDB's memory limit inside dbt."""
+
+    # ---- table maintenance (the `lakehouse_maintenance` job, `cli maintain`) -------------------------------
+    snapshot_retention_days: float = _var("ICEBERG_SNAPSHOT_RETENTION_DAYS", MAINTENANCE, 7.0, ge=0)
+    """Snapshots older than this are expired (time travel reaches back this far); snapshots tagged
+    `lineage/...` (what predictions and training sets read) are kept whatever their age."""
+    snapshot_retain_last: int = _var("ICEBERG_SNAPSHOT_RETAIN_LAST", MAINTENANCE, 5, ge=1)
+    """However old, each table keeps at least this many of its latest snapshots."""
+    orphan_min_age_hours: float = _var("ICEBERG_ORPHAN_MIN_AGE_HOURS", MAINTENANCE, 24.0, ge=0)
+    """A file no snapshot references is removed once it is this old (younger ones may be a write in flight)."""
+    compact_min_files: int = _var("ICEBERG_COMPACT_MIN_FILES", MAINTENANCE, 8, ge=2)
+    """A partition with at least this many data files smaller than the target size is rewritten as one."""
+    compact_target_file_mb: int = _var("ICEBERG_COMPACT_TARGET_FILE_MB", MAINTENANCE, 128, ge=1)
+    """Data files below this size count as small for compaction."""
 
     # ---- construction -------------------------------------------------------------------------------------
     def __init__(self, **values: Any) -> None:

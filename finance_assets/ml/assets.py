@@ -145,6 +145,7 @@ def training_set(
     read = {**features.snapshots, LABELS_TABLE: pins[LABELS_TABLE]}
     lineage_read = {t: pins[t] for t in dataset.lineage_tables(config.retrieval)}
     snapshots = {**read, **lineage_read}
+    catalog.tag_lineage(snapshots, TRAINING_SET_TABLE)  # snapshot expiry keeps what these rows name
     frame = (
         labelled.join(features.frame, on=["ticker", "as_of_date"], how="left")
         .join(
@@ -234,6 +235,7 @@ def return_model(
     frame, features, training_snapshot = read_training_set(context, catalog)
     snapshots = {row["table"]: int(row["snapshot_id"]) for row in frame["source_snapshots"][0]}
     snapshots[TRAINING_SET_TABLE] = training_snapshot
+    catalog.tag_lineage({TRAINING_SET_TABLE: training_snapshot}, "ml.return_model")  # the model's data survives expiry
     feature_service = frame["feature_service"][0]
     client, experiment_id = mlflow.configure()
     data = TrainingData(
@@ -389,6 +391,7 @@ def predictions(
     rows = entities.join(found.frame, on=["ticker", "as_of_date"], how="left")
     preds = model.predict(booster, rows.select(pl.col(features).cast(pl.Float64)).to_pandas())
     snapshots = {**found.snapshots, **{t: pins[t] for t in dataset.lineage_tables(retrieval)}}
+    catalog.tag_lineage(snapshots, PREDICTIONS_TABLE)  # snapshot expiry keeps what these rows name
     frame = (
         rows.select("ticker", "as_of_date")
         .with_columns([pl.Series(name, preds[:, i]) for i, name in enumerate(PREDICTION_COLUMNS)])
