@@ -17,6 +17,7 @@ from typing import Any
 import dagster as dg
 
 from finance_assets.core.partitions import partition_ranges, range_tags
+from finance_assets.maintenance.recovery import launch_tags, recover
 
 LAUNCHED_BY = "lakehouse/launched_by"
 
@@ -151,7 +152,7 @@ def keys_in_range(defs: dg.Definitions, instance: dg.DagsterInstance, job: str, 
 
 def launch(defs: dg.Definitions, instance: dg.DagsterInstance, request: Launch, *, launched_by: str) -> Outcome:
     """Run ``request`` to completion in this process; failed steps and failed ERROR checks are its failures."""
-    tags = {LAUNCHED_BY: launched_by}
+    tags = {LAUNCHED_BY: launched_by, **launch_tags()}  # host + pid: how recover() judges this run later
     if request.partition_range:  # one run over a range of partitions, as a backfill's run does
         tags |= range_tags(*request.partition_range)
     started = time.monotonic()
@@ -184,7 +185,12 @@ def launch_all(
     launched_by: str,
     log: Callable[[str], None],
 ) -> list[str]:
-    """Every request in order, each reported on one line; a failed run does not stop the next. Failures."""
+    """Every request in order, each reported on one line; a failed run does not stop the next. Failures.
+
+    First, what a killed launch left behind is cleaned up (:func:`recover`: its runs failed, its pool slots
+    freed), so these runs never wait for a slot that a dead process holds.
+    """
+    recover(instance, log=log)
     failures: list[str] = []
     for request in requests:
         outcome = launch(defs, instance, request, launched_by=launched_by)
