@@ -62,7 +62,7 @@ init(settings)
 import dagster as dg
 from finance_assets.pipeline import bronze_stage
 failures = bronze_stage(settings, dg.DagsterInstance.get(), lambda line: print(line, flush=True),
-                        fmp_tickers=settings.universe[:1])
+                        fmp_tickers=settings.universe.split(",")[:1])
 print("RESULT " + json.dumps({"bronze_s": time.monotonic() - t0, "failures": failures}), flush=True)
 """
 

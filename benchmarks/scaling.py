@@ -69,7 +69,7 @@ log = lambda line: print(line, flush=True)
 failures, stages = [], {"startup_s": time.monotonic() - t0}
 t = time.monotonic()
 # FMP is recorded for AAPL only (copied under the first synthetic ticker): the others would only 404
-failures += bronze_stage(settings, defs, instance, log, fmp_tickers=settings.universe[:1])
+failures += bronze_stage(settings, defs, instance, log, fmp_tickers=settings.universe.split(",")[:1])
 stages["bronze_s"] = time.monotonic() - t
 t = time.monotonic()
 failures += dbt_stage(defs, instance, log)

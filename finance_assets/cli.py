@@ -18,7 +18,10 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 from urllib.parse import urlsplit
 
 from finance_assets.core.entry import ignore_known_warnings, stop_on_sigterm
@@ -106,7 +109,7 @@ def summary(settings: Settings) -> list[tuple[str, int, int | None]]:
             snapshot = table.current_snapshot()
             count = int(snapshot.summary["total-records"] or 0) if snapshot and snapshot.summary else 0
             rows.append((name, count, snapshot.snapshot_id if snapshot else None))
-    print(f"\n{'table':<40}{'rows':>12}  snapshot")
+    print(f"\n{'table':<40}{'rows':>12}  snapshot", flush=True)
     for name, count, snapshot_id in rows:
         print(f"{name:<40}{count:>12,}  {snapshot_id}")
     uri = urlsplit(settings.iceberg_catalog_uri)
@@ -115,20 +118,143 @@ def summary(settings: Settings) -> list[tuple[str, int, int | None]]:
     return rows
 
 
-def demo(settings: Settings) -> int:
-    init(settings)
-    from finance_assets.pipeline import materialize_all
+# Tables whose tickers say how far each company got, per layer (missing tables count as empty).
+LAYER_TABLES: dict[str, tuple[str, ...]] = {
+    "Bronze": ("bronze.prices_daily", "bronze.edgar_company_facts", "bronze.edgar_filings"),
+    "Silver": ("silver.prices_daily", "silver.financial_facts"),
+    "Gold": ("gold.price_features", "gold.income_statement"),
+    "features": ("gold.fundamental_features", "gold.ratio_features", "gold.filing_signal_features"),
+    "predictions": ("ml.predictions",),
+}
 
+
+def layer_tickers(settings: Settings) -> dict[str, set[str]]:
+    """The tickers with rows in each layer's tables (:data:`LAYER_TABLES`), read with pyiceberg (one column)."""
+    from finance_assets.core.iceberg import IcebergLakehouse
+
+    lakehouse = IcebergLakehouse.from_settings(settings)
+    found: dict[str, set[str]] = {}
+    for layer, tables in LAYER_TABLES.items():
+        tickers: set[str] = set()
+        for name in tables:
+            if not lakehouse.table_exists(name):
+                continue
+            table = lakehouse.load(name)
+            if "ticker" in table.schema().column_names:
+                column = table.scan(selected_fields=("ticker",)).to_arrow().column("ticker")
+                tickers |= {t for t in column.unique().to_pylist() if t}
+        found[layer] = tickers
+    return found
+
+
+@contextmanager
+def full_log(path: Path) -> Iterator[TextIO]:
+    """Send this process's stdout/stderr (and its children's: dbt, the prices process) to ``path``.
+
+    Yields a text stream on the original terminal for the console. Done at the file-descriptor level
+    because Dagster's event log, dbt's output and library warnings write to fds 1/2 from several places.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    terminal = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace")
+    saved = os.dup(1), os.dup(2)
+    with path.open("a", encoding="utf-8") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield terminal
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            terminal.close()
+
+
+def demo(settings: Settings) -> int:
+    """The whole graph for UNIVERSE: one line per stage, then the summary; details in the log file.
+
+    Exit 0 when every run succeeded, even if some companies have data gaps (they are listed); 1 when a run
+    failed (a step or a blocking check), naming it and the log file.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from finance_assets.edgar.universe import UniverseError
+    from finance_assets.pipeline import Reporter, coverage, materialize_all
+
+    init(settings)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    log_path = settings.home / "logs" / f"demo-{stamp}.log"
+    out = Console(highlight=False, soft_wrap=True)
     mode = f"replay from {settings.replay_dir}" if settings.replay else "live sources"
-    print(f"lakehouse demo: profile={settings.profile} home={settings.home} ({mode})")
-    print(f"universe: {', '.join(settings.universe)}")
+    out.print(f"lakehouse demo: profile={settings.profile} home={settings.home} ({mode})")
     started = time.monotonic()
-    failures = materialize_all(settings, log=print)
-    summary(settings)
-    print(f"\nfinished in {time.monotonic() - started:.1f}s with {len(failures)} failed step(s)")
-    for failure in failures:
-        print(f"  FAILED {failure}")
-    return 1 if failures else 0
+    try:  # before anything runs: an unknown ticker stops the demo here, naming it
+        covered = coverage(settings)
+    except UniverseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with full_log(log_path) as terminal:
+        width = out.width if out.is_terminal else 100  # a pipe gets 100 columns, not rich's 80
+        console = Console(file=terminal, highlight=False, force_terminal=out.is_terminal, width=width)
+        console.print(
+            f"universe {settings.universe!r}: {len(covered.prices)} tickers; SEC EDGAR for {len(covered.edgar)} "
+            f"(recorded/available SEC data), FMP for {len(covered.fmp)}; {len(covered.price_only)} prices only"
+        )
+        for warning in covered.warnings:
+            print(f"universe: {warning}")  # the full list goes to the log
+        console.print(f"full log: {log_path}")
+        reporter = Reporter(log=lambda line: print(line, flush=True), console=console)
+        try:
+            failures = materialize_all(settings, log=reporter)
+        except Exception as exc:  # a crash outside any run (set-up, planning): name it and the log
+            import traceback
+
+            traceback.print_exc()
+            console.print(f"[red]error:[/red] the demo stopped: {type(exc).__name__}: {exc}. Details: {log_path}")
+            return 1
+        rows = summary(settings)  # also printed to the log
+        landed = layer_tickers(settings)
+
+        universe = set(covered.prices)
+        table = Table(title="companies landed per layer", title_justify="left", box=None, pad_edge=False)
+        for column in ("layer", "companies", "of"):
+            table.add_column(column, justify="right" if column != "layer" else "left")
+        for layer, tickers in landed.items():
+            of = len(covered.edgar) if layer in ("features",) else len(universe)
+            table.add_row(layer, str(len(tickers & universe)), str(of))
+        console.print(table)
+
+        gaps = [w for o in reporter.outcomes for w in o.warnings] + reporter.notes
+        if covered.warnings:
+            gaps.append(covered.warnings[-1][:200] + ("..." if len(covered.warnings[-1]) > 200 else ""))
+        if gaps:
+            console.print(f"data gaps ({len(gaps)}; not failures, details in the log):")
+            for gap in gaps[:8]:
+                console.print(f"  - {gap[:220]}")
+        counts = [(name, count) for name, count, _ in rows]
+        console.print(f"rows per table ({len(counts)} tables; `python -m finance_assets.cli summary` for snapshots):")
+        cells = [f"{name:<38}{count:>11,}" for name, count in counts]
+        for i in range(0, len(cells), 2):
+            console.print("  " + "  ".join(cells[i : i + 2]))
+        console.print(
+            "open: [bold]make dev[/bold] (Dagster, http://127.0.0.1:3000) | [bold]make mlflow-ui[/bold] "
+            "(http://127.0.0.1:5000) | [bold]make serve-features[/bold] (Feast, http://127.0.0.1:6566)"
+        )
+        elapsed = time.monotonic() - started
+        if failures:
+            console.print(
+                f"[red]FAILED[/red] {len(failures)} run step(s)/check(s) in {elapsed:.0f}s (log: {log_path}):"
+            )
+            for failure in failures[:10]:
+                console.print(f"  - {failure}")
+            return 1
+        console.print(f"[green]done[/green] in {elapsed:.0f}s; full log: {log_path}")
+        return 0
 
 
 def materialize(

@@ -53,6 +53,8 @@ class Outcome:
     seconds: float
     failures: list[str] = field(default_factory=list)
     rows: dict[str, int | None] = field(default_factory=dict)
+    # failed WARN checks (data gaps scoped to companies: shown in the demo's summary, not failures)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -166,15 +168,36 @@ def launch(defs: dg.Definitions, instance: dg.DagsterInstance, request: Launch, 
     )
     outcome = Outcome(request, result.run_id, time.monotonic() - started)
     label = request.describe()
-    outcome.failures = [f"{label}: step {e.step_key} failed" for e in result.get_step_failure_events()]
+    outcome.failures = [
+        f"{label}: step {e.step_key} failed: {_first_line(e)}" for e in result.get_step_failure_events()
+    ]
     for evaluation in result.get_asset_check_evaluations():
-        if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
-            check = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+        if evaluation.passed:
+            continue
+        check = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+        if evaluation.severity == dg.AssetCheckSeverity.ERROR:
             outcome.failures.append(f"{label}: check {check}")
+        else:
+            named = {
+                k: getattr(v, "value", v)
+                for k, v in evaluation.metadata.items()
+                if k.startswith(("tickers_", "failed_companies", "empty_partitions", "unresolved"))
+            }
+            detail = "; ".join(f"{k}: {v}" for k, v in named.items())
+            outcome.warnings.append(f"check {check}" + (f" ({detail})" if detail else ""))
     for event in result.get_asset_materialization_events():
         count = event.materialization.metadata.get("dagster/row_count")
         outcome.rows[event.asset_key.to_user_string()] = getattr(count, "value", count)
     return outcome
+
+
+def _first_line(event: dg.DagsterEvent) -> str:
+    """The error a failed step raised, on one line (the full traceback is in the run's event log)."""
+    error = getattr(event.event_specific_data, "error", None)
+    while error is not None and error.cause is not None and "DagsterExecutionStepExecutionError" in error.cls_name:
+        error = error.cause
+    message = (error.message if error is not None else "").strip().splitlines()
+    return message[0][:300] if message else "see the run's event log"
 
 
 def launch_all(

@@ -19,9 +19,10 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from finance_assets.core.io_manager import IcebergIOManager
-from finance_assets.core.resources import HttpClientResource, LakehouseResource, RawArchiveResource, UniverseResource
+from finance_assets.core.resources import HttpClientResource, LakehouseResource, RawArchiveResource
 from finance_assets.core.settings import REPLAY_USER_AGENT, Settings, env_name
 from finance_assets.edgar.resources import SecEdgarResource
+from finance_assets.edgar.universe import UniverseResource
 from finance_assets.features.resources import FeastResource
 from finance_assets.fmp.resources import FmpResource
 from finance_assets.market.resources import MarketDataResource
@@ -65,6 +66,12 @@ def resources_for(settings: Settings, *, secrets: Secrets = "env") -> dict[str, 
         max_retries=settings.http_max_retries,
     )
 
+    sec = SecEdgarResource(
+        http=http,
+        user_agent=settings.sec_user_agent or (REPLAY_USER_AGENT if settings.replay else None),
+        requests_per_second=settings.sec_requests_per_second,
+    )
+
     mlflow_uri = settings.mlflow_tracking_uri
     if mlflow_uri is None and local:
         mlflow_uri = f"sqlite:///{home / 'mlflow.db'}"
@@ -83,18 +90,14 @@ def resources_for(settings: Settings, *, secrets: Secrets = "env") -> dict[str, 
         "iceberg_io_manager": IcebergIOManager(lakehouse=lakehouse),
         "archive": RawArchiveResource(location=settings.archive_location, s3=s3),
         "http": http,
-        "universe": UniverseResource(tickers=list(settings.universe)),
-        "sec": SecEdgarResource(
-            http=http,
-            user_agent=settings.sec_user_agent or (REPLAY_USER_AGENT if settings.replay else None),
-            requests_per_second=settings.sec_requests_per_second,
+        "universe": UniverseResource(
+            spec=settings.universe, skip_unknown=settings.universe_skip_unknown, replay_dir=replay_dir, sec=sec
         ),
+        "sec": sec,
         "fmp": FmpResource(
             http=http, api_key=secret("fmp_api_key"), requests_per_minute=settings.fmp_requests_per_minute
         ),
-        "market_data": MarketDataResource(
-            provider=settings.prices_provider, replay_dir=replay_dir, replay_layout=settings.prices_replay_layout
-        ),
+        "market_data": MarketDataResource(provider=settings.prices_provider, replay_dir=replay_dir),
         "dbt": LakehouseDbtResource(
             project_dir=dbt_project,
             dbt_executable=DBT_EXECUTABLE,

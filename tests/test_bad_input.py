@@ -99,10 +99,10 @@ CLI_CASES = {
         "empty",
         "has no edgar/ folder: it is not laid out like ../shared/replay",
     ),
-    "CIK where a ticker goes": (
+    "empty universe": (
         "UNIVERSE",
-        "AAPL,0000320193",
-        "UNIVERSE='AAPL,0000320193' has malformed tickers ['0000320193']. Give comma-separated exchange tickers",
+        " , ",
+        "is empty. Give tickers, CIKs, a file or a named universe, e.g. UNIVERSE=AAPL,MSFT",
     ),
     "anonymous user agent": (
         "SEC_USER_AGENT",
@@ -216,15 +216,15 @@ def test_malformed_price_file_fails_the_run_naming_file_and_line(
 
 
 def test_reversed_partition_range_names_the_range_and_the_fix(instance_home: Path) -> None:
-    tags = {"dagster/asset_partition_range_start": "2023-06-30", "dagster/asset_partition_range_end": "2023-01-02"}
+    tags = {"dagster/asset_partition_range_start": "2023-06-01", "dagster/asset_partition_range_end": "2023-01-01"}
     text = _failure(_materialize([PRICES], tags=tags))
-    assert "2023-06-30...2023-01-02 ends before it starts" in text
-    assert "2023-01-02...2023-06-30" in text  # the corrected range
+    assert "2023-06-01...2023-01-01 ends before it starts" in text
+    assert "2023-01-01...2023-06-01" in text  # the corrected range
 
 
 @pytest.mark.parametrize(("asset", "key"), [(PRICES, "2023-10-28"), (PRICES, "2023-13-45"), (FACTS, "ZZZQ")])
 def test_partition_key_that_does_not_exist_is_named_and_nothing_runs(instance_home: Path, asset: str, key: str) -> None:
-    # 2023-10-28 is a Saturday (prices are weekday partitions); ZZZQ was never registered as a company
+    # prices are monthly partitions keyed by their first day (2023-10-01); ZZZQ was never registered as a company
     with pytest.raises(dg.DagsterUnknownPartitionError, match=f"partition with key `{key}`"):
         _materialize([asset], partition_key=key)
     assert dg.DagsterInstance.get().get_runs() == []

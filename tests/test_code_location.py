@@ -80,7 +80,7 @@ def test_each_resource_shows_its_configuration_and_secrets_only_as_variable_name
     assert expected | {"mlflow", "optuna", "iceberg_io_manager"} <= set(resources)
     for name in expected | {"mlflow", "optuna"}:
         assert resources[name].configured_values, f"{name} shows no configuration"
-    assert json.loads(resources["universe"].configured_values["tickers"]) == ["AAPL", "MSFT", "NVDA", "TSM", "MRVL"]
+    assert json.loads(resources["universe"].configured_values["spec"]) == "recorded,sp500"
     assert json.loads(resources["lakehouse"].configured_values["warehouse"]) == "s3://lake/warehouse"
     assert json.loads(resources["sec"].configured_values["user_agent"]) == PROD["SEC_USER_AGENT"]
     for resource, fields in SECRET_FIELDS.items():

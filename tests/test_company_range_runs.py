@@ -56,7 +56,7 @@ def universe(lakehouse_env: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     init(Settings.from_env())
     assert _materialize([TICKERS]).success
-    return Settings.from_env().universe
+    return Settings.from_env().universe.split(",")
 
 
 def test_a_range_of_companies_is_one_run_and_writes_each_company_as_reported(universe: list[str]) -> None:

@@ -79,14 +79,24 @@ def raw_web(stem: str) -> tuple[dict[date, list[float]], list[tuple[date, str]]]
     return prices, events
 
 
+def only(root: Path, *folders: str) -> Path:
+    """A replay root holding only the given recorded price folders (symlinked), to test one layout alone."""
+    for folder in folders:
+        (root / "prices").mkdir(parents=True, exist_ok=True)
+        (root / "prices" / folder).symlink_to(REPLAY / "prices" / folder)
+    return root
+
+
 @pytest.fixture(scope="module")
 def clean() -> ReplayPriceSource:
-    return ReplayPriceSource(REPLAY, "yahoo_daily", provider="yfinance")
+    """The whole recording: the clean Yahoo set is first in the precedence, so it serves its 21 tickers."""
+    return ReplayPriceSource(REPLAY, provider="yfinance")
 
 
 @pytest.fixture(scope="module")
-def web() -> ReplayPriceSource:
-    return ReplayPriceSource(REPLAY, "yahoo_web_export", provider="yfinance")
+def web(tmp_path_factory: pytest.TempPathFactory) -> ReplayPriceSource:
+    root = only(tmp_path_factory.mktemp("web"), "yahoo_web_export_2015_2026")
+    return ReplayPriceSource(root, provider="yfinance")
 
 
 # ---- clean set ----------------------------------------------------------------------------------------
@@ -115,6 +125,7 @@ def test_clean_aapl_row_equals_csv_line(clean: ReplayPriceSource) -> None:
             "dividend": None,
             "split_ratio": None,
             "provider": "yfinance",
+            "source_file": "prices/yahoo_daily_2003_2023/AAPL.csv",
         }
     ]
 
@@ -139,9 +150,9 @@ def test_every_clean_file_matches_its_raw_rows(clean: ReplayPriceSource) -> None
         assert frame["volume"].to_list() == [raw[d][4] for d in sorted(raw)], path.name  # incl. 2.45e+08
 
 
-@pytest.mark.parametrize("layout", ["yahoo_daily", "yahoo_web_export"])
-def test_range_outside_coverage_is_empty(layout: str) -> None:
-    frame = ReplayPriceSource(REPLAY, layout).fetch("MSFT", date(1990, 1, 1), date(1990, 12, 31))  # type: ignore[arg-type]
+@pytest.mark.parametrize("folder", ["yahoo_daily_2003_2023", "yahoo_web_export_2015_2026", "stooq_daily_2005_2026"])
+def test_range_outside_coverage_is_empty(folder: str, tmp_path: Path) -> None:
+    frame = ReplayPriceSource(only(tmp_path, folder)).fetch("MSFT", date(1990, 1, 1), date(1990, 12, 31))
     assert frame.height == 0
     assert frame.schema == PRICE_SCHEMA
 
@@ -150,8 +161,8 @@ def test_unknown_symbol(clean: ReplayPriceSource) -> None:
     with pytest.raises(UnknownSymbolError) as info:
         clean.fetch("ZZZZ", date(2020, 1, 1), date(2020, 1, 31))
     assert info.value.symbol == "ZZZZ"
-    assert info.value.path == CLEAN_DIR / "ZZZZ.csv"
-    assert "'ZZZZ'" in str(info.value) and str(CLEAN_DIR / "ZZZZ.csv") in str(info.value)
+    assert info.value.path == REPLAY / "prices" / "*/ZZZZ.csv[.gz]"  # no folder has it
+    assert "'ZZZZ'" in str(info.value) and str(REPLAY / "prices" / "*/ZZZZ.csv[.gz]") in str(info.value)
 
 
 def test_bad_requests_are_rejected(clean: ReplayPriceSource) -> None:
@@ -160,6 +171,68 @@ def test_bad_requests_are_rejected(clean: ReplayPriceSource) -> None:
     for bad in ("../AAPL", "AAPL,MSFT", "aapl", ""):
         with pytest.raises(ValueError, match="symbol"):
             clean.fetch(bad, date(2020, 1, 1), date(2020, 1, 2))
+
+
+# ---- every recorded folder, one file per ticker -------------------------------------------------------
+
+
+def test_every_recorded_folder_is_read_and_each_ticker_served_by_the_first_folder_of_the_precedence(
+    clean: ReplayPriceSource,
+) -> None:
+    stems: dict[str, list[str]] = {}
+    for folder in sorted((REPLAY / "prices").iterdir()):
+        for path in folder.iterdir():
+            stems.setdefault(path.name.split(".csv")[0], []).append(folder.name)
+    assert len(clean.symbols()) == len(stems)  # every folder's tickers, each once
+    assert clean.source_file("^GSPC") == "prices/yahoo_daily_2003_2023/GSPC.csv"
+    assert clean.source_file("A") == "prices/yahoo_sp500_2015_2020/A.csv.gz"  # only in the S&P 500 set
+    assert clean.source_file("BA") == "prices/yahoo_sp500_2015_2020/BA.csv.gz"  # S&P 500 set before the web export
+    assert clean.source_file("KO") == "prices/yahoo_daily_2003_2023/KO.csv"  # clean Yahoo set before Stooq
+
+
+def test_sp500_row_equals_its_csv_line(clean: ReplayPriceSource) -> None:
+    # prices/yahoo_sp500_2015_2020/A.csv.gz, line 2:
+    # 2015-01-12,40.720001220703125,39.95000076293945,40.61000061035156,40.11000061035156,2770800.0,38.22322082519531,A
+    frame = clean.fetch("A", date(2015, 1, 12), date(2015, 1, 12))
+    assert frame.select("open", "high", "low", "close", "volume", "adj_close", "source_file").row(0) == (
+        40.61000061035156,
+        40.720001220703125,
+        39.95000076293945,
+        40.11000061035156,
+        2770800.0,
+        38.22322082519531,
+        "prices/yahoo_sp500_2015_2020/A.csv.gz",
+    )
+    assert clean.fetch("A", date(2000, 1, 1), date(2030, 1, 1)).height == 1259  # the file's 1,259 rows
+
+
+def test_a_recorded_sp500_file_with_a_repeated_date_is_rejected_naming_file_and_line(
+    clean: ReplayPriceSource,
+) -> None:
+    # CBS.csv.gz repeats 2019-12-04 as an all-zero bar on line 1236 (the CBS/Viacom merger day)
+    with pytest.raises(PriceFileError) as info:
+        clean.fetch("CBS", date(2015, 1, 1), date(2020, 1, 31))
+    assert info.value.line == 1236 and "duplicate date 2019-12-04 (already on line 1235)" in info.value.problem
+    assert str(info.value.path).endswith("yahoo_sp500_2015_2020/CBS.csv.gz")
+
+
+def test_an_adjusted_only_file_serves_its_adjusted_close_as_both_closes(tmp_path: Path) -> None:
+    # prices/stooq_daily_2005_2026/KO.csv, first data line: the values are already adjusted
+    first = (REPLAY / "prices/stooq_daily_2005_2026/KO.csv").read_text().splitlines()[1].split(",")
+    source = ReplayPriceSource(only(tmp_path, "stooq_daily_2005_2026"))
+    row = source.fetch("KO", date.fromisoformat(first[0]), date.fromisoformat(first[0])).row(0, named=True)
+    assert (row["open"], row["high"], row["low"]) == tuple(map(float, first[1:4]))
+    assert row["close"] == row["adj_close"] == float(first[4]) and row["volume"] == float(first[5])
+    assert row["source_file"] == "prices/stooq_daily_2005_2026/KO.csv"
+
+
+def test_a_cut_off_gzip_file_is_rejected_naming_it(tmp_path: Path) -> None:
+    folder = tmp_path / "prices" / "yahoo_sp500_2015_2020"
+    folder.mkdir(parents=True)
+    data = (REPLAY / "prices/yahoo_sp500_2015_2020/A.csv.gz").read_bytes()
+    (folder / "A.csv.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(PriceFileError, match=r"A\.csv\.gz, line 1: not a readable gzip file"):
+        ReplayPriceSource(tmp_path).fetch("A", date(2015, 1, 1), date(2020, 1, 31))
 
 
 # ---- messy web export ---------------------------------------------------------------------------------
@@ -332,7 +405,7 @@ def test_corrupted_export_is_rejected_with_file_and_line(tmp_path: Path, case: s
     target.write_text("".join(lines), encoding="utf-8", newline="")
 
     with pytest.raises(PriceFileError) as info:
-        ReplayPriceSource(tmp_path, "yahoo_web_export").fetch(symbol_for(stem), date(2015, 1, 1), date(2026, 3, 1))
+        ReplayPriceSource(tmp_path).fetch(symbol_for(stem), date(2015, 1, 1), date(2026, 3, 1))
     err = info.value
     assert (err.path.resolve(), err.line) == (target.resolve(), bad_line), str(err)
     assert str(target) in str(err) and f"line {bad_line}:" in str(err)
@@ -346,7 +419,7 @@ def test_corrupted_clean_file_is_rejected(tmp_path: Path) -> None:
     lines[99] = lines[99].replace(lines[99].split(",")[4], "NA", 1)  # line 100, the Close cell
     (folder / "KO.csv").write_text("".join(lines))
     with pytest.raises(PriceFileError) as info:
-        ReplayPriceSource(tmp_path, "yahoo_daily").fetch("KO", date(2003, 1, 1), date(2004, 1, 1))
+        ReplayPriceSource(tmp_path).fetch("KO", date(2003, 1, 1), date(2004, 1, 1))
     assert info.value.line == 100 and "KO.Close 'NA' is not a number" in str(info.value)
 
 
@@ -418,7 +491,8 @@ def test_openbb_mapping_equals_replay_frame(web: ReplayPriceSource) -> None:
     adjusted = _fetcher_results("META", frames["splits_and_dividends"], start, end, "splits_and_dividends")
     assert raw.results[0].split_ratio == 0.0  # yfinance's "no event", which the schema turns into null
 
-    expected = web.fetch("META", start, end)
+    # the live path records no file: source_file is null there, the replayed file's path here
+    expected = web.fetch("META", start, end).with_columns(pl.lit(None, pl.String).alias("source_file"))
     assert expected.height == 7 and expected["dividend"].drop_nulls().to_list() == [0.5]
     # Every shape OpenBB offers: the OBBject, its .results, to_df() (date index), to_polars().
     for shape in (lambda o: o, lambda o: o.results, lambda o: o.to_df(), lambda o: o.to_polars()):
@@ -468,7 +542,7 @@ def test_openbb_source_fetch_with_fake_obb(monkeypatch: pytest.MonkeyPatch, web:
     monkeypatch.setattr(source, "_OBB", fake)
     day = date(2024, 2, 21)
     frame = OpenBBPriceSource("yfinance").fetch("META", day, day)  # one-day query: yf_download returns more
-    assert_frame_equal(frame, web.fetch("META", day, day))
+    assert_frame_equal(frame, web.fetch("META", day, day).with_columns(pl.lit(None, pl.String).alias("source_file")))
     assert [c["adjustment"] for c in fake.calls] == ["splits_only", "splits_and_dividends"]
     assert all(c["provider"] == "yfinance" and c["symbol"] == "META" for c in fake.calls)
 

@@ -71,8 +71,8 @@ def test_a_value_of_the_wrong_type_names_the_variable_and_what_it_is(tmp_path: P
         Settings.from_env({"HTTP_TIMEOUT_SECONDS": "soon"})
     with pytest.raises(SettingsError, match=r"HTTP_MAX_RETRIES='2.5' is not a whole number"):
         Settings.from_env({"HTTP_MAX_RETRIES": "2.5"})
-    with pytest.raises(SettingsError, match=r"PRICES_REPLAY_LAYOUT='csv' is not one of 'yahoo_daily' or"):
-        Settings.from_env({"PRICES_REPLAY_LAYOUT": "csv"})
+    with pytest.raises(SettingsError, match=r"UNIVERSE_SKIP_UNKNOWN='maybe' is not"):
+        Settings.from_env({"UNIVERSE_SKIP_UNKNOWN": "maybe"})
     # a blank value is unset (the default), as an empty line in an .env file means
     assert Settings.from_env({"HTTP_TIMEOUT_SECONDS": "  ", "LAKEHOUSE_HOME": str(tmp_path)}).http_timeout_seconds == 30
 
@@ -86,13 +86,14 @@ def test_a_secret_is_never_echoed_in_a_type_error() -> None:
 def test_from_env_reads_only_the_mapping_given(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UNIVERSE", "ZZZ")
     assert Settings.from_env({}).universe == DEFAULT_UNIVERSE
-    assert Settings.from_env().universe == ("ZZZ",)
+    assert Settings.from_env().universe == "ZZZ"
 
 
-def test_universe_is_parsed_normalised_and_validated() -> None:
-    assert Settings.from_env({"UNIVERSE": " aapl, MSFT,brk-b,AAPL "}).universe == ("AAPL", "MSFT", "BRK-B")
-    with pytest.raises(SettingsError, match="UNIVERSE=.*malformed tickers"):
-        Settings.from_env({"UNIVERSE": "AAPL,not a ticker"})
+def test_universe_is_kept_as_given_for_the_resolver() -> None:
+    # resolution (tickers, CIKs, files, named universes) is finance_assets/edgar/universe.py's: tests/test_universe.py
+    assert Settings.from_env({"UNIVERSE": " aapl, 320193,sp500 "}).universe == "aapl, 320193,sp500"
+    with pytest.raises(SettingsError, match="UNIVERSE=.* is empty"):
+        Settings.from_env({"UNIVERSE": ","})
 
 
 def test_rate_above_sec_ceiling_is_rejected() -> None:

@@ -101,9 +101,3 @@ class HttpClientResource(dg.ConfigurableResource):
             max_retries=self.max_retries,
             cache_dir=Path(self.cache_dir),
         )
-
-
-class UniverseResource(dg.ConfigurableResource):
-    """The companies to load (UNIVERSE): registered as company partitions by the ticker map; prices load them."""
-
-    tickers: list[str] = Field(description="Exchange tickers, e.g. AAPL, MSFT, BRK-B.")

@@ -24,25 +24,24 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticUseDefault
-from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
 Profile = Literal["local", "prod"]
 PROFILES: tuple[str, ...] = ("local", "prod")
 
-# The companies whose companyfacts AND submissions are both in the replay data (../shared/replay).
-DEFAULT_UNIVERSE: tuple[str, ...] = ("AAPL", "MSFT", "NVDA", "TSM", "MRVL")
+# Every company with recorded companyfacts plus the S&P 500 members with recorded prices (edgar/universe.py).
+DEFAULT_UNIVERSE = "recorded,sp500"
 # First daily price partition (and first monthly prediction partition). A constant, not a setting: a
 # partition set must not depend on the environment of whoever imports it. PRICES_START may not precede it.
 PRICES_PARTITIONS_START = date(2005, 1, 1)
 REPLAY_USER_AGENT = "finance-lakehouse replay@localhost.invalid"  # replay sends nothing anywhere
 
-_TICKER = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 # SEC asks for "Sample Company Name AdminContact@<sample company domain>.com".
 _USER_AGENT = re.compile(r"^\S.*\s+[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 # Feast's Redis connection string: host:port[,db=N][,password=...][,ssl=true]
@@ -137,8 +136,12 @@ class Settings(BaseSettings):
     """Required for live EDGAR: `"Your Name you@example.com"` (SEC's fair-access rule)."""
     fmp_api_key: str | None = _var("FMP_API_KEY", SOURCES, secret=True)
     """Financial Modeling Prep key. Only the FMP assets need it; never logged or stored."""
-    universe: Annotated[tuple[str, ...], NoDecode] = _var("UNIVERSE", SOURCES, DEFAULT_UNIVERSE)
-    """Comma-separated tickers; the default is the companies whose companyfacts and submissions are recorded."""
+    universe: str = _var("UNIVERSE", SOURCES, DEFAULT_UNIVERSE)
+    """Comma list of tickers, CIKs, files (one per line, `#` comments) and named universes: `sp500` (482 S&P 500
+    members with recorded prices), `recorded` (every company with recorded companyfacts; needs REPLAY_DIR).
+    Resolved against SEC's ticker map before anything runs (`finance_assets/edgar/universe.py`)."""
+    universe_skip_unknown: bool = _var("UNIVERSE_SKIP_UNKNOWN", SOURCES, False)
+    """Skip UNIVERSE tickers SEC's map does not know, with a warning, instead of failing before the run."""
     sec_requests_per_second: float = _var("SEC_REQUESTS_PER_SECOND", SOURCES, 10.0, gt=0, le=10)
     """EDGAR request rate, at most 10 (SEC's ceiling for the whole deployment)."""
     fmp_requests_per_minute: float = _var("FMP_REQUESTS_PER_MINUTE", SOURCES, 300.0, gt=0)
@@ -151,10 +154,6 @@ class Settings(BaseSettings):
     """OpenBB provider of daily prices."""
     prices_start: date = _var("PRICES_START", SOURCES, PRICES_PARTITIONS_START)
     """First day of prices the demo loads; not before 2005-01-01, the first daily partition."""
-    prices_replay_layout: Literal["yahoo_daily", "yahoo_web_export"] = _var(
-        "PRICES_REPLAY_LAYOUT", SOURCES, "yahoo_daily"
-    )
-    """Which recorded price files replay serves."""
 
     # ---- Iceberg catalog, warehouse and raw archive -----------------------------------------------------------
     catalog_uri: str | None = _var("ICEBERG_CATALOG_URI", STORAGE, secret=True)
@@ -310,15 +309,12 @@ class Settings(BaseSettings):
     @field_validator("universe", mode="before")
     @classmethod
     def _universe(cls, value: Any) -> Any:
-        items = value.split(",") if isinstance(value, str) else list(value)
-        universe = tuple(dict.fromkeys(t.strip().upper() for t in items if t.strip()))
-        bad = [t for t in universe if not _TICKER.match(t)]
-        if bad or not universe:
+        if not isinstance(value, str) or not any(item.strip() for item in value.split(",")):
             raise ValueError(
-                f"UNIVERSE={value!r} has malformed tickers {bad}. Give comma-separated "
-                "exchange tickers, e.g. UNIVERSE=AAPL,MSFT,NVDA."
+                f"UNIVERSE={value!r} is empty. Give tickers, CIKs, a file or a named universe, "
+                "e.g. UNIVERSE=AAPL,MSFT or UNIVERSE=recorded,sp500."
             )
-        return universe
+        return value.strip()
 
     @field_validator("prices_start", mode="after")
     @classmethod

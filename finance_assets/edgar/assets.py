@@ -2,6 +2,7 @@
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import dagster as dg
@@ -14,7 +15,7 @@ from finance_assets.core.checks import Metadata
 from finance_assets.core.http import FetchResult, NotFoundError, SourceClient
 from finance_assets.core.names import EDGAR_COMPANY_FACTS, EDGAR_FILINGS, SEC_COMPANY_TICKERS
 from finance_assets.core.partitions import companies_partitions, company_asset
-from finance_assets.core.resources import LakehouseResource, RawArchiveResource, UniverseResource
+from finance_assets.core.resources import LakehouseResource, RawArchiveResource
 from finance_assets.core.sources import fetch_each
 from finance_assets.edgar.parse import (
     ACCESSION_PATTERN,
@@ -24,11 +25,17 @@ from finance_assets.edgar.parse import (
     parse_filings,
 )
 from finance_assets.edgar.resources import SecEdgarResource
+from finance_assets.edgar.universe import (
+    TICKERS_EXCHANGE_URL,
+    TICKERS_URL,
+    UniverseError,
+    UniverseResource,
+    primary_tickers,
+    resolve,
+)
 
 T = TypeVar("T")
 
-TICKERS_URL = "https://www.sec.gov/files/company_tickers.json"
-TICKERS_EXCHANGE_URL = "https://www.sec.gov/files/company_tickers_exchange.json"
 COMPANY_FACTS_URL = "https://data.sec.gov/api/xbrl/companyfacts/CIK{cik}.json"
 SUBMISSIONS_URL = "https://data.sec.gov/submissions/{name}"
 
@@ -148,27 +155,25 @@ def _run_metadata(keys: Sequence[str], ciks: dict[str, str], per_company: Sequen
 TICKERS_KEY = SEC_COMPANY_TICKERS
 
 
-def _universe_resolves(universe: Sequence[str]) -> checks.FrameCheck:
+def _universe_resolves(problem: str | None, warnings: Sequence[str]) -> checks.FrameCheck:
     def evaluate(frame: pl.DataFrame) -> tuple[bool, Metadata]:
-        known = set(frame.get_column("ticker").to_list())
-        unknown = [t for t in universe if t not in known and t.replace(".", "-") not in known]
-        return not unknown, {"universe": ", ".join(universe), "unknown_tickers": ", ".join(unknown) or "none"}
+        return problem is None, {"unresolved": problem or "none", "warnings": "; ".join(warnings) or "none"}
 
     return checks.FrameCheck(
         "universe_resolves",
-        "Every ticker in UNIVERSE is in SEC's ticker map (an unknown one is named here).",
+        "Every ticker and CIK of UNIVERSE is in SEC's ticker map (an unknown one is named here, with close matches).",
         evaluate,
         blocking=True,
     )
 
 
-def ticker_checks(universe: Sequence[str] = ()) -> tuple[checks.FrameCheck, ...]:
-    """The ticker map's checks; ``universe`` is the run's (the specs do not depend on it)."""
+def ticker_checks(problem: str | None = None, warnings: Sequence[str] = ()) -> tuple[checks.FrameCheck, ...]:
+    """The ticker map's checks; ``problem``/``warnings``: the run's UNIVERSE resolution (the specs do not use them)."""
     return (
         checks.unique_key("ticker"),
         checks.matches("cik", CIK_PATTERN.pattern, name="cik_format"),
         checks.non_empty(),
-        _universe_resolves(universe),
+        _universe_resolves(problem, warnings),
     )
 
 
@@ -210,9 +215,18 @@ def sec_company_tickers(
         partition_key=None,
     )
 
-    # UNIVERSE registers the company partitions (only tickers SEC knows; the check names the others).
-    known = set(table.get_column("ticker").to_list())
-    registered = [t for t in universe.tickers if t in known]
+    # UNIVERSE registers the company partitions (only members SEC knows; the check names the others).
+    ticker_map = primary_tickers(exchange_doc, tickers_doc)
+    problem: str | None = None
+    try:
+        resolved, warnings = universe.resolve(ticker_map)
+    except UniverseError as exc:
+        problem = str(exc)
+        replay = Path(universe.replay_dir) if universe.replay_dir else None
+        resolved, warnings = resolve(universe.spec, ticker_map, replay_dir=replay, skip_unknown=True)
+    for warning in warnings:
+        context.log.warning(warning)
+    registered = resolved.companies
     new = [t for t in registered if not context.instance.has_dynamic_partition(companies_partitions.name, t)]
     if new:
         context.instance.add_dynamic_partitions(companies_partitions.name, new)
@@ -221,11 +235,12 @@ def sec_company_tickers(
         table,
         metadata={
             "tickers": table.height,
-            "universe_registered": ", ".join(registered),
+            "universe_registered": len(registered),
+            "universe_price_only": ", ".join(resolved.unmapped) or "none",
             **_fetch_metadata([exchange]),
         },
     )
-    yield from checks.results(TICKERS_KEY, table, ticker_checks(universe.tickers))
+    yield from checks.results(TICKERS_KEY, table, ticker_checks(problem, warnings))
 
 
 # ---- edgar_filings ---------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Daily prices for the universe and the market benchmark, through OpenBB (or its replay)."""
 
 import math
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
 from functools import cache
@@ -13,9 +14,9 @@ from finance_assets.core.checks import Metadata
 from finance_assets.core.io_manager import PARTITION_BY, PARTITION_EXPR
 from finance_assets.core.names import MARKET_BENCHMARK, PRICES_DAILY
 from finance_assets.core.partitions import prices_partitions
-from finance_assets.core.resources import UniverseResource
+from finance_assets.edgar.universe import UniverseResource
 from finance_assets.market.resources import MarketDataResource
-from finance_assets.market.source import UnknownSymbolError, empty_prices
+from finance_assets.market.source import PriceFileError, PriceSourceError, UnknownSymbolError, empty_prices
 
 PRICES_KEY = PRICES_DAILY
 MARKET_DATA_POOL = "market_data"
@@ -77,6 +78,38 @@ def _unexplained_splits() -> checks.FrameCheck:
     )
 
 
+def ticker_status(symbol: str, exc: Exception) -> tuple[str, str]:
+    """(status, reason) of a ticker whose prices did not load: not_found, malformed or source_error."""
+    if isinstance(exc, UnknownSymbolError):
+        return "not_found", str(exc)
+    if isinstance(exc, PriceFileError):
+        return "malformed", str(exc)
+    return "source_error", f"{type(exc).__name__}: {exc}"
+
+
+def _every_ticker_loaded(failed: dict[str, tuple[str, str]]) -> checks.FrameCheck:
+    """WARN, naming each ticker whose prices did not load and why: one ticker's gap never stops the others."""
+
+    def evaluate(frame: pl.DataFrame) -> tuple[bool, Metadata]:
+        by_status: dict[str, list[str]] = {}
+        for symbol, (status, _) in sorted(failed.items()):
+            by_status.setdefault(status, []).append(symbol)
+        return not failed, {
+            "failed_tickers": len(failed),
+            **{f"tickers_{status}": ", ".join(symbols) for status, symbols in by_status.items()},
+            "reasons": dg.MetadataValue.md(
+                "\n".join(f"- **{s}** ({st}): {reason}" for s, (st, reason) in sorted(failed.items())[:50]) or "none"
+            ),
+        }
+
+    return checks.FrameCheck(
+        "every_ticker_loaded",
+        "Every ticker's prices loaded; names each one that did not (not_found / malformed / source_error) and why.",
+        evaluate,
+        severity=dg.AssetCheckSeverity.WARN,
+    )
+
+
 PRICE_CHECKS = (
     checks.unique_key("ticker", "date"),
     checks.no_rows_where(
@@ -93,6 +126,7 @@ PRICE_CHECKS = (
         show=["ticker", "date", "volume"],
     ),
     _unexplained_splits(),
+    _every_ticker_loaded({}),
 )
 
 
@@ -107,8 +141,10 @@ PRICE_CHECKS = (
     metadata={PARTITION_EXPR: "date", PARTITION_BY: ["year(date)"]},
     check_specs=checks.specs(PRICES_KEY, PRICE_CHECKS),
     description=(
-        "Daily OHLCV, adjusted close, dividends and splits for UNIVERSE and ^GSPC via OpenBB "
-        "(equity.price.historical). A multi-day backfill is one run and one fetch per ticker."
+        "Daily OHLCV, adjusted close, dividends and splits for every UNIVERSE member and ^GSPC via OpenBB "
+        "(equity.price.historical); in replay, from the recorded file chosen per ticker (source_file). Monthly "
+        "partitions; a multi-month backfill is one run and one fetch per ticker. A ticker whose prices fail "
+        "fails alone: the others land, the check every_ticker_loaded names it."
     ),
 )
 def prices_daily(
@@ -119,32 +155,44 @@ def prices_daily(
     if end < start:
         first, last = context.partition_key_range.start, context.partition_key_range.end
         raise dg.Failure(
-            f"Partition range {first}...{last} ends before it starts: give the earlier date first ({last}...{first})."
+            f"Partition range {first}...{last} ends before it starts: give the earlier month first ({last}...{first})."
         )
     source = market_data.source()
-    frames, rows_per_ticker, unavailable = [], {}, []
-    for symbol in price_symbols(universe.tickers):
+    symbols = price_symbols(universe.price_tickers())
+    frames, rows_per_ticker, failed = [], {}, {}
+    for symbol in symbols:
         try:
             bars = source.fetch(symbol, start, end)
-        except UnknownSymbolError as exc:
-            context.log.warning(f"no price history for {symbol}: {exc}")
-            unavailable.append(symbol)
+        except (PriceSourceError, ValueError, OSError) as exc:  # one ticker's problem: the others still land
+            failed[symbol] = ticker_status(symbol, exc)
+            if failed[symbol][0] != "not_found":
+                context.log.warning(f"prices of {symbol} not loaded ({failed[symbol][0]}): {exc}")
             bars = empty_prices()
         rows_per_ticker[symbol] = bars.height
         frames.append(bars)
+    if len(failed) == len(symbols):
+        raise dg.Failure(
+            f"no ticker's prices loaded between {start} and {end} ({len(symbols)} tried); first: "
+            f"{next(iter(failed.items()))}. Nothing was written.",
+        )
     frame = pl.concat(frames).rename({"symbol": "ticker"}).sort("ticker", "date")
     if frame.is_empty():
         context.log.warning(f"no bars between {start} and {end} for any ticker (holiday, weekend or uncovered range)")
     gaps = calendar_gaps(frame, start, end)
     splits = split_events(frame)
+    not_found = sorted(s for s, (status, _) in failed.items() if status == "not_found")
+    files = dict(frame.select("ticker", "source_file").unique().drop_nulls().iter_rows()) if frame.height else {}
     yield dg.Output(
         frame,
         metadata={
             "date_range": f"{start}..{end}",
-            "tickers": ", ".join(price_symbols(universe.tickers)),
-            "rows_per_ticker": rows_per_ticker,
-            "tickers_without_data": ", ".join(t for t, n in rows_per_ticker.items() if n == 0) or "none",
-            "tickers_unknown_to_source": ", ".join(unavailable) or "none",
+            "tickers": len(symbols),
+            "tickers_with_rows": sum(1 for n in rows_per_ticker.values() if n),
+            "tickers_failed": ", ".join(f"{s} ({st})" for s, (st, _) in sorted(failed.items()) if st != "not_found")
+            or "none",
+            "tickers_unknown_to_source": ", ".join(not_found) or "none",
+            "tickers_per_source_folder": str(dict(sorted(Counter(f.rsplit("/", 1)[0] for f in files.values()).items())))
+            or "none",
             "calendar_gaps": gaps.height,
             "calendar_gap_sample": str(gaps.head(10).to_dicts()),
             "split_events": str(splits.to_dicts()[:20]),
@@ -152,4 +200,5 @@ def prices_daily(
             "replay": market_data.replay,
         },
     )
-    yield from checks.results(PRICES_KEY, frame, PRICE_CHECKS)
+    checks_now = (*PRICE_CHECKS[:-1], _every_ticker_loaded(failed))
+    yield from checks.results(PRICES_KEY, frame, checks_now)

@@ -1,17 +1,29 @@
-"""Replay of daily prices from the recorded Yahoo files, returning exactly what the OpenBB path returns.
+"""Replay of daily prices from every recorded folder under ``$REPLAY_DIR/prices/``, shaped as the OpenBB path.
 
-Two layouts under ``$REPLAY_DIR/prices/``:
+Every folder is read; a file's layout is recognised by its header, not configured:
 
-- ``yahoo_daily`` (``yahoo_daily_2003_2023/<T>.csv``): clean R ``write.zoo`` output, header
+- ``yahoo_daily`` (e.g. ``yahoo_daily_2003_2023/<T>.csv``): clean R ``write.zoo`` output, header
   ``Index,<T>.Open,<T>.High,<T>.Low,<T>.Close,<T>.Volume,<T>.Adjusted``, ISO dates, numbers possibly in
   scientific notation (``2.45e+08``). It records no dividends or splits: those columns are null.
-- ``yahoo_web_export`` (``yahoo_web_export_2015_2026/<T>.csv``): what the Yahoo website exports, messy
-  and inconsistent between files: optional UTF-8 BOM, NBSP in header and event cells, ``Close*`` style
-  headers, ``%m/%d/%Y`` dates (JPM's file was re-saved as ``%d-%b-%y``), newest first, thousands
-  separators, CRLF or LF, a trailing ``,,,,,,`` row, and inline event rows with empty price cells
-  (``0.24 Dividend``, ``4:1 Stock Splits``) that become the ``dividend``/``split_ratio`` of the bar on
-  the same date. The export is not complete about events (e.g. AAPL's has no dividend rows, NVDA's
-  lacks the 2024 10:1 split its prices already reflect): null means "none recorded", not "none".
+- ``yahoo_sp500`` (``yahoo_sp500_2015_2020/<T>.csv.gz``): clean, header
+  ``Date,High,Low,Open,Close,Volume,Adj Close,Name`` (``Name`` must be the file's ticker); no events.
+- ``adjusted_ohlcv`` (``stooq_daily_2005_2026/``, ``daily_2024_2026/``): ``Date,Open,High,Low,Close,Volume``
+  already adjusted for splits and dividends; the unadjusted close was not recorded, so ``close`` and
+  ``adj_close`` are both the adjusted close (``source_file`` says which rows these are). No events.
+- ``yahoo_web_export`` (``yahoo_web_export_2015_2026/<T>.csv``, any other header): what the Yahoo website
+  exports, messy and inconsistent between files: optional UTF-8 BOM, NBSP in header and event cells,
+  ``Close*`` style headers, ``%m/%d/%Y`` dates (JPM's file was re-saved as ``%d-%b-%y``), newest first,
+  thousands separators, CRLF or LF, a trailing ``,,,,,,`` row, and inline event rows with empty price
+  cells (``0.24 Dividend``, ``4:1 Stock Splits``) that become the ``dividend``/``split_ratio`` of the bar
+  on the same date. The export is not complete about events: null means "none recorded", not "none".
+
+**Which file serves a ticker** (one file per ticker, never stitched: sources adjust differently, so a
+stitched series would jump where they meet): the first folder of :data:`SOURCE_PRECEDENCE` that has a
+file for it, then any other folder in name order. The order ranks by what a file records: unadjusted
+*and* adjusted closes over the longest span first (``yahoo_daily_2003_2023``, 20 years), then the S&P 500
+cross-section (both closes, 2015-2020), the web export (both closes and events, but messy), and last the
+adjusted-only files. ``^GSPC`` is therefore ``yahoo_daily_2003_2023/GSPC.csv``. The chosen file is
+recorded in every row (``source_file``, relative to REPLAY_DIR).
 
 Parsing is strict: a file we cannot interpret raises :class:`PriceFileError` naming the file, the
 1-based line and the problem; nothing is skipped or guessed except blank rows after the last bar.
@@ -22,6 +34,7 @@ in polars. Each file is parsed once per process and reused until it changes on d
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import re
 import threading
@@ -39,13 +52,21 @@ from finance_assets.market.source import (
     conform_prices,
 )
 
-Layout = Literal["yahoo_daily", "yahoo_web_export"]
-LAYOUT_DIRS: dict[str, str] = {
-    "yahoo_daily": "prices/yahoo_daily_2003_2023",
-    "yahoo_web_export": "prices/yahoo_web_export_2015_2026",
-}
+Layout = Literal["yahoo_daily", "yahoo_sp500", "adjusted_ohlcv", "yahoo_web_export"]
+PRICES_DIR = "prices"
+# Folder precedence (see the module docstring); folders not listed follow in name order.
+SOURCE_PRECEDENCE: tuple[str, ...] = (
+    "yahoo_daily_2003_2023",
+    "yahoo_sp500_2015_2020",
+    "yahoo_web_export_2015_2026",
+    "stooq_daily_2005_2026",
+    "daily_2024_2026",
+)
+_SUFFIXES = (".csv.gz", ".csv")
 # Files named after an index without its caret: GSPC.csv holds ^GSPC.
 _INDEX_STEMS = frozenset({"GSPC", "DJI", "IXIC", "NDX", "RUT", "VIX"})
+_SP500_HEADER = ["Date", "High", "Low", "Open", "Close", "Volume", "Adj Close", "Name"]
+_ADJUSTED_HEADER = ["Date", "Open", "High", "Low", "Close", "Volume"]
 
 _BAR_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
 _CLEAN_NUMBER = r"^\d+(\.\d+)?([eE][-+]?\d+)?$"  # R writes large round volumes as 2.45e+08
@@ -77,67 +98,116 @@ def stem_to_symbol(stem: str) -> str:
     return f"^{stem}" if stem in _INDEX_STEMS else stem
 
 
+def _stem(path: Path) -> str | None:
+    for suffix in _SUFFIXES:
+        if path.name.endswith(suffix):
+            return path.name.removesuffix(suffix)
+    return None
+
+
+def price_folders(root: Path) -> list[Path]:
+    """Every folder under ``root/prices``, in precedence order."""
+    base = Path(root) / PRICES_DIR
+    folders = {p.name: p for p in base.iterdir() if p.is_dir()} if base.is_dir() else {}
+    ranked = [folders[name] for name in SOURCE_PRECEDENCE if name in folders]
+    return ranked + [folders[name] for name in sorted(folders) if name not in SOURCE_PRECEDENCE]
+
+
 class ReplayPriceSource:
-    """:class:`~finance_assets.market.source.PriceSource` over recorded files.
+    """:class:`~finance_assets.market.source.PriceSource` over every recorded price folder.
 
     ``root`` is the replay folder (``REPLAY_DIR``, laid out like ``../shared/replay``); ``provider`` is the
     configured live provider name, written to the ``provider`` column so asset code is mode-agnostic.
     """
 
-    def __init__(self, root: Path, layout: Layout = "yahoo_daily", provider: str = "yfinance") -> None:
-        if layout not in LAYOUT_DIRS:
-            raise ValueError(f"unknown replay price layout {layout!r}; use one of {sorted(LAYOUT_DIRS)}")
+    def __init__(self, root: Path, provider: str = "yfinance") -> None:
         self.root = Path(root)
-        self.layout: Layout = layout
         self.provider = provider
-        self.directory = self.root / LAYOUT_DIRS[layout]
-        if not self.directory.is_dir():
+        folders = price_folders(self.root)
+        if not folders:
             raise FileNotFoundError(
-                f"{self.directory} does not exist: the replay root must be laid out like ../shared/replay "
-                f"(with {LAYOUT_DIRS[layout]}/<TICKER>.csv)."
+                f"{self.root / PRICES_DIR} has no folders: the replay root must be laid out like ../shared/replay "
+                "(prices/<source>/<TICKER>.csv[.gz])."
             )
+        self.files: dict[str, list[Path]] = {}  # symbol -> its files, in precedence order
+        for folder in folders:
+            for path in sorted(folder.iterdir()):
+                stem = _stem(path)
+                if stem is not None and path.is_file():
+                    self.files.setdefault(stem_to_symbol(stem), []).append(path)
 
     def path_for(self, symbol: str) -> Path:
-        return self.directory / f"{symbol_to_stem(symbol)}.csv"
+        """The file that serves ``symbol`` (see the precedence rule); UnknownSymbolError if none does."""
+        found = self.files.get(symbol)
+        if not found:
+            raise UnknownSymbolError(symbol, self.root / PRICES_DIR / f"*/{symbol_to_stem(symbol)}.csv[.gz]")
+        return found[0]
+
+    def source_file(self, symbol: str) -> str:
+        return self.path_for(symbol).relative_to(self.root).as_posix()
 
     def symbols(self) -> list[str]:
         """The symbols this replay can serve."""
-        return sorted(stem_to_symbol(p.stem) for p in self.directory.glob("*.csv"))
+        return sorted(self.files)
 
     def fetch(self, symbol: str, start: date, end: date) -> pl.DataFrame:
         check_request(symbol, start, end)
         path = self.path_for(symbol)
-        if not path.is_file():
-            raise UnknownSymbolError(symbol, path)
-        bars = load_price_file(path, self.layout)
-        return conform_prices(bars, symbol=symbol, provider=self.provider, start=start, end=end)
+        bars = load_price_file(path)
+        return conform_prices(
+            bars, symbol=symbol, provider=self.provider, start=start, end=end, source_file=self.source_file(symbol)
+        )
 
 
 # ---- parsing -----------------------------------------------------------------------------------------
 
-_CACHE: dict[tuple[Path, str], tuple[tuple[int, int], pl.DataFrame]] = {}
+_CACHE: dict[Path, tuple[tuple[int, int], pl.DataFrame]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def load_price_file(path: Path, layout: Layout) -> pl.DataFrame:
+def _read_bytes(path: Path) -> bytes:
+    raw = path.read_bytes()
+    if path.name.endswith(".gz"):
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError) as exc:  # BadGzipFile is an OSError; a cut-off file raises EOFError
+            raise PriceFileError(path, 1, f"not a readable gzip file ({exc})") from None
+    return raw
+
+
+def detect_layout(path: Path) -> Layout:
+    """The layout of a price file, from its header (see the module docstring)."""
+    first = next(_rows(path), None)
+    if first is None:
+        raise PriceFileError(path, 1, "empty file: no header")
+    header = first[1]
+    if header[:1] == ["Index"]:
+        return "yahoo_daily"
+    if header == _SP500_HEADER:
+        return "yahoo_sp500"
+    if header == _ADJUSTED_HEADER:
+        return "adjusted_ohlcv"
+    return "yahoo_web_export"
+
+
+def load_price_file(path: Path) -> pl.DataFrame:
     """Parsed bars of one file (date + value columns, ascending), cached per (path, mtime, size)."""
     path = Path(path).resolve()
     stat = path.stat()
-    key, version = (path, layout), (stat.st_mtime_ns, stat.st_size)
+    version = (stat.st_mtime_ns, stat.st_size)
     with _CACHE_LOCK:
-        cached = _CACHE.get(key)
+        cached = _CACHE.get(path)
     if cached is not None and cached[0] == version:
         return cached[1]
-    parser = parse_yahoo_daily if layout == "yahoo_daily" else parse_yahoo_web_export
-    bars = parser(path)
+    bars = PARSERS[detect_layout(path)](path)
     with _CACHE_LOCK:
-        _CACHE[key] = (version, bars)
+        _CACHE[path] = (version, bars)
     return bars
 
 
 def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """(1-based line, cells) for every record; strict UTF-8, BOM dropped, CRLF or LF."""
-    raw = path.read_bytes()
+    """(1-based line, cells) for every record; strict UTF-8, BOM dropped, CRLF or LF, gzip if ``.gz``."""
+    raw = _read_bytes(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -209,11 +279,66 @@ def _check_dates(table: pl.DataFrame, fmt: str, shape: re.Pattern[str] | str, pr
     return table
 
 
-def parse_yahoo_daily(path: Path) -> pl.DataFrame:
-    """Clean ``Index,<T>.Open,...,<T>.Adjusted`` file -> bars; dividends and splits are not recorded."""
-    path = Path(path)
-    stem = path.stem
-    expected = ["Index", *(f"{stem}.{c}" for c in ("Open", "High", "Low", "Close", "Volume", "Adjusted"))]
+def _bars_of_clean(table: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+    if "adjusted" in names:
+        table = table.with_columns(pl.col("adjusted").alias("close"), pl.col("adjusted").alias("adj_close"))
+    return table.select(
+        "date",
+        *_BAR_COLUMNS,
+        pl.lit(None, dtype=pl.Float64).alias("dividend"),
+        pl.lit(None, dtype=pl.Float64).alias("split_ratio"),
+    ).sort("date")
+
+
+def _fast_clean(path: Path, expected: list[str], names: list[str]) -> pl.DataFrame | None:
+    """The clean layouts read in one polars pass; None when anything is off (the strict path then names it).
+
+    Why two paths: the line-exact validation below costs ~80 ms a file on a loaded 2-core machine, which
+    is half a minute for the 482-file S&P 500 folder; almost every file is clean, and for those this pass
+    checks the same rules (header, non-negative finite numbers, ISO dates, no repeated date, the Name
+    column) in one query.
+    """
+    text = _read_bytes(path).decode("utf-8", errors="strict").removeprefix("\ufeff")
+    numbers = [n for n in names if n not in ("date_text", "name")]
+    try:
+        table = pl.read_csv(
+            io.StringIO(text),
+            has_header=True,
+            new_columns=names,
+            schema_overrides={n: (pl.Float64 if n in numbers else pl.String) for n in names},
+            raise_if_empty=True,
+        )
+    except (pl.exceptions.PolarsError, ValueError):
+        return None
+    first_line = text.split("\n", 1)[0].rstrip("\r")
+    if next(csv.reader([first_line])) != expected or table.width != len(names):
+        return None
+    table = table.with_columns(
+        pl.when(pl.col("date_text").str.len_chars() == 10)
+        .then(pl.col("date_text").str.to_date("%Y-%m-%d", strict=False))
+        .alias("date")
+    )
+    stem = _stem(path) or path.stem
+    bad = table.select(
+        pl.any_horizontal(
+            pl.col("date").is_null().any(),
+            pl.col("date").is_duplicated().any(),
+            *((pl.col(n).is_null() | ~pl.col(n).is_finite() | (pl.col(n) < 0)).any() for n in numbers),
+            *([(pl.col("name") != stem).any()] if "name" in names else []),
+        )
+    ).item()
+    return None if bad else _bars_of_clean(table, names)
+
+
+def _parse_clean(path: Path, expected: list[str], names: list[str]) -> pl.DataFrame:
+    """A clean CSV whose header is exactly ``expected``; ``names`` are the cells' meanings (``date_text``,
+    bar columns, ``name`` = the ticker the file must hold, ``adjusted`` = close and adj_close at once)."""
+    try:
+        fast = _fast_clean(path, expected, names)
+    except UnicodeDecodeError:
+        fast = None
+    if fast is not None:
+        return fast
     rows = _rows(path)
     first = next(rows, None)
     if first is None:
@@ -235,21 +360,41 @@ def parse_yahoo_daily(path: Path) -> pl.DataFrame:
         lines.append(line)
         cells.append(row)
 
-    names = ["date_text", "open", "high", "low", "close", "volume", "adj_close"]
     table = pl.DataFrame(
         {"line": lines, **{n: [r[i] for r in cells] for i, n in enumerate(names)}},
         schema={"line": pl.Int64, **dict.fromkeys(names, pl.String)},
     )
     problems = _Problems(path)
-    labels = dict(zip(names[1:], expected[1:], strict=True))
+    if "name" in names:
+        stem = _stem(path) or path.stem
+        wrong = table.filter(pl.col("name") != stem).head(1)
+        if wrong.height:
+            problems.add(wrong["line"][0], f"Name {wrong['name'][0]!r} is not the file's ticker {stem!r}")
+    numbers = [n for n in names if n not in ("date_text", "name")]
+    labels = {n: expected[names.index(n)] for n in numbers}
     table = _check_values(table, labels, _CLEAN_NUMBER, problems)
     table = _check_dates(table, "%Y-%m-%d", r"^\d{4}-\d{2}-\d{2}$", problems)
-    return table.select(
-        "date",
-        *_BAR_COLUMNS,
-        pl.lit(None, dtype=pl.Float64).alias("dividend"),
-        pl.lit(None, dtype=pl.Float64).alias("split_ratio"),
-    ).sort("date")
+    return _bars_of_clean(table, names)
+
+
+def parse_yahoo_daily(path: Path) -> pl.DataFrame:
+    """Clean ``Index,<T>.Open,...,<T>.Adjusted`` file -> bars; dividends and splits are not recorded."""
+    path = Path(path)
+    stem = _stem(path) or path.stem
+    expected = ["Index", *(f"{stem}.{c}" for c in ("Open", "High", "Low", "Close", "Volume", "Adjusted"))]
+    return _parse_clean(path, expected, ["date_text", "open", "high", "low", "close", "volume", "adj_close"])
+
+
+def parse_yahoo_sp500(path: Path) -> pl.DataFrame:
+    """Clean ``Date,High,Low,Open,Close,Volume,Adj Close,Name`` file -> bars; no events recorded."""
+    names = ["date_text", "high", "low", "open", "close", "volume", "adj_close", "name"]
+    return _parse_clean(Path(path), _SP500_HEADER, names)
+
+
+def parse_adjusted_ohlcv(path: Path) -> pl.DataFrame:
+    """``Date,Open,High,Low,Close,Volume`` already adjusted -> bars with close = adj_close = the adjusted close."""
+    names = ["date_text", "open", "high", "low", "adjusted", "volume"]
+    return _parse_clean(Path(path), _ADJUSTED_HEADER, names)
 
 
 def _normalise_header(cell: str) -> str:
@@ -362,3 +507,11 @@ def parse_yahoo_web_export(path: Path) -> pl.DataFrame:
         table = table.join(ev.select("date", kind), on="date", how="left", validate="1:1")
 
     return table.select("date", *_BAR_COLUMNS, "dividend", "split_ratio").sort("date")
+
+
+PARSERS = {
+    "yahoo_daily": parse_yahoo_daily,
+    "yahoo_sp500": parse_yahoo_sp500,
+    "adjusted_ohlcv": parse_adjusted_ohlcv,
+    "yahoo_web_export": parse_yahoo_web_export,
+}

@@ -11,11 +11,10 @@ from finance_assets.market.source import OpenBBPriceSource, PriceSource
 
 
 class MarketDataResource(dg.ConfigurableResource):
-    """Daily bars through the OpenBB Platform; in replay mode the provider's fetch reads recorded CSVs."""
+    """Daily bars through the OpenBB Platform; in replay mode every recorded price folder (market/replay.py)."""
 
     provider: str = Field(default="yfinance", description="OpenBB provider of equity.price.historical.")
     replay_dir: str | None = Field(default=None, description="Replay recorded prices from this folder; None: live.")
-    replay_layout: str = Field(default="yahoo_daily", description="Which recorded price files replay serves.")
 
     @property
     def replay(self) -> bool:
@@ -23,8 +22,13 @@ class MarketDataResource(dg.ConfigurableResource):
 
     def source(self) -> PriceSource:
         if self.replay_dir is not None:
-            return ReplayPriceSource(Path(self.replay_dir), layout=self.replay_layout, provider=self.provider)  # type: ignore[arg-type]
+            return _replay(self.replay_dir, self.provider)
         return _openbb(self.provider)
+
+
+@cache
+def _replay(replay_dir: str, provider: str) -> ReplayPriceSource:
+    return ReplayPriceSource(Path(replay_dir), provider=provider)  # lists every price folder once per process
 
 
 @cache

@@ -56,6 +56,9 @@ PRICE_SCHEMA = pl.Schema(
         "dividend": pl.Float64,  # split-adjusted cash amount on its ex-date; null = no event recorded
         "split_ratio": pl.Float64,  # new/old shares on the split date (4:1 -> 4.0); null = no split
         "provider": pl.String,  # the configured provider name, identical in live and replay mode
+        # replay: the recorded file that served this ticker, relative to REPLAY_DIR
+        # (e.g. prices/yahoo_sp500_2015_2020/A.csv.gz); live: null
+        "source_file": pl.String,
     }
 )
 PRICE_COLUMNS: tuple[str, ...] = tuple(PRICE_SCHEMA.names())
@@ -119,6 +122,7 @@ def conform_prices(
     provider: str,
     start: date | None = None,
     end: date | None = None,
+    source_file: str | None = None,
 ) -> pl.DataFrame:
     """Cut ``bars`` (date + value columns) to ``[start, end]`` and shape it exactly as :data:`PRICE_SCHEMA`.
 
@@ -130,7 +134,9 @@ def conform_prices(
     if end is not None:
         frame = frame.filter(pl.col("date") <= end)
     frame = frame.sort("date").with_columns(
-        pl.lit(symbol, dtype=pl.String).alias("symbol"), pl.lit(provider, dtype=pl.String).alias("provider")
+        pl.lit(symbol, dtype=pl.String).alias("symbol"),
+        pl.lit(provider, dtype=pl.String).alias("provider"),
+        pl.lit(source_file, dtype=pl.String).alias("source_file"),
     )
     frame = frame.select(pl.col(name).cast(dtype, strict=True) for name, dtype in PRICE_SCHEMA.items())
     if frame.height and frame["date"].is_duplicated().any():
@@ -250,7 +256,7 @@ def _results_frame(data: Any) -> pl.DataFrame:
 def _bars(frame: pl.DataFrame) -> pl.DataFrame:
     """Date + value columns of :data:`PRICE_SCHEMA`; absent optional columns become null."""
     if frame.width == 0:  # no results at all
-        return empty_prices().drop("symbol", "provider")
+        return empty_prices().drop("symbol", "provider", "source_file")
     missing = [c for c in ("date", "open", "high", "low", "close") if c not in frame.columns]
     if missing:
         raise ValueError(f"OpenBB results lack {missing}; columns present: {frame.columns}")

@@ -378,8 +378,9 @@ def lineage(
 ) -> pl.DataFrame:
     """Per entity row, the upstream partitions its features depend on (``source_partitions``).
 
-    - ``bronze/prices_daily``: the weekday partitions spanning the longest feature window, as a Dagster
-      range ``first...last`` (the 252 bars before the as-of session), for the ticker and the benchmark.
+    - ``bronze/prices_daily``: the monthly partitions spanning the longest feature window, as a Dagster
+      range ``first...last`` (the months of the 252 bars before the as-of session), for the ticker and
+      the benchmark.
     - ``bronze/edgar_filings``: the company's partition and the accession numbers of the filings whose
       first-reported values fed the fundamentals of the fiscal period the row saw.
     """
@@ -400,7 +401,9 @@ def lineage(
     prices = pl.struct(
         pl.lit(PRICES_ASSET).alias("asset_key"),
         pl.concat_str(
-            pl.col("window_start").cast(pl.String), pl.lit("..."), pl.col("as_of_date").cast(pl.String)
+            pl.col("window_start").dt.truncate("1mo").cast(pl.String),
+            pl.lit("..."),
+            pl.col("as_of_date").dt.truncate("1mo").cast(pl.String),
         ).alias("partition_key"),
         pl.concat_list(pl.col("ticker"), pl.lit(MARKET_BENCHMARK)).alias("records"),
     )

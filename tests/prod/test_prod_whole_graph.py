@@ -172,7 +172,7 @@ def test_whole_graph_on_prod_profile_reads_back_over_s3_redis_http_and_mlflow_se
     monkeypatch.setattr(demo, "DEMO_TRIALS", TRIALS)  # the demo's ML stage, with a tiny budget
     monkeypatch.setattr(demo, "demo_runs", small_demo_runs)
     settings = Settings.from_env()
-    assert settings.profile == "prod" and settings.universe == UNIVERSE and settings.replay
+    assert settings.profile == "prod" and settings.universe == ",".join(UNIVERSE) and settings.replay
     assert os.environ["MLFLOW_TRACKING_URI"] == mlflow_server.url
 
     # The session's catalog is shared with the concurrency test (eight other companies' facts): start
