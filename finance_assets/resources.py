@@ -19,7 +19,13 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from finance_assets.core.io_manager import IcebergIOManager
-from finance_assets.core.resources import HttpClientResource, LakehouseResource, RawArchiveResource, UniverseResource
+from finance_assets.core.resources import (
+    HttpClientResource,
+    IngestPolicyResource,
+    LakehouseResource,
+    RawArchiveResource,
+    UniverseResource,
+)
 from finance_assets.core.settings import REPLAY_USER_AGENT, Settings, env_name
 from finance_assets.edgar.resources import SecEdgarResource
 from finance_assets.features.resources import FeastResource
@@ -84,6 +90,9 @@ def resources_for(settings: Settings, *, secrets: Secrets = "env") -> dict[str, 
         "archive": RawArchiveResource(location=settings.archive_location, s3=s3),
         "http": http,
         "universe": UniverseResource(tickers=list(settings.universe)),
+        "ingest": IngestPolicyResource(
+            max_shrink=settings.ingest_max_shrink, accept_shrink=settings.ingest_accept_shrink
+        ),
         "sec": SecEdgarResource(
             http=http,
             user_agent=settings.sec_user_agent or (REPLAY_USER_AGENT if settings.replay else None),
