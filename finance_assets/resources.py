@@ -19,7 +19,12 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from finance_assets.core.io_manager import IcebergIOManager
-from finance_assets.core.resources import HttpClientResource, LakehouseResource, RawArchiveResource
+from finance_assets.core.resources import (
+    HttpClientResource,
+    IngestPolicyResource,
+    LakehouseResource,
+    RawArchiveResource,
+)
 from finance_assets.core.settings import REPLAY_USER_AGENT, Settings, env_name
 from finance_assets.edgar.resources import SecEdgarResource
 from finance_assets.edgar.universe import UniverseResource
@@ -92,6 +97,9 @@ def resources_for(settings: Settings, *, secrets: Secrets = "env") -> dict[str, 
         "http": http,
         "universe": UniverseResource(
             spec=settings.universe, skip_unknown=settings.universe_skip_unknown, replay_dir=replay_dir, sec=sec
+        ),
+        "ingest": IngestPolicyResource(
+            max_shrink=settings.ingest_max_shrink, accept_shrink=settings.ingest_accept_shrink
         ),
         "sec": sec,
         "fmp": FmpResource(

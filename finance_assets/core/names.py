@@ -20,6 +20,7 @@ EDGAR_FILINGS = dg.AssetKey(["bronze", "edgar_filings"])
 EDGAR_COMPANY_FACTS = dg.AssetKey(["bronze", "edgar_company_facts"])
 PRICES_DAILY = dg.AssetKey(["bronze", "prices_daily"])
 RAW_PAYLOADS_TABLE = "bronze.raw_payloads"  # the archive's index (written by the archive, not an asset)
+INGEST_STATUS_TABLE = "bronze.ingest_status"  # one row per company per attempt (core/companies.py)
 
 # ---- Gold models read by Python (dbt writes them) --------------------------------------------------------------
 INCOME_STATEMENT = dg.AssetKey(["gold", "income_statement"])

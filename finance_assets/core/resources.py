@@ -101,3 +101,15 @@ class HttpClientResource(dg.ConfigurableResource):
             max_retries=self.max_retries,
             cache_dir=Path(self.cache_dir),
         )
+
+
+class IngestPolicyResource(dg.ConfigurableResource):
+    """What a company's new Bronze rows must satisfy before they replace its loaded ones (validate before commit).
+
+    A run can override it in the launchpad (e.g. ``accept_shrink: true`` for one legitimate restatement).
+    """
+
+    max_shrink: float = Field(
+        default=0.5, ge=0, le=1, description="Largest accepted drop of a company's row count against its loaded rows."
+    )
+    accept_shrink: bool = Field(default=False, description="Accept any shrink (never an empty payload over rows).")

@@ -150,6 +150,11 @@ class Settings(BaseSettings):
     """Source client timeout per request."""
     http_max_retries: int = _var("HTTP_MAX_RETRIES", SOURCES, 5, ge=0)
     """Source client retries on 429/5xx/timeouts (0: none)."""
+    ingest_max_shrink: float = _var("INGEST_MAX_SHRINK", SOURCES, 0.5, ge=0, le=1)
+    """A company's Bronze rows may shrink by at most this share against the loaded snapshot (0..1); a larger
+    drop is rejected before the write (status `rejected`), the loaded rows stay."""
+    ingest_accept_shrink: bool = _var("INGEST_ACCEPT_SHRINK", SOURCES, False)
+    """`true`: accept a larger shrink (a legitimate restatement or a source that dropped history)."""
     prices_provider: str = _var("PRICES_PROVIDER", SOURCES, "yfinance")
     """OpenBB provider of daily prices."""
     prices_start: date = _var("PRICES_START", SOURCES, PRICES_PARTITIONS_START)
