@@ -36,6 +36,7 @@ from finance_assets.core.names import (
     table_name,
 )
 from finance_assets.core.names import FUNDAMENTAL_FEATURES as FUNDAMENTAL_FEATURES_KEY
+from finance_assets.features.catalog import DERIVED_FEATURES, SERVICE_V1
 from finance_assets.ml.spec import (
     FEATURE_SERVICE,
     FEATURES,
@@ -227,6 +228,11 @@ def feature_frame(
 ) -> FeatureFrame:
     """Features of ``entities`` from Feast's offline store ``store`` (``retrieval="feast"``) or the Gold join."""
     if retrieval == "gold":
+        if feature_service != GOLD_SERVICE:
+            raise ValueError(
+                f"retrieval='gold' reproduces {GOLD_SERVICE} only; {feature_service} is served by Feast "
+                "(retrieval='feast')"
+            )
         frame = gold_feature_frame(entities, lakehouse, snapshots)
         read = {t: snapshots[t] for t in (PRICE_FEATURES_TABLE, RATIOS_TABLE)}
         return FeatureFrame(frame, list(FEATURES), read, feature_service, "gold")
@@ -244,11 +250,12 @@ def feature_frame(
 
 # Feast string features turned into numbers XGBoost can split on (null stays null).
 CATEGORICAL_AS_NUMBER: dict[str, tuple[str, pl.Expr]] = {
-    "period_type": ("period_is_annual", (pl.col("period_type") == "FY").cast(pl.Float64)),
+    "period_type": (DERIVED_FEATURES["period_type"], (pl.col("period_type") == "FY").cast(pl.Float64)),
 }
 
 
-AGE_FEATURES: dict[str, str] = {"filed_at": "days_since_filing"}
+AGE_FEATURES: dict[str, str] = {"filed_at": DERIVED_FEATURES["filed_at"]}
+GOLD_SERVICE = SERVICE_V1  # the one service the direct Gold join reproduces
 
 
 def _feast_feature_frame(
