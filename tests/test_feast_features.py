@@ -424,7 +424,7 @@ def test_dagster_materialization_is_recorded_and_idempotent(feast_lakehouse: Fea
     registry = _metadata(first, "feast_registry")
     online = _metadata(first, "feast_online_features")
     assert registry["feature_views"] == sorted(VIEWS)
-    assert registry["feature_services"] == ["return_model_v1"]
+    assert registry["feature_services"] == ["return_model_v1", "return_model_v2"]
     assert set(online["intervals"]) == set(VIEWS) and online["online_store"] == "sqlite"
     assert online["rows_written"]["price_features"] == 4  # AAPL, MSFT, NVDA, ^GSPC
     assert set(online["iceberg/snapshots"]) == {
