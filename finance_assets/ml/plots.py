@@ -119,7 +119,8 @@ def ic_by_month(real: pl.DataFrame, placebo: pl.DataFrame, title: str) -> Figure
         colors = ["#55A868" if v >= 0 else "#C44E52" for v in np.nan_to_num(ic)]
         ax.bar(real["as_of_date"].to_list(), ic, width=20, color=colors, label="model")
     if not placebo.is_empty():
-        ax.plot(placebo["as_of_date"].to_list(), placebo["rank_ic"].fill_null(np.nan).to_numpy(), "k.-", label="placebo")
+        placebo_ic = placebo["rank_ic"].fill_null(np.nan).to_numpy()
+        ax.plot(placebo["as_of_date"].to_list(), placebo_ic, "k.-", label="placebo")
     ax.axhline(0, color="black", linewidth=0.5)
     ax.set_ylabel("rank IC")
     ax.legend(fontsize=8)
@@ -159,5 +160,20 @@ def quantile_calibration(predictions: pl.DataFrame, title: str, buckets: int = 1
     ax2.set_ylim(-0.05, 1.05)
     ax2.legend(fontsize=8)
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def optimisation_history(values: list[float], title: str) -> Figure:
+    """Objective of each completed trial and the best so far (Optuna's optimisation history)."""
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    if values:
+        ax.plot(range(len(values)), values, "o", alpha=0.6, label="trial")
+        ax.plot(range(len(values)), np.minimum.accumulate(values), "-", color="#C44E52", label="best so far")
+    ax.set_xlabel("completed trial")
+    ax.set_ylabel("CV mean pinball loss")
+    ax.legend(fontsize=8)
+    ax.set_title(title)
     fig.tight_layout()
     return fig

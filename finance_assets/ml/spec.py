@@ -17,6 +17,10 @@ PREDICTION_COLUMNS: tuple[str, ...] = ("pred_p10", "pred_p50", "pred_p90")
 NOMINAL_COVERAGE = QUANTILES[-1] - QUANTILES[0]
 CHAMPION_ALIAS = "champion"
 
+# Tuning budget: the Dagster config default, the trainer's default and the demo's (README: 30 trials).
+N_TRIALS = 30
+TUNING_TIMEOUT_SECONDS = 900.0
+
 # Entity of every row: a ticker at a month-end session.
 ENTITY_COLUMNS: tuple[str, ...] = ("ticker", "as_of_date")
 
