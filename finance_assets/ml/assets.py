@@ -1,6 +1,6 @@
 """The return model as Dagster assets (group ``ml``).
 
-- ``ml/training_set``: month-end entity rows with their labels, joined to ``return_model_v1`` through
+- ``ml/training_set``: month-end entity rows with their labels, joined to ``return_model_v2`` (default) through
   Feast's offline store at pinned Iceberg snapshots; stored in ``ml.training_set`` with the snapshots,
   lineage and run id on every row.
 - ``ml/return_model``: Optuna over XGBoost, walk-forward CV with an embargo, MLflow tracking, registry and
@@ -126,7 +126,7 @@ def _pin_inputs(
     code_version=CODE_VERSION,
     description=(
         "Month-end (ticker, as_of_date) rows with their 21-day forward excess log return (gold.labels) and "
-        "the return_model_v1 features from Feast's offline store, read at pinned Iceberg snapshots."
+        "the return_model_v2 features from Feast's offline store, read at pinned Iceberg snapshots."
     ),
 )
 def training_set(

@@ -5,11 +5,12 @@ starts, so the training set, the lineage columns and the MLflow dataset inputs d
 even while dbt rewrites Gold concurrently.
 
 Features come from Feast's offline store (``finance_assets.features.training.build_training_frame``,
-feature service ``return_model_v1``) when that module is present; :func:`gold_feature_frame` is the same
-point-in-time join written directly against Gold (``retrieval="gold"``): price features of the as-of
-session, and the latest financial ratios FILED on or before it (first-reported values; missing stays
-missing). It was the stand-in while the Feast repo was built and stays as an independent reference; it
-agrees with Feast except where one filing published several periods (a 10-K's FY and Q4 rows): Feast's
+feature service ``return_model_v2`` by default, or v1) when that module is present;
+:func:`gold_feature_frame` is return_model_v1's point-in-time join written directly against Gold
+(``retrieval="gold"``): price features of the as-of session, and the latest financial ratios FILED on or
+before it (first-reported values; missing stays missing). It was the stand-in while the Feast repo was
+built and stays as an independent reference; it agrees with Feast except where one filing published
+several periods (a 10-K's FY and Q4 rows): Feast's
 tables pick the more complete row, this join the quarterly one.
 """
 
