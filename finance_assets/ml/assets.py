@@ -14,6 +14,7 @@
 import json
 import math
 import warnings
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from finance_assets.core.names import table_name
 from finance_assets.core.resources import LakehouseResource
 from finance_assets.core.settings import PRICES_PARTITIONS_START
 from finance_assets.features.resources import FeastResource
+from finance_assets.ml import checks as ml_checks
 from finance_assets.ml import dataset, metrics, plots, tracking
 from finance_assets.ml.resources import MlflowResource, OptunaResource
 from finance_assets.ml.spec import (
@@ -94,6 +96,19 @@ def _finite(values: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 6) for k, v in values.items() if v is not None and math.isfinite(v)}
 
 
+LABEL_COVERAGE_DESCRIPTION = (
+    "Share of the universe's matured month-end rows (tickers with a bar that day) that carry a label; "
+    "warns below 95% in any month."
+)
+DRIFT_DESCRIPTION = (
+    "Population stability index of each feature, earlier months vs the latest month (deciles of the earlier "
+    "distribution, missing as its own bin); warns when a feature's PSI exceeds 0.25."
+)
+PREDICTION_COVERAGE_DESCRIPTION = (
+    "Share of the month's universe (tickers with a month-end bar) with a p50 prediction; warns below 95%."
+)
+
+
 # ---- training set ------------------------------------------------------------------------------------------
 class TrainingSetConfig(dg.Config):
     start_date: str | None = None
@@ -124,6 +139,11 @@ def _pin_inputs(
     io_manager_key="iceberg_io_manager",
     kinds={"feast", "polars", "iceberg"},
     code_version=CODE_VERSION,
+    check_specs=[
+        ml_checks.NO_FUTURE_FEATURES.spec(TRAINING_SET_KEY),
+        dg.AssetCheckSpec("label_coverage", asset=TRAINING_SET_KEY, description=LABEL_COVERAGE_DESCRIPTION),
+        dg.AssetCheckSpec("feature_drift", asset=TRAINING_SET_KEY, description=DRIFT_DESCRIPTION),
+    ],
     description=(
         "Month-end (ticker, as_of_date) rows with their 21-day forward excess log return (gold.labels) and "
         "the return_model_v2 features from Feast's offline store, read at pinned Iceberg snapshots."
@@ -131,7 +151,7 @@ def _pin_inputs(
 )
 def training_set(
     context: dg.AssetExecutionContext, config: TrainingSetConfig, lakehouse: LakehouseResource, feast: FeastResource
-) -> dg.Output[pl.DataFrame]:
+) -> Iterator[dg.Output[pl.DataFrame] | dg.AssetCheckResult]:
     catalog = lakehouse.lakehouse()
     store = feast.store() if config.retrieval == "feast" else None
     pins = _pin_inputs(catalog, store, config.retrieval, config.feature_service, (LABELS_TABLE,))
@@ -162,7 +182,7 @@ def training_set(
         .sort("as_of_date", "ticker")
     )
     null_share = {f: round(frame[f].null_count() / frame.height, 3) for f in features.features}
-    return dg.Output(
+    yield dg.Output(
         frame,
         metadata={
             "features": dg.MetadataValue.json(features.features),
@@ -175,6 +195,25 @@ def training_set(
             "feature_null_share": dg.MetadataValue.json(null_share),
             **_snapshot_metadata(snapshots),
         },
+    )
+    yield ml_checks.NO_FUTURE_FEATURES.result(TRAINING_SET_KEY, frame)
+    # months whose labels have matured (known by the last label date): every ticker with a bar should have one
+    matured = entities.filter(pl.col("as_of_date") <= labelled["as_of_date"].max())
+    passed, meta = ml_checks.coverage(labelled, matured, "label")
+    yield dg.AssetCheckResult(
+        asset_key=TRAINING_SET_KEY,
+        check_name="label_coverage",
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata=meta,
+    )
+    passed, meta = ml_checks.feature_drift(frame, features.features)
+    yield dg.AssetCheckResult(
+        asset_key=TRAINING_SET_KEY,
+        check_name="feature_drift",
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={**meta, "psi": dg.MetadataValue.json(meta["psi"])},
     )
 
 
@@ -454,6 +493,9 @@ PREDICTION_SCHEMA = {
     ],
     kinds={"xgboost", "mlflow", "iceberg"},
     code_version=CODE_VERSION,
+    check_specs=[
+        dg.AssetCheckSpec("prediction_coverage", asset=PREDICTIONS_KEY, description=PREDICTION_COVERAGE_DESCRIPTION)
+    ],
     description=(
         "p10/p50/p90 of each ticker's 21-day forward excess log return at the month end, from the champion "
         "model; each row names its model version, MLflow run, Iceberg snapshots and upstream partitions."
@@ -461,7 +503,7 @@ PREDICTION_SCHEMA = {
 )
 def predictions(
     context: dg.AssetExecutionContext, lakehouse: LakehouseResource, feast: FeastResource, mlflow: MlflowResource
-) -> dg.Output[pl.DataFrame]:
+) -> Iterator[dg.Output[pl.DataFrame] | dg.AssetCheckResult]:
     from mlflow.xgboost import load_model
 
     from finance_assets.ml import model
@@ -521,7 +563,7 @@ def predictions(
         .select(list(PREDICTION_SCHEMA))
         .sort("as_of_date", "ticker")
     )
-    return dg.Output(
+    yield dg.Output(
         frame,
         metadata={
             **meta,
@@ -532,6 +574,14 @@ def predictions(
             ),
             **_snapshot_metadata(snapshots),
         },
+    )
+    passed, coverage = ml_checks.coverage(frame, entities, "pred_p50")
+    yield dg.AssetCheckResult(
+        asset_key=PREDICTIONS_KEY,
+        check_name="prediction_coverage",
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata=coverage,
     )
 
 
