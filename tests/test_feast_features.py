@@ -54,6 +54,14 @@ PRICE_COLUMNS = [
     "volume_zscore_20d",
     "distance_from_52w_high",
     "beta_252d",
+    "momentum_5d",
+    "momentum_12_1",
+    "realized_vol_120d",
+    "idiosyncratic_vol_252d",
+    "rsi_14d",
+    "max_return_21d",
+    "log_dollar_volume_20d",
+    "amihud_illiquidity_20d",
 ]
 FUNDAMENTAL_COLUMNS = [
     "period_type",
@@ -104,6 +112,13 @@ RATIO_COLUMNS = [
     "pb_ratio",
     "earnings_yield",
 ]
+# feature set v2: computed from the period's statements and the ratios' market_cap (no column of Gold)
+DERIVED_RATIOS = {
+    "book_to_market": "case when r.market_cap > 0 then f.stockholders_equity / r.market_cap end",
+    "sales_to_price": "case when r.market_cap > 0 then f.revenue_12m / r.market_cap end",
+    "fcf_yield": "case when r.market_cap > 0 then f.free_cash_flow_12m / r.market_cap end",
+    "accruals": "case when f.total_assets > 0 then (f.net_income_12m - f.operating_cash_flow_12m) / f.total_assets end",
+}
 SIGNAL_COLUMNS = [
     "late_filing_notices_365d",
     "amendments_365d",
@@ -116,7 +131,7 @@ SIGNAL_COLUMNS = [
 VIEWS = {
     "price_features": PRICE_COLUMNS,
     "fundamentals": FUNDAMENTAL_COLUMNS,
-    "financial_ratios": RATIO_COLUMNS,
+    "financial_ratios": [*RATIO_COLUMNS, *DERIVED_RATIOS],
     "filing_signals": SIGNAL_COLUMNS,
 }
 UNKNOWN = "ZZZZ"
@@ -244,9 +259,9 @@ def expected_features(gold: GoldLakehouse, entities: pd.DataFrame) -> pd.DataFra
         f"case when e.ts - f.ts <= interval {FUNDAMENTALS_TTL_DAYS} days then f.{c} end as {c}"
         for c in FUNDAMENTAL_COLUMNS
     )
-    ratios = ", ".join(
-        f"case when e.ts - f.ts <= interval {FUNDAMENTALS_TTL_DAYS} days then r.{c} end as {c}" for c in RATIO_COLUMNS
-    )
+    known = f"case when e.ts - f.ts <= interval {FUNDAMENTALS_TTL_DAYS} days then"
+    columns = {**{c: f"r.{c}" for c in RATIO_COLUMNS}, **DERIVED_RATIOS}
+    ratios = ", ".join(f"{known} {sql} end as {c}" for c, sql in columns.items())
     window = "s.signal_date::timestamp > e.ts - interval 365 days"
     late = "s.signal_type = 'late_filing_notice'"
     signals = f"""
@@ -409,7 +424,7 @@ def test_dagster_materialization_is_recorded_and_idempotent(feast_lakehouse: Fea
     registry = _metadata(first, "feast_registry")
     online = _metadata(first, "feast_online_features")
     assert registry["feature_views"] == sorted(VIEWS)
-    assert registry["feature_services"] == ["return_model_v1"]
+    assert registry["feature_services"] == ["return_model_v1", "return_model_v2"]
     assert set(online["intervals"]) == set(VIEWS) and online["online_store"] == "sqlite"
     assert online["rows_written"]["price_features"] == 4  # AAPL, MSFT, NVDA, ^GSPC
     assert set(online["iceberg/snapshots"]) == {
@@ -475,7 +490,7 @@ def latest_gold_rows(gold: GoldLakehouse, ticker: str) -> dict[str, Any]:
     entities = pd.DataFrame({"ticker": [ticker, ticker], "event_timestamp": stamps, "row_id": [0, 1]})
     now, at_filing = (row.to_dict() for _, row in expected_features(gold, entities).iterrows())
     expected = {c: now[c] for c in SIGNAL_COLUMNS}
-    expected |= {c: at_filing[c] for c in (*FUNDAMENTAL_COLUMNS, *RATIO_COLUMNS)}
+    expected |= {c: at_filing[c] for c in (*FUNDAMENTAL_COLUMNS, *RATIO_COLUMNS, *DERIVED_RATIOS)}
     price = con.sql(f"select * from price_features where ticker = '{ticker}' order by trade_date desc limit 1").df()
     expected |= {c: price[c].iloc[0] if len(price) else None for c in PRICE_COLUMNS}
     return expected

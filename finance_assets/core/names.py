@@ -43,6 +43,7 @@ TRAINING_SET = dg.AssetKey(["ml", "training_set"])
 RETURN_MODEL = dg.AssetKey(["ml", "return_model"])
 PREDICTIONS = dg.AssetKey(["ml", "predictions"])
 PREDICTION_PERFORMANCE = dg.AssetKey(["ml", "prediction_performance"])
+BACKTEST = dg.AssetKey(["ml", "backtest"])
 
 
 def table_name(key: dg.AssetKey) -> str:

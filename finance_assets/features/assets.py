@@ -167,7 +167,8 @@ def filing_signal_features(lakehouse: LakehouseResource) -> Iterator[Any]:
     automation_condition=AUTOMATION | dg.AutomationCondition.code_version_changed(),
     description=(
         "The Feast registry of feature_repo/ (entity ticker, feature views over Gold Iceberg tables, the "
-        "return_model_v1 feature service). Applied only when the definitions differ from the registry."
+        "return_model_v1 and return_model_v2 feature services). Applied only when the definitions differ from "
+        "the registry."
     ),
 )
 def feast_registry(context: dg.AssetExecutionContext, feast: FeastResource) -> dg.MaterializeResult:

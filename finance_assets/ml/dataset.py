@@ -5,11 +5,12 @@ starts, so the training set, the lineage columns and the MLflow dataset inputs d
 even while dbt rewrites Gold concurrently.
 
 Features come from Feast's offline store (``finance_assets.features.training.build_training_frame``,
-feature service ``return_model_v1``) when that module is present; :func:`gold_feature_frame` is the same
-point-in-time join written directly against Gold (``retrieval="gold"``): price features of the as-of
-session, and the latest financial ratios FILED on or before it (first-reported values; missing stays
-missing). It was the stand-in while the Feast repo was built and stays as an independent reference; it
-agrees with Feast except where one filing published several periods (a 10-K's FY and Q4 rows): Feast's
+feature service ``return_model_v2`` by default, or v1) when that module is present;
+:func:`gold_feature_frame` is return_model_v1's point-in-time join written directly against Gold
+(``retrieval="gold"``): price features of the as-of session, and the latest financial ratios FILED on or
+before it (first-reported values; missing stays missing). It was the stand-in while the Feast repo was
+built and stays as an independent reference; it agrees with Feast except where one filing published
+several periods (a 10-K's FY and Q4 rows): Feast's
 tables pick the more complete row, this join the quarterly one.
 """
 
@@ -36,6 +37,7 @@ from finance_assets.core.names import (
     table_name,
 )
 from finance_assets.core.names import FUNDAMENTAL_FEATURES as FUNDAMENTAL_FEATURES_KEY
+from finance_assets.features.catalog import DERIVED_FEATURES, SERVICE_V1
 from finance_assets.ml.spec import (
     FEATURE_SERVICE,
     FEATURES,
@@ -227,6 +229,11 @@ def feature_frame(
 ) -> FeatureFrame:
     """Features of ``entities`` from Feast's offline store ``store`` (``retrieval="feast"``) or the Gold join."""
     if retrieval == "gold":
+        if feature_service != GOLD_SERVICE:
+            raise ValueError(
+                f"retrieval='gold' reproduces {GOLD_SERVICE} only; {feature_service} is served by Feast "
+                "(retrieval='feast')"
+            )
         frame = gold_feature_frame(entities, lakehouse, snapshots)
         read = {t: snapshots[t] for t in (PRICE_FEATURES_TABLE, RATIOS_TABLE)}
         return FeatureFrame(frame, list(FEATURES), read, feature_service, "gold")
@@ -244,11 +251,12 @@ def feature_frame(
 
 # Feast string features turned into numbers XGBoost can split on (null stays null).
 CATEGORICAL_AS_NUMBER: dict[str, tuple[str, pl.Expr]] = {
-    "period_type": ("period_is_annual", (pl.col("period_type") == "FY").cast(pl.Float64)),
+    "period_type": (DERIVED_FEATURES["period_type"], (pl.col("period_type") == "FY").cast(pl.Float64)),
 }
 
 
-AGE_FEATURES: dict[str, str] = {"filed_at": "days_since_filing"}
+AGE_FEATURES: dict[str, str] = {"filed_at": DERIVED_FEATURES["filed_at"]}
+GOLD_SERVICE = SERVICE_V1  # the one service the direct Gold join reproduces
 
 
 def _feast_feature_frame(
