@@ -7,7 +7,9 @@ The environment is read here, once (:meth:`Settings.from_env`), and becomes the 
 
 import dagster as dg
 
+from finance_assets.core.alerts import build_alert_definitions
 from finance_assets.core.automation import with_default_automation
+from finance_assets.core.freshness import QUARTERLY, build_freshness_definitions
 from finance_assets.core.settings import Settings
 from finance_assets.edgar import assets as edgar_assets
 from finance_assets.edgar import holdings_assets
@@ -45,6 +47,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         build_features_definitions(),
         build_automation(settings),
         build_maintenance_definitions(settings),
+        build_alert_definitions(settings),
+        build_freshness_definitions(
+            settings,
+            ASSETS,
+            {holdings_assets.COVER_PAGES_KEY: QUARTERLY, holdings_assets.HOLDINGS_KEY: QUARTERLY},
+        ),
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
+from finance_assets.core.alerts import AlertWebhookResource
 from finance_assets.core.io_manager import IcebergIOManager
 from finance_assets.core.resources import (
     HttpClientResource,
@@ -123,4 +124,5 @@ def resources_for(settings: Settings, *, secrets: Secrets = "env") -> dict[str, 
         ),
         "mlflow": mlflow,
         "optuna": optuna,
+        "alerts": AlertWebhookResource(url=secret("alert_webhook_url"), ui_url=settings.dagster_ui_url),
     }

@@ -213,6 +213,11 @@ class Settings(BaseSettings):
     """Retrain when the 6-month rolling rank IC of the live predictions falls below this (-1..1)."""
     retrain_min_coverage: float = _var("RETRAIN_MIN_COVERAGE", AUTOMATION, 0.5, ge=0, le=1)
     """Retrain when the 6-month rolling p10-p90 coverage falls below this (0..1)."""
+    alert_webhook_url: str | None = _var("ALERT_WEBHOOK_URL", AUTOMATION, secret=True)
+    """Slack-compatible incoming webhook (`{"text": ...}`) for failed runs and failed checks; unset: no alerts
+    (the alert sensors skip every tick)."""
+    dagster_ui_url: str = _var("DAGSTER_UI_URL", AUTOMATION, "http://127.0.0.1:3000")
+    """Where operators open the Dagster UI: alerts link to runs and assets under this URL."""
 
     # ---- dbt ----------------------------------------------------------------------------------------------
     dbt_threads: int = _var("DBT_THREADS", DBT, 1, ge=1)
@@ -352,6 +357,8 @@ class Settings(BaseSettings):
         "mlflow_artifacts_destination",
         "feast_registry_uri",
         "optuna_storage",
+        "alert_webhook_url",
+        "dagster_ui_url",
         mode="before",
     )
     @classmethod
@@ -459,6 +466,8 @@ _SCHEMES: dict[str, tuple[str, ...]] = {
     "mlflow_artifacts_destination": ("s3", "file"),
     "feast_registry_uri": _SQL,
     "optuna_storage": _SQL,
+    "alert_webhook_url": ("http", "https"),
+    "dagster_ui_url": ("http", "https"),
 }
 
 
