@@ -64,6 +64,8 @@ JOBS = {
     "ml_retrain": None,
     "ml_predictions": dg.TimeWindowPartitionsDefinition,
     "ml_performance": None,
+    "ml_backtest": None,
+    "lakehouse_maintenance": None,
 }
 
 
