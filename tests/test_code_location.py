@@ -64,6 +64,7 @@ JOBS = {
     "ml_retrain": None,
     "ml_predictions": dg.TimeWindowPartitionsDefinition,
     "ml_performance": None,
+    "lakehouse_maintenance": None,
 }
 
 
