@@ -439,6 +439,8 @@ class IcebergLakehouse:
         """
         created = []
         for name, snapshot_id in sorted(snapshots.items()):
+            if snapshot_id is None:  # an empty table: nothing to keep
+                continue
             tag = lineage_tag(consumer, snapshot_id)
 
             def create(table: Table, tag: str = tag, snapshot_id: int = snapshot_id, name: str = name) -> bool:
