@@ -202,8 +202,8 @@ def demo(settings: Settings) -> int:
         width = out.width if out.is_terminal else 100  # a pipe gets 100 columns, not rich's 80
         console = Console(file=terminal, highlight=False, force_terminal=out.is_terminal, width=width)
         console.print(
-            f"universe {settings.universe!r}: {len(covered.prices)} tickers; SEC EDGAR for {len(covered.edgar)} "
-            f"(recorded/available SEC data), FMP for {len(covered.fmp)}; {len(covered.price_only)} prices only"
+            f"universe {settings.universe}: {len(covered.prices)} tickers; SEC data for {len(covered.edgar)}, "
+            f"FMP for {len(covered.fmp)}, prices only for {len(covered.price_only)}"
         )
         for warning in covered.warnings:
             print(f"universe: {warning}")  # the full list goes to the log

@@ -149,7 +149,7 @@ def test_unknown_ticker_fails_naming_it(instance_home: Path, monkeypatch: pytest
     monkeypatch.setenv("UNIVERSE", "AAPL,ZZZQ")
     tickers = _materialize([TICKERS])
     check = {e.check_name: e for e in tickers.get_asset_check_evaluations()}["universe_resolves"]
-    assert not check.passed and "ZZZQ" in check.metadata["unknown_tickers"].value
+    assert not check.passed and "'ZZZQ'" in check.metadata["unresolved"].value
     instance = dg.DagsterInstance.get()
     assert instance.has_dynamic_partition("companies", "AAPL")
     assert not instance.has_dynamic_partition("companies", "ZZZQ")

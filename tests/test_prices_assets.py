@@ -163,3 +163,25 @@ def test_a_malformed_price_file_fails_its_ticker_alone(
     assert "AAPL.csv, line 100: AAPL.Close 'NA' is not a number" in loaded.metadata["reasons"].value
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
     assert metadata["tickers_failed"].value == "AAPL (malformed)"
+
+
+def test_a_recorded_inconsistent_bar_is_kept_and_named_without_failing_the_run(
+    prices_env: Path, replay_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # prices/yahoo_sp500_2015_2020/DXC.csv.gz, 2018-06-01: High 83.40, Low 80.05, Open 80.83, Close 79.68 < Low
+    sp500, clean = replay_dir / "prices/yahoo_sp500_2015_2020", replay_dir / "prices/yahoo_daily_2003_2023"
+    root = _replay_with(
+        tmp_path,
+        replay_dir,
+        {"yahoo_sp500_2015_2020": [sp500 / "DXC.csv.gz"], "yahoo_daily_2003_2023": [clean / "GSPC.csv"]},
+    )
+    monkeypatch.setenv("REPLAY_DIR", str(root))
+    monkeypatch.setenv("UNIVERSE", "DXC")
+    result = _materialize_range("2018-06-01", "2018-06-01", dg.DagsterInstance.ephemeral())
+    assert result.success
+    check = {e.check_name: e for e in result.get_asset_check_evaluations()}["ohlc_consistent"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert check.metadata["tickers_ohlc_inconsistent"].value == "DXC"
+    prices = IcebergLakehouse.from_settings(Settings.from_env()).read("bronze.prices_daily")
+    bar = prices.filter((pl.col("ticker") == "DXC") & (pl.col("date") == date(2018, 6, 1))).row(0, named=True)
+    assert (bar["low"], bar["close"]) == (80.05000305175781, 79.68000030517578)  # as recorded
