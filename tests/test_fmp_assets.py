@@ -24,7 +24,8 @@ from finance_assets.fmp.parse import TABLES
 from finance_assets.fmp.resources import FmpResource
 from finance_assets.resources import resources_for
 
-pytestmark = pytest.mark.timeout(60)
+# each company step also commits its rows of bronze.ingest_status: two Iceberg commits per step
+pytestmark = pytest.mark.timeout(120)
 
 SENTINEL = "fmpkey-SENTINEL-4c1d9e2b"
 BALANCE = "bronze/fmp_balance_sheet"
