@@ -272,6 +272,9 @@ def _materialize(
     payloads_archive = archive.archive()
     loaded = step.load(keys, lambda t: _load_company(spec, t, ciks.get(t, "?"), fmp, limits, payloads_archive), ahead=1)
     loads = [loaded[t] for t in keys if t in loaded]
+    for load in loads:  # FMP's statements carry the CIK: name it where SEC's map is not loaded
+        if load.ticker not in ciks and "cik" in load.frame.columns and load.frame.height:
+            ciks[load.ticker] = load.frame.get_column("cik").drop_nulls().first() or "?"
     frames = step.validate({load.ticker: load.frame for load in loads}, (_currency_expected,))
     payloads_archive.commit_index(lake, run_id=context.run.run_id, asset_key=key.to_user_string(), partition_key=None)
 
