@@ -4,6 +4,7 @@ python -m finance_assets.cli init          # LAKEHOUSE_HOME, Dagster instance, I
 python -m finance_assets.cli prepare       # the build step: dbt parse (dbt_project/target/manifest.json)
 python -m finance_assets.cli demo          # materialise the graph for UNIVERSE, then summarise
 python -m finance_assets.cli materialize --select bronze/edgar_company_facts --partition-range AAPL...MSFT
+python -m finance_assets.cli materialize --select bronze/edgar_company_facts --failed   # re-run failed companies
 python -m finance_assets.cli summary       # rows and snapshot of every Iceberg table
 python -m finance_assets.cli recover       # list runs whose process died and the pool slots they hold; clean them
 python -m finance_assets.cli maintain      # the lakehouse_maintenance job: expire snapshots, remove orphan files
@@ -264,6 +265,7 @@ def materialize(
     job: str | None = None,
     partition: str | None = None,
     partition_range: str | None = None,
+    failed: bool = False,
 ) -> int:
     """Launch the named job holding ``select`` over a partition or range, split as a backfill would split it.
 
@@ -273,7 +275,7 @@ def materialize(
     import dagster as dg
 
     from finance_assets.definitions import build_definitions
-    from finance_assets.launch import job_for, keys_in_range, launch_all, plan
+    from finance_assets.launch import failed_partitions, job_for, keys_in_range, launch_all, plan
 
     init(settings)
     defs = build_definitions(settings)
@@ -288,6 +290,12 @@ def materialize(
         partition_keys = keys_in_range(defs, instance, job, first, last)
     elif partition:
         partition_keys = [partition]
+    elif failed:
+        partition_keys = failed_partitions(defs, instance, keys)
+        if not partition_keys:
+            print(f"no failed partitions of {select}: nothing to re-run")
+            return 0
+        print(f"re-running the failed partitions: {', '.join(partition_keys)}")
     runs = plan(defs, instance, job, selection=keys, partition_keys=partition_keys)
     print(f"job {job}: {len(runs)} run(s)")
     failures = launch_all(defs, instance, runs, launched_by="cli", log=print)
@@ -368,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     where = run.add_mutually_exclusive_group()
     where.add_argument("--partition", help="one partition key (a ticker, a date)")
     where.add_argument("--partition-range", help="FIRST...LAST, inclusive, in the partition set's order")
+    where.add_argument(
+        "--failed", action="store_true", help="exactly the partitions Dagster shows as failed for the selection"
+    )
     rec = commands.add_parser("recover", help="list runs whose process died and their pool slots; clean them")
     rec.add_argument("--dry-run", action="store_true", help="only list what would be cleaned")
     rec.add_argument(
@@ -403,7 +414,12 @@ def main(argv: list[str] | None = None) -> int:
         stop_on_sigterm()  # demo and materialize: a long-running launch stops cleanly on SIGTERM
         if args.command == "materialize":
             return materialize(
-                settings, args.select, job=args.job, partition=args.partition, partition_range=args.partition_range
+                settings,
+                args.select,
+                job=args.job,
+                partition=args.partition,
+                partition_range=args.partition_range,
+                failed=args.failed,
             )
         return demo(settings)
     except SettingsError as exc:

@@ -36,7 +36,7 @@ from finance_assets.core.checks import Metadata
 from finance_assets.core.http import MalformedPayloadError, NotFoundError, SourceError
 from finance_assets.core.iceberg import IcebergLakehouse, WriteResult
 from finance_assets.core.io_manager import write_metadata
-from finance_assets.core.names import INGEST_STATUS_TABLE, table_name
+from finance_assets.core.names import INGEST_STATUS_TABLE, SEC_COMPANY_TICKERS, table_name
 from finance_assets.core.sources import fetch_each
 
 T = TypeVar("T")
@@ -363,6 +363,19 @@ class CompanyStep:
                 ),
                 metadata={"failed_companies": ", ".join(bad.get_column("ticker").to_list())},
             )
+
+
+def known_ciks(lakehouse: IcebergLakehouse, tickers: Sequence[str]) -> dict[str, str]:
+    """The CIK of each ticker from SEC's ticker map (``bronze.sec_company_tickers``) where it is loaded.
+
+    For sources keyed by ticker alone (FMP): their errors still name the company's CIK.
+    """
+    name = table_name(SEC_COMPANY_TICKERS)
+    if not tickers or not lakehouse.table_exists(name):
+        return {}
+    wanted = {t.upper().replace(".", "-"): t for t in tickers}
+    frame = lakehouse.read(name, In("ticker", set(wanted)), columns=["ticker", "cik"])
+    return {wanted[t]: c for t, c in frame.iter_rows() if t in wanted}
 
 
 def _first(frame: pl.DataFrame | None, column: str) -> str | None:
