@@ -23,17 +23,15 @@ from finance_assets.core.http import (
     FetchResult,
     MalformedPayloadError,
     NotFoundError,
-    RateLimiter,
-    ReplayRoute,
-    ReplayTransport,
     SourceAuthError,
     SourceClient,
     SourceError,
     SourceUnavailableError,
     parse_retry_after,
-    redact_url,
-    replay_templates,
 )
+from finance_assets.core.ratelimit import RateLimiter
+from finance_assets.core.redaction import redact_url
+from finance_assets.core.replay import ReplayRoute, ReplayTransport, replay_templates
 from finance_assets.edgar.replay_routes import EDGAR_ROUTES
 
 pytestmark = pytest.mark.timeout(60)

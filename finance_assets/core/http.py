@@ -48,24 +48,6 @@ from finance_assets.core.redaction import (
     split_secrets,
     with_secrets,
 )
-from finance_assets.core.replay import ReplayRoute, ReplayTransport, replay_templates
-
-__all__ = [
-    "REDACTED",
-    "FetchResult",
-    "MalformedPayloadError",
-    "NotFoundError",
-    "RateLimiter",
-    "ReplayRoute",
-    "ReplayTransport",
-    "SourceAuthError",
-    "SourceClient",
-    "SourceError",
-    "SourceUnavailableError",
-    "parse_retry_after",
-    "redact_url",
-    "replay_templates",
-]
 
 logger = logging.getLogger("finance_assets.http")
 
@@ -306,7 +288,9 @@ class SourceClient:
         return f"SourceClient(source={self.source!r}, {self.rate_limiter!r})"
 
     # -- public API --
-    def get(self, url: str, params: dict[str, Any] | None = None, *, max_age_seconds: float | None = None):
+    def get(
+        self, url: str, params: dict[str, Any] | None = None, *, max_age_seconds: float | None = None
+    ) -> FetchResult:
         """GET ``url`` (+ ``params``) and return the decompressed body; raises :class:`SourceError`."""
         return self._fetch(url, params, max_age_seconds, parse=None)[1]
 

@@ -14,8 +14,9 @@ from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 from finance_assets.core.archive import LocalBlobStore, PayloadArchive, S3BlobStore
-from finance_assets.core.http import ReplayRoute, SourceClient
+from finance_assets.core.http import SourceClient
 from finance_assets.core.iceberg import IcebergLakehouse
+from finance_assets.core.replay import ReplayRoute
 from finance_assets.core.settings import iceberg_catalog_properties, redis_url
 from finance_assets.core.sources import source_client
 

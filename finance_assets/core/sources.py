@@ -13,8 +13,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from finance_assets.core.http import ReplayRoute, ReplayTransport, SourceClient
+from finance_assets.core.http import SourceClient
 from finance_assets.core.ratelimit import shared_limiter
+from finance_assets.core.replay import ReplayRoute, ReplayTransport
 
 __all__ = ["fetch_each", "shared_limiter", "source_client"]
 

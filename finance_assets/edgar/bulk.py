@@ -381,7 +381,7 @@ def bulk_transport(settings: Settings) -> httpx.BaseTransport | None:
     """Replay transport for the bulk URLs (archives built under ``$LAKEHOUSE_HOME/replay_bulk``), else live."""
     if settings.replay_dir is None:
         return None
-    from finance_assets.core.http import ReplayTransport
+    from finance_assets.core.replay import ReplayTransport
     from finance_assets.edgar.replay_routes import EDGAR_ROUTES
 
     return BulkArchiveReplay(
