@@ -8,8 +8,8 @@ materialisation metadata only ever see ``apikey=***``.
 
 **Rate.** All FMP clients of the deployment share one budget at ``FMP_REQUESTS_PER_MINUTE`` (default
 300, FMP's Starter plan; see ``core/ratelimit.py``); the deployment runs one FMP step at a time (pool
-``fmp``). A 429 is retried after its ``Retry-After`` by the shared client; when retries run out the step fails and the partition
-is left as it was (a daily quota is exhausted: re-run tomorrow). Daily quotas are the plan's: an
+``fmp``). A 429 is retried after its ``Retry-After`` by the shared client; when retries run out the step
+fails and the partition is left as it was (a daily quota is exhausted: re-run tomorrow). Daily quotas are the plan's: an
 asset makes at most 4 requests per company (6 on the free plan, 2 for the profile).
 
 **Fetch plan**, per table and company, for ``period`` = annual then quarter:
