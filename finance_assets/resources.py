@@ -70,12 +70,17 @@ def resources_for(settings: Settings, *, secrets: Secrets = "env") -> dict[str, 
         cache_dir=str(settings.http_cache_dir),
         timeout_seconds=settings.http_timeout_seconds,
         max_retries=settings.http_max_retries,
+        # prod shares the budget through Redis (its own, or Feast's); local through a SQLite file
+        rate_limit_redis=secret("rate_limit_redis_url") or (secret("feast_redis") if not local else None),
+        rate_limit_file=str(home / "rate_limit.sqlite"),
     )
 
     sec = SecEdgarResource(
         http=http,
         user_agent=settings.sec_user_agent or (REPLAY_USER_AGENT if settings.replay else None),
         requests_per_second=settings.sec_requests_per_second,
+        www_base_url=settings.sec_www_base_url,
+        data_base_url=settings.sec_data_base_url,
     )
 
     mlflow_uri = settings.mlflow_tracking_uri
@@ -104,7 +109,10 @@ def resources_for(settings: Settings, *, secrets: Secrets = "env") -> dict[str, 
         ),
         "sec": sec,
         "fmp": FmpResource(
-            http=http, api_key=secret("fmp_api_key"), requests_per_minute=settings.fmp_requests_per_minute
+            http=http,
+            api_key=secret("fmp_api_key"),
+            requests_per_minute=settings.fmp_requests_per_minute,
+            base_url=settings.fmp_base_url,
         ),
         "market_data": MarketDataResource(provider=settings.prices_provider, replay_dir=replay_dir),
         "dbt": LakehouseDbtResource(

@@ -16,9 +16,9 @@ import polars as pl
 import pytest
 
 from finance_assets.core.companies import COMPANIES_CHECK
-from finance_assets.core.http import ReplayTransport
 from finance_assets.core.iceberg import IcebergLakehouse
 from finance_assets.core.names import INGEST_STATUS_TABLE, RAW_PAYLOADS_TABLE
+from finance_assets.core.replay import ReplayTransport
 from finance_assets.core.settings import Settings
 from finance_assets.edgar.replay_routes import EDGAR_ROUTES
 from finance_assets.fmp.assets import FMP_ASSET_KEYS, fmp_balance_sheet

@@ -146,6 +146,15 @@ class Settings(BaseSettings):
     """EDGAR request rate, at most 10 (SEC's ceiling for the whole deployment)."""
     fmp_requests_per_minute: float = _var("FMP_REQUESTS_PER_MINUTE", SOURCES, 300.0, gt=0)
     """Your FMP plan's request rate."""
+    sec_www_base_url: str = _var("SEC_WWW_BASE_URL", SOURCES, "https://www.sec.gov")
+    """Where requests for https://www.sec.gov go (ticker map, archives): a mirror, a proxy or a test server."""
+    sec_data_base_url: str = _var("SEC_DATA_BASE_URL", SOURCES, "https://data.sec.gov")
+    """Where requests for https://data.sec.gov go (companyfacts, submissions): a mirror, a proxy or a test server."""
+    fmp_base_url: str = _var("FMP_BASE_URL", SOURCES, "https://financialmodelingprep.com")
+    """Where requests for Financial Modeling Prep go: a mirror, a proxy or a test server."""
+    rate_limit_redis_url: str | None = _var("RATE_LIMIT_REDIS_URL", SOURCES, secret=True)
+    """Redis holding the request budget of each source, shared by every process and pod (`redis://host:6379/0`).
+    Default: prod: FEAST_REDIS's server; local: the SQLite file `$LAKEHOUSE_HOME/rate_limit.sqlite`."""
     http_timeout_seconds: float = _var("HTTP_TIMEOUT_SECONDS", SOURCES, 30.0, gt=0)
     """Source client timeout per request."""
     http_max_retries: int = _var("HTTP_MAX_RETRIES", SOURCES, 5, ge=0)
@@ -347,6 +356,10 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
+        "sec_www_base_url",
+        "sec_data_base_url",
+        "fmp_base_url",
+        "rate_limit_redis_url",
         "catalog_uri",
         "warehouse",
         "s3_endpoint",
@@ -405,6 +418,12 @@ class Settings(BaseSettings):
         return self.home / "http_cache"
 
     @property
+    def rate_limit_store(self) -> str:
+        """Where the sources' request budgets live: RATE_LIMIT_REDIS_URL, prod's Feast Redis, or a local SQLite file."""
+        redis = self.rate_limit_redis_url or (self.feast_redis if self.profile == "prod" else None)
+        return redis_url(redis) if redis else str(self.home / "rate_limit.sqlite")
+
+    @property
     def iceberg_catalog_uri(self) -> str:
         """The catalog URI: ICEBERG_CATALOG_URI, or the embedded SQLite file (local)."""
         return self.catalog_uri or f"sqlite:///{self.home / 'catalog.db'}"
@@ -456,6 +475,10 @@ class Settings(BaseSettings):
 
 # URL schemes each URL-valued setting accepts (prod narrows some of them further)
 _SCHEMES: dict[str, tuple[str, ...]] = {
+    "sec_www_base_url": ("http", "https"),
+    "sec_data_base_url": ("http", "https"),
+    "fmp_base_url": ("http", "https"),
+    "rate_limit_redis_url": ("redis", "rediss", "unix"),
     "catalog_uri": _SQL,
     "warehouse": ("s3", "file"),
     "s3_endpoint": ("http", "https"),
@@ -532,6 +555,17 @@ def _descriptions() -> dict[str, str]:
 
 def _plain(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def redis_url(connection: str) -> str:
+    """A ``redis://`` URL from one, or from Feast's ``host:port[,db=N][,password=...][,ssl=true]`` string."""
+    if "://" in connection:
+        return connection
+    hostport, *options = connection.split(",")
+    opts = dict(option.split("=", 1) for option in options if "=" in option)
+    scheme = "rediss" if opts.get("ssl", "").lower() == "true" else "redis"
+    auth = f":{quote(opts['password'], safe='')}@" if opts.get("password") else ""
+    return f"{scheme}://{auth}{hostport}/{opts.get('db', '0')}"
 
 
 def s3_path_style(endpoint: str | None) -> bool:
