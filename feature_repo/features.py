@@ -151,10 +151,35 @@ filing_signals = FeatureView(
     schema=_schema("filing_signals"),
 )
 
+# ---- sectors: reference data, one row per ticker ------------------------------------------------------------
+company_sectors_source = LakehouseIcebergSource(
+    name="gold_company_sectors",
+    table="gold.company_sectors",
+    timestamp_field="valid_from",
+    description="gold.company_sectors: per priced ticker its SIC code and sector (valid_from = the epoch).",
+    owner=OWNER,
+    tags=_tags("companies", "gold.company_sectors", "valid_from"),
+)
+
+company_sectors = FeatureView(
+    name="company_sectors",
+    entities=[ticker],
+    ttl=timedelta(0),  # reference data: a sector holds on every date
+    source=company_sectors_source,
+    online=True,
+    description=(
+        "The company's SIC code and sector, for every priced ticker (with SEC data or without): from its "
+        "filing index when ingested, else SEC's 2021q1 Financial Statement Data Sets; Unknown otherwise."
+    ),
+    owner=OWNER,
+    tags=_tags("companies", "gold.company_sectors", "valid_from"),
+    schema=_schema("company_sectors"),
+)
+
 # ---- what the return model trains on ---------------------------------------------------------------------
 # The lists live in finance_assets/features/catalog.py (the model imports the same ones); v1 and v2 both
 # stay registered so runs on either compare like with like.
-_VIEWS = {view.name: view for view in (fundamentals, financial_ratios, price_features, filing_signals)}
+_VIEWS = {view.name: view for view in (fundamentals, financial_ratios, price_features, filing_signals, company_sectors)}
 
 
 def _service(name: str, version: str) -> FeatureService:
@@ -171,6 +196,7 @@ return_model_v1 = _service(catalog.SERVICE_V1, "1")
 return_model_v2 = _service(catalog.SERVICE_V2, "2")
 
 __all__ = [
+    "company_sectors",
     "filing_signals",
     "financial_ratios",
     "fundamentals",

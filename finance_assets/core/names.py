@@ -29,6 +29,7 @@ FINANCIAL_RATIOS = dg.AssetKey(["gold", "financial_ratios"])
 FILING_SIGNALS = dg.AssetKey(["gold", "filing_signals"])
 PRICE_FEATURES = dg.AssetKey(["gold", "price_features"])
 LABELS = dg.AssetKey(["gold", "labels"])
+COMPANY_SECTORS = dg.AssetKey(["gold", "company_sectors"])
 
 # ---- features (Python assets on Gold, and Feast) -------------------------------------------------------------
 FUNDAMENTAL_FEATURES = dg.AssetKey(["gold", "fundamental_features"])

@@ -56,7 +56,13 @@ RATIO_FEATURES = names.RATIO_FEATURES
 FILING_SIGNAL_FEATURES = names.FILING_SIGNAL_FEATURES
 PRICE_FEATURES = names.PRICE_FEATURES
 # the tables the feature views read (feature_repo/features.py): lineage of the Feast assets
-FEATURE_SOURCE_KEYS = (PRICE_FEATURES, FUNDAMENTAL_FEATURES, RATIO_FEATURES, FILING_SIGNAL_FEATURES)
+FEATURE_SOURCE_KEYS = (
+    PRICE_FEATURES,
+    FUNDAMENTAL_FEATURES,
+    RATIO_FEATURES,
+    FILING_SIGNAL_FEATURES,
+    names.COMPANY_SECTORS,
+)
 
 
 def _read_gold(lakehouse: IcebergLakehouse, keys: Sequence[dg.AssetKey]) -> tuple[dict[str, pl.DataFrame], Metadata]:

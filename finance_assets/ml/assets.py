@@ -56,7 +56,13 @@ PRICES_KEY = names.PRICES_DAILY
 FILINGS_KEY = names.EDGAR_FILINGS
 LABELS_KEY = names.LABELS
 FEAST_REGISTRY_KEY = names.FEAST_REGISTRY
-FEATURE_TABLE_KEYS = (names.PRICE_FEATURES, names.FUNDAMENTAL_FEATURES, names.RATIO_FEATURES)
+FEATURE_TABLE_KEYS = (
+    names.PRICE_FEATURES,
+    names.FUNDAMENTAL_FEATURES,
+    names.RATIO_FEATURES,
+    names.FILING_SIGNAL_FEATURES,
+    names.COMPANY_SECTORS,
+)
 LIVE_WINDOW_MONTHS = 6  # the rolling window the decay sensor reads
 
 # Not features: identifiers, label, lineage and bookkeeping columns of ml.training_set.
