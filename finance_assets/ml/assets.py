@@ -72,6 +72,7 @@ NON_FEATURES = frozenset(
         "as_of_date",
         "label",
         "label_end",
+        "excess_return",
         "feature_service",
         "retrieval",
         "dagster_run_id",
@@ -124,6 +125,9 @@ class TrainingSetConfig(dg.Config):
     feature_service: str = FEATURE_SERVICE
     retrieval: str = "feast"
     """'feast' (the offline store, the production path) or 'gold' (the same point-in-time join on Gold)."""
+    label: str = "excess"
+    """'excess' (forward excess log return over ^GSPC) or 'sector_neutral_rank' (its rank within the month's
+    sector, in [-0.5, 0.5]; the excess return is kept in `excess_return` for the backtest)."""
 
 
 def _pin_inputs(
@@ -160,18 +164,26 @@ def training_set(
 ) -> Iterator[dg.Output[pl.DataFrame] | dg.AssetCheckResult]:
     catalog = lakehouse.lakehouse()
     store = feast.store() if config.retrieval == "feast" else None
-    pins = _pin_inputs(catalog, store, config.retrieval, config.feature_service, (LABELS_TABLE,))
+    if config.label not in dataset.LABEL_TRANSFORMS:
+        raise dg.Failure(f"label must be one of {dataset.LABEL_TRANSFORMS}, not {config.label!r}")
+    extra = (LABELS_TABLE, dataset.SECTORS_TABLE) if config.label == "sector_neutral_rank" else (LABELS_TABLE,)
+    pins = _pin_inputs(catalog, store, config.retrieval, config.feature_service, extra)
     start = date.fromisoformat(config.start_date) if config.start_date else PRICES_PARTITIONS_START
     end = date.fromisoformat(config.end_date) if config.end_date else date.today()
     entities = dataset.attach_labels(dataset.month_end_entities(catalog, pins, start, end), catalog, pins)
     labelled = entities.filter(pl.col("label").is_not_null())
+    if config.label == "sector_neutral_rank":
+        sectors = catalog.read(dataset.SECTORS_TABLE, snapshot_id=pins[dataset.SECTORS_TABLE])
+        labelled = dataset.sector_neutral_ranks(labelled, sectors)
+    else:
+        labelled = labelled.with_columns(pl.col("label").alias("excess_return"))
     if labelled.is_empty():
         raise dg.Failure("No month-end row has a label yet: load prices and run dbt (gold.labels) first.")
     keys = labelled.select("ticker", "as_of_date")
     features = dataset.feature_frame(
         keys, catalog, pins, store=store, feature_service=config.feature_service, retrieval=config.retrieval
     )
-    read = {**features.snapshots, LABELS_TABLE: pins[LABELS_TABLE]}
+    read = {**features.snapshots, **{t: pins[t] for t in extra}}
     lineage_read = {t: pins[t] for t in dataset.lineage_tables(config.retrieval)}
     snapshots = {**read, **lineage_read}
     frame = (
@@ -194,6 +206,7 @@ def training_set(
             "features": dg.MetadataValue.json(features.features),
             "feature_service": config.feature_service,
             "retrieval": features.retrieval,
+            "label": config.label,
             "tickers": dg.MetadataValue.json(sorted(frame["ticker"].unique().to_list())),
             "months": frame["as_of_date"].n_unique(),
             "first_as_of_date": str(frame["as_of_date"].min()),
@@ -406,7 +419,7 @@ def backtest_asset(
         cost_bps=config.cost_bps,
         seed=config.seed,
     )
-    rows = frame.select("ticker", "as_of_date", "label", "label_end", *features)
+    rows = frame.select("ticker", "as_of_date", "label", "label_end", "excess_return", *features)
     real = backtest.run(rows, features, params, settings, placebo=False)
     placebo = backtest.run(rows, features, params, settings, placebo=True)
     table = backtest.comparison_table(real.summary, placebo.summary)

@@ -30,6 +30,7 @@ from finance_assets.core.iceberg import IcebergLakehouse
 from finance_assets.core.names import (
     BALANCE_SHEET,
     CASH_FLOW,
+    COMPANY_SECTORS,
     EDGAR_FILINGS,
     INCOME_STATEMENT,
     MARKET_BENCHMARK,
@@ -150,6 +151,31 @@ def attach_labels(entities: pl.DataFrame, lakehouse: IcebergLakehouse, snapshots
         pl.col("label_available_at").alias("label_end"),
     )
     return entities.join(labels, on=["ticker", "as_of_date"], how="left")
+
+
+LABEL_TRANSFORMS = ("excess", "sector_neutral_rank")
+SECTORS_TABLE = table_name(COMPANY_SECTORS)
+
+
+def sector_neutral_ranks(frame: pl.DataFrame, sectors: pl.DataFrame) -> pl.DataFrame:
+    """``label`` replaced by its rank within (as_of_date, sector), scaled to [-0.5, 0.5] (0 for a sector of
+    one name); the excess return stays in ``excess_return``. A model of it predicts who beats its sector
+    peers, not by how much: its quantiles are ranks, not returns (rank IC still applies)."""
+    joined = frame.join(sectors.select("ticker", "sector"), on="ticker", how="left").with_columns(
+        pl.col("sector").fill_null("Unknown")
+    )
+    group = ["as_of_date", "sector"]
+    n = pl.col("label").count().over(group)
+    rank = pl.col("label").rank("average").over(group)
+    return joined.with_columns(
+        pl.col("label").alias("excess_return"),
+        pl.when(pl.col("label").is_null())
+        .then(None)
+        .when(n > 1)
+        .then((rank - 1) / (n - 1) - 0.5)
+        .otherwise(0.0)
+        .alias("label"),
+    ).drop("sector")
 
 
 def _ratios_asof(ratios: pl.DataFrame) -> pl.DataFrame:
