@@ -431,8 +431,8 @@ def test_dagster_materialization_is_recorded_and_idempotent(feast_lakehouse: Fea
     first = feast_lakehouse.first_run
     registry = _metadata(first, "feast_registry")
     online = _metadata(first, "feast_online_features")
-    assert registry["feature_views"] == sorted(VIEWS)
-    assert registry["feature_services"] == ["return_model_v1", "return_model_v2"]
+    assert registry["feature_views"] == sorted([*VIEWS, "return_model_predictions"])
+    assert registry["feature_services"] == ["return_model_serving", "return_model_v1", "return_model_v2"]
     assert set(online["intervals"]) == set(VIEWS) and online["online_store"] == "sqlite"
     assert online["rows_written"]["price_features"] == 4  # AAPL, MSFT, NVDA, ^GSPC
     assert set(online["iceberg/snapshots"]) == {

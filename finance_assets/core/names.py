@@ -44,6 +44,7 @@ RETURN_MODEL = dg.AssetKey(["ml", "return_model"])
 PREDICTIONS = dg.AssetKey(["ml", "predictions"])
 PREDICTION_PERFORMANCE = dg.AssetKey(["ml", "prediction_performance"])
 BACKTEST = dg.AssetKey(["ml", "backtest"])
+ONLINE_PREDICTIONS = dg.AssetKey(["ml", "online_predictions"])
 
 
 def table_name(key: dg.AssetKey) -> str:

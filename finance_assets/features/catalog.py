@@ -136,12 +136,21 @@ COMPANY_SECTORS: tuple[Feature, ...] = (
     _f("sector_code", "The sector as an integer the model splits on (0 = Unknown).", "int32"),
 )
 
+PREDICTIONS: tuple[Feature, ...] = (
+    _f("pred_p10", "10th percentile of the 21-session forward excess log return over ^GSPC."),
+    _f("pred_p50", "Median forecast of the 21-session forward excess log return over ^GSPC."),
+    _f("pred_p90", "90th percentile of the 21-session forward excess log return over ^GSPC."),
+    _f("model_version", "Registry version of return_model that made the prediction.", "string"),
+    _f("prediction_as_of", "Month-end session the prediction is for (its features' as-of date).", "timestamp"),
+)
+
 VIEWS: dict[str, tuple[Feature, ...]] = {
     "fundamentals": FUNDAMENTALS,
     "financial_ratios": FINANCIAL_RATIOS,
     "price_features": PRICE_FEATURES,
     "filing_signals": FILING_SIGNALS,
     "company_sectors": COMPANY_SECTORS,
+    "return_model_predictions": PREDICTIONS,
 }
 
 # Feast column -> the model's column (see the module docstring).
@@ -229,6 +238,14 @@ SERVICE_DESCRIPTIONS: dict[str, str] = {
         "FCF yield), accruals, late-filing/amendment/restatement counts and the sector. Fundamentals are null for a "
         "company without SEC data (XGBoost learns a direction for missing)."
     ),
+}
+
+
+# What a service calling the feature server asks for in ONE call: the model's inputs and its latest prediction.
+SERVING_SERVICE = "return_model_serving"
+SERVING: dict[str, tuple[str, ...]] = {
+    **SERVICES[SERVICE_V2],
+    "return_model_predictions": tuple(f.name for f in PREDICTIONS),
 }
 
 

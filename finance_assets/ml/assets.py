@@ -51,6 +51,7 @@ RETURN_MODEL_KEY = names.RETURN_MODEL
 PREDICTIONS_KEY = names.PREDICTIONS
 PERFORMANCE_KEY = names.PREDICTION_PERFORMANCE
 BACKTEST_KEY = names.BACKTEST
+ONLINE_PREDICTIONS_KEY = names.ONLINE_PREDICTIONS
 
 PRICES_KEY = names.PRICES_DAILY
 FILINGS_KEY = names.EDGAR_FILINGS
@@ -480,6 +481,7 @@ PREDICTION_SCHEMA = {
     "pred_p10": pl.Float64,
     "pred_p50": pl.Float64,
     "pred_p90": pl.Float64,
+    "prediction_as_of": pl.Date,  # = as_of_date, served by Feast (its timestamp column is not a feature)
     "model_name": pl.String,
     "model_version": pl.String,
     "mlflow_run_id": pl.String,
@@ -568,6 +570,7 @@ def predictions(
         .with_columns([pl.Series(name, preds[:, i]) for i, name in enumerate(PREDICTION_COLUMNS)])
         .join(dataset.lineage(entities, catalog, pins, store=store, retrieval=retrieval), on=["ticker", "as_of_date"])
         .with_columns(
+            pl.col("as_of_date").alias("prediction_as_of"),
             pl.lit(MODEL_NAME).alias("model_name"),
             pl.lit(str(current.version)).alias("model_version"),
             pl.lit(current.run_id).alias("mlflow_run_id"),
@@ -601,6 +604,53 @@ def predictions(
         passed=passed,
         severity=dg.AssetCheckSeverity.WARN,
         metadata=coverage,
+    )
+
+
+# ---- predictions online ----------------------------------------------------------------------------------
+PREDICTIONS_VIEW = "return_model_predictions"
+
+
+@dg.asset(
+    key=ONLINE_PREDICTIONS_KEY,
+    group_name=GROUP,
+    deps=[dg.AssetDep(PREDICTIONS_KEY, partition_mapping=dg.AllPartitionMapping()), FEAST_REGISTRY_KEY],
+    kinds={"feast", "sqlite", "redis"},
+    automation_condition=dg.AutomationCondition.eager()
+    .without(~dg.AutomationCondition.any_deps_missing())
+    .with_label("follow_inputs"),
+    description=(
+        "Each ticker's latest prediction (p10/p50/p90, model version, as-of) in the Feast online store, "
+        "feature view return_model_predictions: the feature server answers a company's features and its "
+        "prediction in one call (feature service return_model_serving)."
+    ),
+)
+def online_predictions(
+    context: dg.AssetExecutionContext, feast: FeastResource, lakehouse: LakehouseResource
+) -> dg.MaterializeResult:
+    from finance_assets.features.sources import pinned_snapshots
+
+    store = feast.store()
+    catalog = lakehouse.lakehouse()
+    pins = dataset.pin_snapshots(catalog, [PREDICTIONS_TABLE])
+    # from the epoch: a backfilled old month must not be skipped, and the latest row per ticker wins anyway
+    start, end = datetime(1970, 1, 1, tzinfo=UTC), datetime.now(UTC).replace(microsecond=0)
+    with pinned_snapshots(pins, lakehouse=catalog) as reads:
+        store.materialize(start, end, feature_views=[PREDICTIONS_VIEW])
+    latest = (
+        catalog.read(PREDICTIONS_TABLE, snapshot_id=pins[PREDICTIONS_TABLE], columns=["ticker", "as_of_date"])
+        .group_by("ticker")
+        .agg(pl.col("as_of_date").max())
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "feature_view": PREDICTIONS_VIEW,
+            "tickers": latest.height,
+            "latest_as_of": str(latest["as_of_date"].max()),
+            "oldest_latest_as_of": str(latest["as_of_date"].min()),
+            "iceberg/snapshots": dg.MetadataValue.json({t: str(s) for t, s in reads.read.items()}),
+            "online_store": store.config.online_store.type,
+        }
     )
 
 
@@ -677,4 +727,4 @@ def _nan_or(value: Any) -> float:
     return float(value) if value is not None else math.nan
 
 
-ml_assets = [training_set, return_model, backtest_asset, predictions, prediction_performance]
+ml_assets = [training_set, return_model, backtest_asset, predictions, online_predictions, prediction_performance]
