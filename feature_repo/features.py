@@ -151,10 +151,75 @@ filing_signals = FeatureView(
     schema=_schema("filing_signals"),
 )
 
+# ---- sectors: reference data, one row per ticker ------------------------------------------------------------
+company_sectors_source = LakehouseIcebergSource(
+    name="gold_company_sectors",
+    table="gold.company_sectors",
+    timestamp_field="valid_from",
+    description="gold.company_sectors: per priced ticker its SIC code and sector (valid_from = the epoch).",
+    owner=OWNER,
+    tags=_tags("companies", "gold.company_sectors", "valid_from"),
+)
+
+company_sectors = FeatureView(
+    name="company_sectors",
+    entities=[ticker],
+    ttl=timedelta(0),  # reference data: a sector holds on every date
+    source=company_sectors_source,
+    online=True,
+    description=(
+        "The company's SIC code and sector, for every priced ticker (with SEC data or without): from its "
+        "filing index when ingested, else SEC's 2021q1 Financial Statement Data Sets; Unknown otherwise."
+    ),
+    owner=OWNER,
+    tags=_tags("companies", "gold.company_sectors", "valid_from"),
+    schema=_schema("company_sectors"),
+)
+
+# ---- the model's predictions (ml.predictions, written by the Dagster asset ml/predictions) ----------------
+# Registered before its table exists (the ML stage runs after the features); ml/online_predictions
+# materializes it into the online store after each prediction run (feast_online_features leaves it alone).
+PREDICTIONS_TTL = timedelta(days=45)  # monthly predictions: the next month end, plus the time to run it
+
+predictions_source = LakehouseIcebergSource(
+    name="ml_predictions",
+    table="ml.predictions",
+    timestamp_field="as_of_date",
+    description="ml.predictions: p10/p50/p90 per (ticker, month end) from the champion model version.",
+    owner=OWNER,
+    tags={"domain": "ml", "layer": "ml", "source_table": "ml.predictions", "point_in_time": "as_of_date"},
+)
+
+return_model_predictions = FeatureView(
+    name="return_model_predictions",
+    entities=[ticker],
+    ttl=PREDICTIONS_TTL,
+    source=predictions_source,
+    online=True,
+    description=(
+        "The latest month-end prediction of return_model for the company: p10/p50/p90 of the 21-session "
+        "forward excess log return, the model version and the as-of session. Null for a company the model "
+        "has not predicted."
+    ),
+    owner=OWNER,
+    tags={"domain": "ml", "layer": "ml", "source_table": "ml.predictions", "point_in_time": "as_of_date"},
+    schema=_schema("return_model_predictions"),
+)
+
 # ---- what the return model trains on ---------------------------------------------------------------------
 # The lists live in finance_assets/features/catalog.py (the model imports the same ones); v1 and v2 both
 # stay registered so runs on either compare like with like.
-_VIEWS = {view.name: view for view in (fundamentals, financial_ratios, price_features, filing_signals)}
+_VIEWS = {
+    view.name: view
+    for view in (
+        fundamentals,
+        financial_ratios,
+        price_features,
+        filing_signals,
+        company_sectors,
+        return_model_predictions,
+    )
+}
 
 
 def _service(name: str, version: str) -> FeatureService:
@@ -169,12 +234,25 @@ def _service(name: str, version: str) -> FeatureService:
 
 return_model_v1 = _service(catalog.SERVICE_V1, "1")
 return_model_v2 = _service(catalog.SERVICE_V2, "2")
+return_model_serving = FeatureService(
+    name=catalog.SERVING_SERVICE,
+    features=[_VIEWS[view][list(features)] for view, features in catalog.SERVING.items()],
+    description=(
+        "One call for a service that wants a prediction: the return_model_v2 inputs of the company and the "
+        "model's latest prediction (p10/p50/p90, model version, as-of)."
+    ),
+    owner=OWNER,
+    tags={"model": "return_model", "version": "2", "use": "serving"},
+)
 
 __all__ = [
+    "company_sectors",
     "filing_signals",
     "financial_ratios",
     "fundamentals",
     "price_features",
+    "return_model_predictions",
+    "return_model_serving",
     "return_model_v1",
     "return_model_v2",
     "ticker",

@@ -62,6 +62,8 @@ JOBS = {
     "transform": None,
     "features": None,
     "ml_retrain": None,
+    "ml_backtest": None,
+    "ml_online_predictions": None,
     "ml_predictions": dg.TimeWindowPartitionsDefinition,
     "ml_performance": None,
     "ml_backtest": None,

@@ -143,3 +143,17 @@ def test_feature_set_v2_price_features_match_the_recorded_bars(gold_lakehouse: G
     assert row["log_dollar_volume_20d"] == pytest.approx(math.log((close[-20:] * volume[-20:]).mean()), rel=1e-9)
     amihud = (np.abs(returns[-20:]) / (close[-20:] * volume[-20:])).mean() * 1e9
     assert row["amihud_illiquidity_20d"] == pytest.approx(amihud, rel=1e-9)
+
+
+def test_every_priced_company_has_a_sector_from_its_sic_code(gold_lakehouse: GoldLakehouse) -> None:
+    import json
+
+    sectors = gold_lakehouse.read("gold.company_sectors")
+    priced = set(gold_lakehouse.read("gold.price_features", columns=["ticker"])["ticker"].unique()) - {"^GSPC"}
+    assert set(sectors["ticker"]) == priced and sectors["sector"].null_count() == 0
+    # AAPL: SIC 3571 "Electronic Computers" in its recorded filing index (the live path wins over the seed)
+    payload = json.loads((REPLAY / "edgar" / "submissions" / "CIK0000320193.json").read_text())
+    aapl = sectors.filter(ticker="AAPL").row(0, named=True)
+    assert aapl["sic"] == payload["sic"] == "3571"
+    assert aapl["sic_source"] == "filing_index"
+    assert (aapl["sector"], aapl["sector_code"]) == ("Information Technology", 8)

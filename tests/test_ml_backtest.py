@@ -104,3 +104,30 @@ def test_a_month_without_history_is_refused() -> None:
     frame = market_frame(limit=10).filter(pl.col("as_of_date") < date(2016, 6, 1))
     with pytest.raises(ValueError, match="cannot hold 24 training months"):
         backtest.walk_forward_predictions(frame, FEATURES, PARAMS, BacktestConfig(min_train_months=24))
+
+
+def test_sector_neutral_rank_label_ranks_within_month_and_sector_and_keeps_the_return() -> None:
+    from finance_assets.ml.dataset import sector_neutral_ranks
+
+    day = date(2019, 1, 31)
+    frame = pl.DataFrame(
+        {
+            "ticker": ["A", "B", "C", "D", "E"],
+            "as_of_date": [day] * 5,
+            "label": [0.10, -0.05, 0.02, 0.30, None],
+        }
+    )
+    sectors = pl.DataFrame({"ticker": ["A", "B", "C", "D"], "sector": ["Energy", "Energy", "Energy", "Utilities"]})
+    ranked = {r["ticker"]: r for r in sector_neutral_ranks(frame, sectors).iter_rows(named=True)}
+    assert [ranked[t]["label"] for t in "ABC"] == [0.5, -0.5, 0.0]  # ranks 3, 1, 2 of three Energy names
+    assert ranked["D"]["label"] == 0.0  # alone in its sector: no peer to beat
+    assert ranked["E"]["label"] is None and ranked["E"]["excess_return"] is None  # no sector: Unknown, no label
+    assert ranked["A"]["excess_return"] == 0.10
+
+
+def test_portfolios_earn_the_excess_return_when_the_label_is_a_rank() -> None:
+    names = [f"T{i}" for i in range(5)]
+    month = _month(names, [0.0, 0.1, 0.2, 0.3, 0.4], [-0.5, -0.25, 0.0, 0.25, 0.5], date(2019, 1, 31))
+    month = month.with_columns(pl.Series("excess_return", [math.log(1.0), 0.0, 0.0, 0.0, math.log(1.1)]))
+    row = backtest.long_short(month, BacktestConfig(n_quantiles=5)).row(0, named=True)
+    assert row["long_short_return"] == pytest.approx(0.1)  # T4 earned 10%, T0 nothing: not the rank 0.5 - (-0.5)

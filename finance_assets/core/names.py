@@ -30,6 +30,7 @@ FINANCIAL_RATIOS = dg.AssetKey(["gold", "financial_ratios"])
 FILING_SIGNALS = dg.AssetKey(["gold", "filing_signals"])
 PRICE_FEATURES = dg.AssetKey(["gold", "price_features"])
 LABELS = dg.AssetKey(["gold", "labels"])
+COMPANY_SECTORS = dg.AssetKey(["gold", "company_sectors"])
 
 # ---- features (Python assets on Gold, and Feast) -------------------------------------------------------------
 FUNDAMENTAL_FEATURES = dg.AssetKey(["gold", "fundamental_features"])
@@ -44,6 +45,7 @@ RETURN_MODEL = dg.AssetKey(["ml", "return_model"])
 PREDICTIONS = dg.AssetKey(["ml", "predictions"])
 PREDICTION_PERFORMANCE = dg.AssetKey(["ml", "prediction_performance"])
 BACKTEST = dg.AssetKey(["ml", "backtest"])
+ONLINE_PREDICTIONS = dg.AssetKey(["ml", "online_predictions"])
 
 
 def table_name(key: dg.AssetKey) -> str:

@@ -10,7 +10,7 @@ Two model feature services stay side by side so MLflow runs compare like with li
 - ``return_model_v1``: 9 scale-free price features, 11 ratios as first reported, days since the filing.
 - ``return_model_v2``: the market model: more technical features (short-term reversal, 12-1 momentum,
   RSI, idiosyncratic volatility, liquidity), valuation (earnings yield, book-to-market, sales-to-price,
-  FCF yield), quality/growth (accruals), filing signals and the company's sector.
+  FCF yield), quality/growth (accruals), filing signals and the company's sector (from its SIC code).
 
 Feast hands the model some columns in a serving form: a date (``filed_at``) becomes its age in days at
 the decision date (``days_since_filing``) and a label (``period_type``) a number (``period_is_annual``).
@@ -130,11 +130,27 @@ FILING_SIGNALS: tuple[Feature, ...] = (
     _f("restatements_total", "Restated line items so far.", "int64"),
 )
 
+COMPANY_SECTORS: tuple[Feature, ...] = (
+    _f("sic", "SIC industry code (filing index, else SEC's 2021q1 Financial Statement Data Sets).", "string"),
+    _f("sector", "Sector of the SIC code (GICS-like groups; Unknown without a SIC).", "string"),
+    _f("sector_code", "The sector as an integer the model splits on (0 = Unknown).", "int32"),
+)
+
+PREDICTIONS: tuple[Feature, ...] = (
+    _f("pred_p10", "10th percentile of the 21-session forward excess log return over ^GSPC."),
+    _f("pred_p50", "Median forecast of the 21-session forward excess log return over ^GSPC."),
+    _f("pred_p90", "90th percentile of the 21-session forward excess log return over ^GSPC."),
+    _f("model_version", "Registry version of return_model that made the prediction.", "string"),
+    _f("prediction_as_of", "Month-end session the prediction is for (its features' as-of date).", "timestamp"),
+)
+
 VIEWS: dict[str, tuple[Feature, ...]] = {
     "fundamentals": FUNDAMENTALS,
     "financial_ratios": FINANCIAL_RATIOS,
     "price_features": PRICE_FEATURES,
     "filing_signals": FILING_SIGNALS,
+    "company_sectors": COMPANY_SECTORS,
+    "return_model_predictions": PREDICTIONS,
 }
 
 # Feast column -> the model's column (see the module docstring).
@@ -207,6 +223,7 @@ SERVICES: dict[str, dict[str, tuple[str, ...]]] = {
         "fundamentals": ("period_type", "filed_at", "report_lag_days"),
         "financial_ratios": V2_RATIOS,
         "filing_signals": V2_SIGNALS,
+        "company_sectors": ("sector_code",),
     },
 }
 SERVICE_DESCRIPTIONS: dict[str, str] = {
@@ -218,9 +235,17 @@ SERVICE_DESCRIPTIONS: dict[str, str] = {
     SERVICE_V2: (
         "The market model's inputs (toward 50 features): v1 plus short-term reversal, 12-1 momentum, RSI, "
         "idiosyncratic volatility and liquidity; valuation (earnings yield, book-to-market, sales-to-price, "
-        "FCF yield), accruals, and late-filing/amendment/restatement counts. Fundamentals are null for a "
+        "FCF yield), accruals, late-filing/amendment/restatement counts and the sector. Fundamentals are null for a "
         "company without SEC data (XGBoost learns a direction for missing)."
     ),
+}
+
+
+# What a service calling the feature server asks for in ONE call: the model's inputs and its latest prediction.
+SERVING_SERVICE = "return_model_serving"
+SERVING: dict[str, tuple[str, ...]] = {
+    **SERVICES[SERVICE_V2],
+    "return_model_predictions": tuple(f.name for f in PREDICTIONS),
 }
 
 

@@ -51,12 +51,19 @@ RETURN_MODEL_KEY = names.RETURN_MODEL
 PREDICTIONS_KEY = names.PREDICTIONS
 PERFORMANCE_KEY = names.PREDICTION_PERFORMANCE
 BACKTEST_KEY = names.BACKTEST
+ONLINE_PREDICTIONS_KEY = names.ONLINE_PREDICTIONS
 
 PRICES_KEY = names.PRICES_DAILY
 FILINGS_KEY = names.EDGAR_FILINGS
 LABELS_KEY = names.LABELS
 FEAST_REGISTRY_KEY = names.FEAST_REGISTRY
-FEATURE_TABLE_KEYS = (names.PRICE_FEATURES, names.FUNDAMENTAL_FEATURES, names.RATIO_FEATURES)
+FEATURE_TABLE_KEYS = (
+    names.PRICE_FEATURES,
+    names.FUNDAMENTAL_FEATURES,
+    names.RATIO_FEATURES,
+    names.FILING_SIGNAL_FEATURES,
+    names.COMPANY_SECTORS,
+)
 LIVE_WINDOW_MONTHS = 6  # the rolling window the decay sensor reads
 
 # Not features: identifiers, label, lineage and bookkeeping columns of ml.training_set.
@@ -66,6 +73,7 @@ NON_FEATURES = frozenset(
         "as_of_date",
         "label",
         "label_end",
+        "excess_return",
         "feature_service",
         "retrieval",
         "dagster_run_id",
@@ -118,6 +126,9 @@ class TrainingSetConfig(dg.Config):
     feature_service: str = FEATURE_SERVICE
     retrieval: str = "feast"
     """'feast' (the offline store, the production path) or 'gold' (the same point-in-time join on Gold)."""
+    label: str = "excess"
+    """'excess' (forward excess log return over ^GSPC) or 'sector_neutral_rank' (its rank within the month's
+    sector, in [-0.5, 0.5]; the excess return is kept in `excess_return` for the backtest)."""
 
 
 def _pin_inputs(
@@ -154,18 +165,26 @@ def training_set(
 ) -> Iterator[dg.Output[pl.DataFrame] | dg.AssetCheckResult]:
     catalog = lakehouse.lakehouse()
     store = feast.store() if config.retrieval == "feast" else None
-    pins = _pin_inputs(catalog, store, config.retrieval, config.feature_service, (LABELS_TABLE,))
+    if config.label not in dataset.LABEL_TRANSFORMS:
+        raise dg.Failure(f"label must be one of {dataset.LABEL_TRANSFORMS}, not {config.label!r}")
+    extra = (LABELS_TABLE, dataset.SECTORS_TABLE) if config.label == "sector_neutral_rank" else (LABELS_TABLE,)
+    pins = _pin_inputs(catalog, store, config.retrieval, config.feature_service, extra)
     start = date.fromisoformat(config.start_date) if config.start_date else PRICES_PARTITIONS_START
     end = date.fromisoformat(config.end_date) if config.end_date else date.today()
     entities = dataset.attach_labels(dataset.month_end_entities(catalog, pins, start, end), catalog, pins)
     labelled = entities.filter(pl.col("label").is_not_null())
+    if config.label == "sector_neutral_rank":
+        sectors = catalog.read(dataset.SECTORS_TABLE, snapshot_id=pins[dataset.SECTORS_TABLE])
+        labelled = dataset.sector_neutral_ranks(labelled, sectors)
+    else:
+        labelled = labelled.with_columns(pl.col("label").alias("excess_return"))
     if labelled.is_empty():
         raise dg.Failure("No month-end row has a label yet: load prices and run dbt (gold.labels) first.")
     keys = labelled.select("ticker", "as_of_date")
     features = dataset.feature_frame(
         keys, catalog, pins, store=store, feature_service=config.feature_service, retrieval=config.retrieval
     )
-    read = {**features.snapshots, LABELS_TABLE: pins[LABELS_TABLE]}
+    read = {**features.snapshots, **{t: pins[t] for t in extra}}
     lineage_read = {t: pins[t] for t in dataset.lineage_tables(config.retrieval)}
     snapshots = {**read, **lineage_read}
     catalog.tag_lineage(snapshots, TRAINING_SET_TABLE)  # snapshot expiry keeps what these rows name
@@ -189,6 +208,7 @@ def training_set(
             "features": dg.MetadataValue.json(features.features),
             "feature_service": config.feature_service,
             "retrieval": features.retrieval,
+            "label": config.label,
             "tickers": dg.MetadataValue.json(sorted(frame["ticker"].unique().to_list())),
             "months": frame["as_of_date"].n_unique(),
             "first_as_of_date": str(frame["as_of_date"].min()),
@@ -402,7 +422,7 @@ def backtest_asset(
         cost_bps=config.cost_bps,
         seed=config.seed,
     )
-    rows = frame.select("ticker", "as_of_date", "label", "label_end", *features)
+    rows = frame.select("ticker", "as_of_date", "label", "label_end", "excess_return", *features)
     real = backtest.run(rows, features, params, settings, placebo=False)
     placebo = backtest.run(rows, features, params, settings, placebo=True)
     table = backtest.comparison_table(real.summary, placebo.summary)
@@ -463,6 +483,7 @@ PREDICTION_SCHEMA = {
     "pred_p10": pl.Float64,
     "pred_p50": pl.Float64,
     "pred_p90": pl.Float64,
+    "prediction_as_of": pl.Date,  # = as_of_date, served by Feast (its timestamp column is not a feature)
     "model_name": pl.String,
     "model_version": pl.String,
     "mlflow_run_id": pl.String,
@@ -552,6 +573,7 @@ def predictions(
         .with_columns([pl.Series(name, preds[:, i]) for i, name in enumerate(PREDICTION_COLUMNS)])
         .join(dataset.lineage(entities, catalog, pins, store=store, retrieval=retrieval), on=["ticker", "as_of_date"])
         .with_columns(
+            pl.col("as_of_date").alias("prediction_as_of"),
             pl.lit(MODEL_NAME).alias("model_name"),
             pl.lit(str(current.version)).alias("model_version"),
             pl.lit(current.run_id).alias("mlflow_run_id"),
@@ -585,6 +607,53 @@ def predictions(
         passed=passed,
         severity=dg.AssetCheckSeverity.WARN,
         metadata=coverage,
+    )
+
+
+# ---- predictions online ----------------------------------------------------------------------------------
+PREDICTIONS_VIEW = "return_model_predictions"
+
+
+@dg.asset(
+    key=ONLINE_PREDICTIONS_KEY,
+    group_name=GROUP,
+    deps=[dg.AssetDep(PREDICTIONS_KEY, partition_mapping=dg.AllPartitionMapping()), FEAST_REGISTRY_KEY],
+    kinds={"feast", "sqlite", "redis"},
+    automation_condition=dg.AutomationCondition.eager()
+    .without(~dg.AutomationCondition.any_deps_missing())
+    .with_label("follow_inputs"),
+    description=(
+        "Each ticker's latest prediction (p10/p50/p90, model version, as-of) in the Feast online store, "
+        "feature view return_model_predictions: the feature server answers a company's features and its "
+        "prediction in one call (feature service return_model_serving)."
+    ),
+)
+def online_predictions(
+    context: dg.AssetExecutionContext, feast: FeastResource, lakehouse: LakehouseResource
+) -> dg.MaterializeResult:
+    from finance_assets.features.sources import pinned_snapshots
+
+    store = feast.store()
+    catalog = lakehouse.lakehouse()
+    pins = dataset.pin_snapshots(catalog, [PREDICTIONS_TABLE])
+    # from the epoch: a backfilled old month must not be skipped, and the latest row per ticker wins anyway
+    start, end = datetime(1970, 1, 1, tzinfo=UTC), datetime.now(UTC).replace(microsecond=0)
+    with pinned_snapshots(pins, lakehouse=catalog) as reads:
+        store.materialize(start, end, feature_views=[PREDICTIONS_VIEW])
+    latest = (
+        catalog.read(PREDICTIONS_TABLE, snapshot_id=pins[PREDICTIONS_TABLE], columns=["ticker", "as_of_date"])
+        .group_by("ticker")
+        .agg(pl.col("as_of_date").max())
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "feature_view": PREDICTIONS_VIEW,
+            "tickers": latest.height,
+            "latest_as_of": str(latest["as_of_date"].max()),
+            "oldest_latest_as_of": str(latest["as_of_date"].min()),
+            "iceberg/snapshots": dg.MetadataValue.json({t: str(s) for t, s in reads.read.items()}),
+            "online_store": store.config.online_store.type,
+        }
     )
 
 
@@ -661,4 +730,4 @@ def _nan_or(value: Any) -> float:
     return float(value) if value is not None else math.nan
 
 
-ml_assets = [training_set, return_model, backtest_asset, predictions, prediction_performance]
+ml_assets = [training_set, return_model, backtest_asset, predictions, online_predictions, prediction_performance]

@@ -61,7 +61,9 @@ def walk_forward_predictions(
 ) -> pl.DataFrame:
     """Out-of-sample p10/p50/p90 for every month after ``min_train_months`` (see the module docstring).
 
-    ``frame``: ticker, as_of_date, label, label_end and the features, labelled rows only.
+    ``frame``: ticker, as_of_date, label, label_end and the features, labelled rows only; an
+    ``excess_return`` column (the realised return when ``label`` is a transformed target, e.g. a sector
+    rank) travels with the predictions.
     """
     rows = frame.filter(pl.col("label").is_not_null() & pl.col("label_end").is_not_null()).sort("as_of_date", "ticker")
     months = sorted(rows["as_of_date"].unique().to_list())
@@ -80,9 +82,10 @@ def walk_forward_predictions(
             continue
         booster = model.fit(x_all[train], y_all[train], params, seed=config.seed)
         preds = model.predict(booster, x_all[test])
+        carried = ["excess_return"] if "excess_return" in rows.columns else []
         parts.append(
             rows[test]
-            .select("ticker", "as_of_date", "label")
+            .select("ticker", "as_of_date", "label", *carried)
             .with_columns(
                 *[pl.Series(name, preds[:, i]) for i, name in enumerate(PREDICTION_COLUMNS)],
                 pl.lit(max(ends[i] for i in train)).alias("fitted_through"),
@@ -92,24 +95,26 @@ def walk_forward_predictions(
 
 
 def shuffled_labels(frame: pl.DataFrame, seed: int) -> pl.DataFrame:
-    """The placebo: labels permuted across tickers within each month (``label_end``, a property of the
-    date, stays: the embargo is the real run's)."""
+    """The placebo: labels (with ``excess_return``) permuted across tickers within each month
+    (``label_end``, a property of the date, stays: the embargo is the real run's)."""
     rng = np.random.default_rng(seed)
     parts = []
     for _, month in frame.sort("as_of_date", "ticker").group_by("as_of_date", maintain_order=True):
         order = rng.permutation(month.height)
-        parts.append(month.with_columns(pl.Series("label", month["label"].to_numpy()[order])))
+        moved = [c for c in ("label", "excess_return") if c in month.columns]  # a row's target and its return
+        parts.append(month.with_columns([pl.Series(c, month[c].to_numpy()[order]) for c in moved]))
     return pl.concat(parts)
 
 
 def long_short(predictions: pl.DataFrame, config: BacktestConfig) -> pl.DataFrame:
     """Per month: names, rank IC, long/short leg and long-short returns, turnover, net return."""
     scored = predictions.filter(pl.col("label").is_not_null() & pl.col("pred_p50").is_not_null())
+    realised = pl.col("excess_return") if "excess_return" in scored.columns else pl.col("label")
     bucket = (
         (pl.col("pred_p50").rank("ordinal").over("as_of_date") - 1) * config.n_quantiles // pl.len().over("as_of_date")
     ).alias("bucket")
     top = config.n_quantiles - 1
-    legs = scored.with_columns(bucket, (pl.col("label").exp() - 1).alias("excess_return")).with_columns(
+    legs = scored.with_columns(bucket, (realised.exp() - 1).alias("period_return")).with_columns(
         pl.when(pl.col("bucket") == top)
         .then(1.0 / (pl.col("bucket") == top).sum().over("as_of_date"))
         .when(pl.col("bucket") == 0)
@@ -130,9 +135,9 @@ def long_short(predictions: pl.DataFrame, config: BacktestConfig) -> pl.DataFram
         legs.group_by("as_of_date")
         .agg(
             pl.len().alias("n_names"),
-            pl.col("excess_return").filter(pl.col("bucket") == top).mean().alias("long_return"),
-            pl.col("excess_return").filter(pl.col("bucket") == 0).mean().alias("short_return"),
-            (pl.col("weight") * pl.col("excess_return")).sum().alias("long_short_return"),
+            pl.col("period_return").filter(pl.col("bucket") == top).mean().alias("long_return"),
+            pl.col("period_return").filter(pl.col("bucket") == 0).mean().alias("short_return"),
+            (pl.col("weight") * pl.col("period_return")).sum().alias("long_short_return"),
         )
         .sort("as_of_date")
         .with_columns(pl.Series("turnover", turnover))

@@ -34,5 +34,6 @@ def demo_runs(settings: Settings, last_price_date: date) -> list[tuple[str, dict
         ),
         ("ml_backtest", {"label": "ml/backtest (real vs placebo)"}),
         ("ml_predictions", {"label": "ml/predictions", "partition_range": (first_month, last_month)}),
+        ("ml_online_predictions", {"label": "ml/online_predictions (Feast online store)"}),
         ("ml_performance", {"label": "ml/prediction_performance"}),
     ]
