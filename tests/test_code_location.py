@@ -66,7 +66,6 @@ JOBS = {
     "ml_online_predictions": None,
     "ml_predictions": dg.TimeWindowPartitionsDefinition,
     "ml_performance": None,
-    "ml_backtest": None,
     "lakehouse_maintenance": None,
 }
 
