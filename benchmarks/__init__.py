@@ -6,6 +6,7 @@ Add a benchmark by writing ``benchmarks/<name>.py`` with ``NAME``, ``DESCRIPTION
 
 BENCHMARKS: tuple[str, ...] = (
     "edgar_client",
+    "rate_budget",
     "companyfacts_parse",
     "bulk",
     "scaling",

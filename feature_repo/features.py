@@ -15,6 +15,7 @@ from datetime import timedelta
 from feast import Entity, FeatureService, FeatureView, Field, ValueType
 from feast.types import Float64, Int32, Int64, String, UnixTimestamp
 
+from finance_assets.features import catalog
 from finance_assets.features.sources import LakehouseIcebergSource
 
 OWNER = "ml-platform@finance-lakehouse.invalid"
@@ -32,6 +33,14 @@ ticker = Entity(
     owner=OWNER,
     tags={"domain": "companies"},
 )
+
+
+_DTYPES = {"float64": Float64, "int64": Int64, "int32": Int32, "string": String, "timestamp": UnixTimestamp}
+
+
+def _schema(view: str) -> list[Field]:
+    """The view's fields as the catalog describes them (one description per feature, defined once)."""
+    return [Field(name=f.name, dtype=_DTYPES[f.dtype], description=f.description) for f in catalog.VIEWS[view]]
 
 
 def _tags(domain: str, table: str, timestamp: str) -> dict[str, str]:
@@ -62,33 +71,7 @@ fundamentals = FeatureView(
     ),
     owner=OWNER,
     tags=_tags("fundamentals", "gold.fundamental_features", "filed_at"),
-    schema=[
-        Field(name="period_type", dtype=String, description="FY (annual row) or Q (quarterly row)."),
-        Field(name="fiscal_year", dtype=Int32, description="Fiscal year of the period."),
-        Field(name="fiscal_period", dtype=String, description="FY, Q1, Q2, Q3 or Q4."),
-        Field(name="currency", dtype=String, description="Reporting currency (ISO code) of the monetary values."),
-        Field(name="filed_at", dtype=UnixTimestamp, description="Filing date: when these values became public."),
-        Field(name="report_lag_days", dtype=Int64, description="Days from period end to the filing date."),
-        Field(name="revenue", dtype=Float64, description="Revenue of the period (quarter or year)."),
-        Field(name="net_income", dtype=Float64, description="Net income of the period."),
-        Field(name="eps_diluted", dtype=Float64, description="Diluted EPS of the period."),
-        Field(name="shares_diluted", dtype=Float64, description="Weighted diluted shares of the period."),
-        Field(name="revenue_12m", dtype=Float64, description="Revenue, fiscal year or trailing twelve months."),
-        Field(name="gross_profit_12m", dtype=Float64, description="Gross profit, fiscal year or TTM."),
-        Field(name="operating_income_12m", dtype=Float64, description="Operating income, fiscal year or TTM."),
-        Field(name="net_income_12m", dtype=Float64, description="Net income, fiscal year or TTM."),
-        Field(name="operating_cash_flow_12m", dtype=Float64, description="Operating cash flow, year or TTM."),
-        Field(name="capex_12m", dtype=Float64, description="Capital expenditure (positive = paid), year or TTM."),
-        Field(name="free_cash_flow_12m", dtype=Float64, description="Operating cash flow - capex, year or TTM."),
-        Field(name="total_assets", dtype=Float64, description="Total assets at period end."),
-        Field(name="current_assets", dtype=Float64, description="Current assets at period end."),
-        Field(name="cash_and_equivalents", dtype=Float64, description="Cash and equivalents at period end."),
-        Field(name="total_liabilities", dtype=Float64, description="Total liabilities at period end (as reported)."),
-        Field(name="current_liabilities", dtype=Float64, description="Current liabilities at period end."),
-        Field(name="long_term_debt", dtype=Float64, description="Non-current long-term debt at period end."),
-        Field(name="stockholders_equity", dtype=Float64, description="Equity of the parent's shareholders."),
-        Field(name="shares_outstanding", dtype=Float64, description="Common shares outstanding at period end."),
-    ],
+    schema=_schema("fundamentals"),
 )
 
 # ---- financial ratios of the same period ---------------------------------------------------------------
@@ -114,28 +97,7 @@ financial_ratios = FeatureView(
     ),
     owner=OWNER,
     tags=_tags("fundamentals", "gold.ratio_features", "filed_at"),
-    schema=[
-        Field(name="gross_margin", dtype=Float64, description="gross_profit / revenue."),
-        Field(name="operating_margin", dtype=Float64, description="operating_income / revenue."),
-        Field(name="net_margin", dtype=Float64, description="net_income / revenue."),
-        Field(name="return_on_equity", dtype=Float64, description="Net income (year or TTM) / equity."),
-        Field(name="return_on_assets", dtype=Float64, description="Net income (year or TTM) / total assets."),
-        Field(name="working_capital", dtype=Float64, description="current_assets - current_liabilities."),
-        Field(name="current_ratio", dtype=Float64, description="current_assets / current_liabilities."),
-        Field(name="quick_ratio", dtype=Float64, description="(current_assets - inventory) / current_liabilities."),
-        Field(name="debt_to_equity", dtype=Float64, description="(long-term + current debt) / equity."),
-        Field(name="asset_turnover", dtype=Float64, description="Revenue (year or TTM) / total assets."),
-        Field(name="free_cash_flow", dtype=Float64, description="operating_cash_flow - capex of the period."),
-        Field(name="fcf_margin", dtype=Float64, description="free_cash_flow / revenue of the period."),
-        Field(name="revenue_growth_yoy", dtype=Float64, description="Revenue / same period a year earlier - 1."),
-        Field(name="eps_growth_yoy", dtype=Float64, description="Diluted EPS / same period a year earlier - 1."),
-        Field(name="price_close", dtype=Float64, description="Close used for valuation (on or before filed_at)."),
-        Field(name="market_cap", dtype=Float64, description="price_close x shares x split factor (USD only)."),
-        Field(name="enterprise_value", dtype=Float64, description="market_cap + debt + minority - cash."),
-        Field(name="pe_ratio", dtype=Float64, description="market_cap / net income (year or TTM), if positive."),
-        Field(name="pb_ratio", dtype=Float64, description="market_cap / equity, if equity is positive."),
-        Field(name="earnings_yield", dtype=Float64, description="Net income (year or TTM) / market_cap."),
-    ],
+    schema=_schema("financial_ratios"),
 )
 
 # ---- daily price features --------------------------------------------------------------------------------
@@ -160,23 +122,7 @@ price_features = FeatureView(
     ),
     owner=OWNER,
     tags=_tags("markets", "gold.price_features", "trade_date"),
-    schema=[
-        Field(name="close", dtype=Float64, description="Close (split-adjusted)."),
-        Field(name="adj_close", dtype=Float64, description="Close adjusted for splits and dividends."),
-        Field(name="volume", dtype=Float64, description="Shares traded."),
-        Field(name="return_1d", dtype=Float64, description="adj_close / previous adj_close - 1."),
-        Field(name="log_return_1d", dtype=Float64, description="ln(adj_close / previous adj_close)."),
-        Field(name="momentum_21d", dtype=Float64, description="adj_close / adj_close 21 trading days earlier - 1."),
-        Field(name="momentum_63d", dtype=Float64, description="adj_close / adj_close 63 trading days earlier - 1."),
-        Field(name="momentum_126d", dtype=Float64, description="adj_close / adj_close 126 trading days before - 1."),
-        Field(name="momentum_252d", dtype=Float64, description="adj_close / adj_close 252 trading days before - 1."),
-        Field(name="realized_vol_20d", dtype=Float64, description="Annualised std of the last 20 log returns."),
-        Field(name="realized_vol_60d", dtype=Float64, description="Annualised std of the last 60 log returns."),
-        Field(name="vwap_20d", dtype=Float64, description="20-day volume-weighted typical price."),
-        Field(name="volume_zscore_20d", dtype=Float64, description="Volume z-score against the 20 previous days."),
-        Field(name="distance_from_52w_high", dtype=Float64, description="close / 252-day high - 1 (<= 0)."),
-        Field(name="beta_252d", dtype=Float64, description="OLS beta of daily log returns on ^GSPC, 252 days."),
-    ],
+    schema=_schema("price_features"),
 )
 
 # ---- filing signals -----------------------------------------------------------------------------------------
@@ -202,67 +148,112 @@ filing_signals = FeatureView(
     ),
     owner=OWNER,
     tags=_tags("filings", "gold.filing_signal_features", "signal_date"),
-    schema=[
-        Field(name="late_filing_notices_365d", dtype=Int64, description="NT 10-K/10-Q/20-F in the last 365 days."),
-        Field(name="amendments_365d", dtype=Int64, description="Amended periodic reports in the last 365 days."),
-        Field(name="restatements_365d", dtype=Int64, description="Restated line items made public in 365 days."),
-        Field(name="restatement_filings_365d", dtype=Int64, description="Filings that restated values, 365 days."),
-        Field(name="late_filing_notices_total", dtype=Int64, description="Late-filing notices so far."),
-        Field(name="amendments_total", dtype=Int64, description="Amendments so far."),
-        Field(name="restatements_total", dtype=Int64, description="Restated line items so far."),
-    ],
+    schema=_schema("filing_signals"),
+)
+
+# ---- sectors: reference data, one row per ticker ------------------------------------------------------------
+company_sectors_source = LakehouseIcebergSource(
+    name="gold_company_sectors",
+    table="gold.company_sectors",
+    timestamp_field="valid_from",
+    description="gold.company_sectors: per priced ticker its SIC code and sector (valid_from = the epoch).",
+    owner=OWNER,
+    tags=_tags("companies", "gold.company_sectors", "valid_from"),
+)
+
+company_sectors = FeatureView(
+    name="company_sectors",
+    entities=[ticker],
+    ttl=timedelta(0),  # reference data: a sector holds on every date
+    source=company_sectors_source,
+    online=True,
+    description=(
+        "The company's SIC code and sector, for every priced ticker (with SEC data or without): from its "
+        "filing index when ingested, else SEC's 2021q1 Financial Statement Data Sets; Unknown otherwise."
+    ),
+    owner=OWNER,
+    tags=_tags("companies", "gold.company_sectors", "valid_from"),
+    schema=_schema("company_sectors"),
+)
+
+# ---- the model's predictions (ml.predictions, written by the Dagster asset ml/predictions) ----------------
+# Registered before its table exists (the ML stage runs after the features); ml/online_predictions
+# materializes it into the online store after each prediction run (feast_online_features leaves it alone).
+PREDICTIONS_TTL = timedelta(days=45)  # monthly predictions: the next month end, plus the time to run it
+
+predictions_source = LakehouseIcebergSource(
+    name="ml_predictions",
+    table="ml.predictions",
+    timestamp_field="as_of_date",
+    description="ml.predictions: p10/p50/p90 per (ticker, month end) from the champion model version.",
+    owner=OWNER,
+    tags={"domain": "ml", "layer": "ml", "source_table": "ml.predictions", "point_in_time": "as_of_date"},
+)
+
+return_model_predictions = FeatureView(
+    name="return_model_predictions",
+    entities=[ticker],
+    ttl=PREDICTIONS_TTL,
+    source=predictions_source,
+    online=True,
+    description=(
+        "The latest month-end prediction of return_model for the company: p10/p50/p90 of the 21-session "
+        "forward excess log return, the model version and the as-of session. Null for a company the model "
+        "has not predicted."
+    ),
+    owner=OWNER,
+    tags={"domain": "ml", "layer": "ml", "source_table": "ml.predictions", "point_in_time": "as_of_date"},
+    schema=_schema("return_model_predictions"),
 )
 
 # ---- what the return model trains on ---------------------------------------------------------------------
-# Kept in step with finance_assets/ml/spec.py (the model's own list): scale-free price features, the ratios
-# as first reported, and the filing date (the model's days_since_filing = decision date - filed_at).
-return_model_v1 = FeatureService(
-    name="return_model_v1",
-    features=[
-        price_features[
-            [
-                "momentum_21d",
-                "momentum_63d",
-                "momentum_126d",
-                "momentum_252d",
-                "realized_vol_20d",
-                "realized_vol_60d",
-                "volume_zscore_20d",
-                "distance_from_52w_high",
-                "beta_252d",
-            ]
-        ],
-        fundamentals[["period_type", "filed_at", "report_lag_days"]],
-        financial_ratios[
-            [
-                "gross_margin",
-                "operating_margin",
-                "net_margin",
-                "return_on_equity",
-                "return_on_assets",
-                "current_ratio",
-                "debt_to_equity",
-                "asset_turnover",
-                "fcf_margin",
-                "revenue_growth_yoy",
-                "eps_growth_yoy",
-            ]
-        ],
-    ],
+# The lists live in finance_assets/features/catalog.py (the model imports the same ones); v1 and v2 both
+# stay registered so runs on either compare like with like.
+_VIEWS = {
+    view.name: view
+    for view in (
+        fundamentals,
+        financial_ratios,
+        price_features,
+        filing_signals,
+        company_sectors,
+        return_model_predictions,
+    )
+}
+
+
+def _service(name: str, version: str) -> FeatureService:
+    return FeatureService(
+        name=name,
+        features=[_VIEWS[view][list(features)] for view, features in catalog.SERVICES[name].items()],
+        description=catalog.SERVICE_DESCRIPTIONS[name],
+        owner=OWNER,
+        tags={"model": "return_model", "version": version, "label_table": "gold.labels"},
+    )
+
+
+return_model_v1 = _service(catalog.SERVICE_V1, "1")
+return_model_v2 = _service(catalog.SERVICE_V2, "2")
+return_model_serving = FeatureService(
+    name=catalog.SERVING_SERVICE,
+    features=[_VIEWS[view][list(features)] for view, features in catalog.SERVING.items()],
     description=(
-        "Inputs of the 21-day excess-return model (label gold.labels.forward_excess_log_return_21d): daily "
-        "price features of the decision date plus the point-in-time fundamentals and ratios of the latest "
-        "filing public on it."
+        "One call for a service that wants a prediction: the return_model_v2 inputs of the company and the "
+        "model's latest prediction (p10/p50/p90, model version, as-of)."
     ),
     owner=OWNER,
-    tags={"model": "return_model", "version": "1", "label_table": "gold.labels"},
+    tags={"model": "return_model", "version": "2", "use": "serving"},
 )
 
 __all__ = [
+    "company_sectors",
     "filing_signals",
     "financial_ratios",
     "fundamentals",
     "price_features",
+    "return_model_predictions",
+    "return_model_serving",
     "return_model_v1",
+    "return_model_v2",
     "ticker",
 ]

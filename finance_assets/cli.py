@@ -4,7 +4,10 @@ python -m finance_assets.cli init          # LAKEHOUSE_HOME, Dagster instance, I
 python -m finance_assets.cli prepare       # the build step: dbt parse (dbt_project/target/manifest.json)
 python -m finance_assets.cli demo          # materialise the graph for UNIVERSE, then summarise
 python -m finance_assets.cli materialize --select bronze/edgar_company_facts --partition-range AAPL...MSFT
+python -m finance_assets.cli materialize --select bronze/edgar_company_facts --failed   # re-run failed companies
 python -m finance_assets.cli summary       # rows and snapshot of every Iceberg table
+python -m finance_assets.cli recover       # list runs whose process died and the pool slots they hold; clean them
+python -m finance_assets.cli maintain      # the lakehouse_maintenance job: expire snapshots, remove orphan files
 python -m finance_assets.cli config-docs   # write docs/configuration.md from the settings model (--check)
 
 The settings are read here, once; a configuration mistake is one line on stderr and exit status 2.
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from finance_assets.core.entry import ignore_known_warnings
+from finance_assets.core.entry import ignore_known_warnings, stop_on_sigterm
 from finance_assets.core.settings import Settings, SettingsError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,6 +41,17 @@ concurrency:
     # Every source has a pool (sec_edgar, fmp, market_data): one step per source at a time, so the
     # per-process rate limit is also the deployment's (SEC allows 10 requests/s per user, not per run).
     default_limit: 1
+# A run whose process died is marked failed (by the code server that started it, within a second) and
+# the pool slots of every finished run are freed 30 s after it ended, checked every 30 s by the daemon of
+# `make dev`: a dead run holds its sec_edgar slot for about a minute at most. In-process launches (the
+# demo, `cli materialize`) clean up before they launch; `cli recover` does it by hand.
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  max_resume_run_attempts: 0
+  poll_interval_seconds: 30
+  free_slots_after_run_end_seconds: 30
 """
 # The production instance (Postgres storage, queued runs, pools, S3 compute logs): one template, also
 # what the Docker image copies into DAGSTER_HOME. Endpoints stay `env:` references resolved at load.
@@ -250,6 +264,7 @@ def materialize(
     job: str | None = None,
     partition: str | None = None,
     partition_range: str | None = None,
+    failed: bool = False,
 ) -> int:
     """Launch the named job holding ``select`` over a partition or range, split as a backfill would split it.
 
@@ -259,7 +274,7 @@ def materialize(
     import dagster as dg
 
     from finance_assets.definitions import build_definitions
-    from finance_assets.launch import job_for, keys_in_range, launch_all, plan
+    from finance_assets.launch import failed_partitions, job_for, keys_in_range, launch_all, plan
 
     init(settings)
     defs = build_definitions(settings)
@@ -274,9 +289,60 @@ def materialize(
         partition_keys = keys_in_range(defs, instance, job, first, last)
     elif partition:
         partition_keys = [partition]
+    elif failed:
+        partition_keys = failed_partitions(defs, instance, keys)
+        if not partition_keys:
+            print(f"no failed partitions of {select}: nothing to re-run")
+            return 0
+        print(f"re-running the failed partitions: {', '.join(partition_keys)}")
     runs = plan(defs, instance, job, selection=keys, partition_keys=partition_keys)
     print(f"job {job}: {len(runs)} run(s)")
     failures = launch_all(defs, instance, runs, launched_by="cli", log=print)
+    for failure in failures:
+        print(f"  FAILED {failure}")
+    return 1 if failures else 0
+
+
+def recover_runs(settings: Settings, *, stop_orphans: bool, dry_run: bool) -> int:
+    """List runs in progress or holding pool slots; fail the dead ones and free their slots."""
+    import dagster as dg
+
+    from finance_assets.maintenance.recovery import recover
+
+    init(settings)
+    instance = dg.DagsterInstance.get()
+    result = recover(instance, stop_orphans=stop_orphans, dry_run=dry_run, log=print)
+    if not result.states:
+        print("no run in progress, no pool slot taken")
+    for state in result.states:
+        verdict = "dead" if state.dead else "orphaned workers" if state.orphaned_workers else "alive"
+        if not state.judged:
+            verdict = "unknown"
+        print(f"  {verdict:<16} {state.line()}")
+    if dry_run:
+        print("dry run: nothing changed")
+    elif not (result.failed or result.freed or result.stopped):
+        print("nothing to clean")
+    return 0
+
+
+def maintain_tables(settings: Settings, *, tables: list[str] | None, orphan_min_age_hours: float | None) -> int:
+    """Launch the lakehouse_maintenance job in this process (recorded in the instance like any run)."""
+    import dagster as dg
+
+    from finance_assets.definitions import build_definitions
+    from finance_assets.launch import Launch, launch_all
+    from finance_assets.maintenance.jobs import JOB_NAME, MaintenanceConfig, run_config
+
+    init(settings)
+    config = MaintenanceConfig.from_settings(settings)
+    if tables:
+        config = config.model_copy(update={"tables": tables})
+    if orphan_min_age_hours is not None:
+        config = config.model_copy(update={"orphan_min_age_hours": orphan_min_age_hours})
+    request = Launch(JOB_NAME, run_config=run_config(config), label=JOB_NAME)
+    defs = build_definitions(settings)
+    failures = launch_all(defs, dg.DagsterInstance.get(), [request], launched_by="cli", log=print)
     for failure in failures:
         print(f"  FAILED {failure}")
     return 1 if failures else 0
@@ -309,6 +375,17 @@ def main(argv: list[str] | None = None) -> int:
     where = run.add_mutually_exclusive_group()
     where.add_argument("--partition", help="one partition key (a ticker, a date)")
     where.add_argument("--partition-range", help="FIRST...LAST, inclusive, in the partition set's order")
+    where.add_argument(
+        "--failed", action="store_true", help="exactly the partitions Dagster shows as failed for the selection"
+    )
+    rec = commands.add_parser("recover", help="list runs whose process died and their pool slots; clean them")
+    rec.add_argument("--dry-run", action="store_true", help="only list what would be cleaned")
+    rec.add_argument(
+        "--stop-orphans", action="store_true", help="also SIGTERM step workers whose launching process died"
+    )
+    keep = commands.add_parser("maintain", help="run the lakehouse_maintenance job (snapshots, orphans, compaction)")
+    keep.add_argument("--table", action="append", dest="tables", help="only this table (repeatable)")
+    keep.add_argument("--orphan-min-age-hours", type=float, help="override ICEBERG_ORPHAN_MIN_AGE_HOURS")
     docs = commands.add_parser("config-docs", help="write docs/configuration.md from the settings model")
     docs.add_argument("--check", action="store_true", help="exit 1 if the committed page is stale")
     args = parser.parse_args(argv)
@@ -329,9 +406,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "summary":
             summary(settings)
             return 0
+        if args.command == "recover":
+            return recover_runs(settings, stop_orphans=args.stop_orphans, dry_run=args.dry_run)
+        if args.command == "maintain":
+            return maintain_tables(settings, tables=args.tables, orphan_min_age_hours=args.orphan_min_age_hours)
+        stop_on_sigterm()  # demo and materialize: a long-running launch stops cleanly on SIGTERM
         if args.command == "materialize":
             return materialize(
-                settings, args.select, job=args.job, partition=args.partition, partition_range=args.partition_range
+                settings,
+                args.select,
+                job=args.job,
+                partition=args.partition,
+                partition_range=args.partition_range,
+                failed=args.failed,
             )
         return demo(settings)
     except SettingsError as exc:

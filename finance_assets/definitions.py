@@ -7,7 +7,9 @@ The environment is read here, once (:meth:`Settings.from_env`), and becomes the 
 
 import dagster as dg
 
+from finance_assets.core.alerts import build_alert_definitions
 from finance_assets.core.automation import with_default_automation
+from finance_assets.core.freshness import QUARTERLY, build_freshness_definitions
 from finance_assets.core.settings import Settings
 from finance_assets.edgar import assets as edgar_assets
 from finance_assets.edgar import holdings_assets
@@ -17,6 +19,7 @@ from finance_assets.features import assets as feature_assets
 from finance_assets.features.jobs import build_features_definitions
 from finance_assets.fmp import assets as fmp_assets
 from finance_assets.fmp.schedules import build_fmp_automation
+from finance_assets.maintenance.jobs import build_maintenance_definitions
 from finance_assets.market import assets as market_assets
 from finance_assets.market.schedules import build_market_automation
 from finance_assets.ml import assets as ml_assets
@@ -43,6 +46,13 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         build_transform_definitions(),
         build_features_definitions(),
         build_automation(settings),
+        build_maintenance_definitions(settings),
+        build_alert_definitions(settings),
+        build_freshness_definitions(
+            settings,
+            ASSETS,
+            {holdings_assets.COVER_PAGES_KEY: QUARTERLY, holdings_assets.HOLDINGS_KEY: QUARTERLY},
+        ),
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import dagster as dg
 
 from finance_assets.core.partitions import partition_ranges, range_tags
+from finance_assets.maintenance.recovery import launch_tags, recover
 
 LAUNCHED_BY = "lakehouse/launched_by"
 
@@ -151,9 +152,28 @@ def keys_in_range(defs: dg.Definitions, instance: dg.DagsterInstance, job: str, 
     return list(ordered[start : end + 1])
 
 
+def failed_partitions(defs: dg.Definitions, instance: dg.DagsterInstance, keys: Sequence[dg.AssetKey]) -> list[str]:
+    """The partitions Dagster shows as failed for any of ``keys`` (what "re-execute failed" would retry).
+
+    A company run fails exactly its bad companies' partitions (see ``core/companies.py``), so these are the
+    companies to retry once the source is fixed, in the partition set's order.
+    """
+    graph = defs.resolve_asset_graph()
+    failed: set[str] = set()
+    ordered: list[str] = []
+    for key in keys:
+        partitions_def = graph.get(key).partitions_def
+        if partitions_def is None:
+            raise LaunchError(f"{key.to_user_string()} is not partitioned: --failed needs partitioned assets.")
+        ordered = list(partitions_def.get_partition_keys(dynamic_partitions_store=instance))
+        status = instance.get_status_by_partition(key, ordered, partitions_def) or {}
+        failed |= {k for k, s in status.items() if s == dg.AssetPartitionStatus.FAILED}
+    return [k for k in ordered if k in failed]
+
+
 def launch(defs: dg.Definitions, instance: dg.DagsterInstance, request: Launch, *, launched_by: str) -> Outcome:
     """Run ``request`` to completion in this process; failed steps and failed ERROR checks are its failures."""
-    tags = {LAUNCHED_BY: launched_by}
+    tags = {LAUNCHED_BY: launched_by, **launch_tags()}  # host + pid: how recover() judges this run later
     if request.partition_range:  # one run over a range of partitions, as a backfill's run does
         tags |= range_tags(*request.partition_range)
     started = time.monotonic()
@@ -167,9 +187,11 @@ def launch(defs: dg.Definitions, instance: dg.DagsterInstance, request: Launch, 
     )
     outcome = Outcome(request, result.run_id, time.monotonic() - started)
     label = request.describe()
-    outcome.failures = [
-        f"{label}: step {e.step_key} failed: {_first_line(e)}" for e in result.get_step_failure_events()
-    ]
+    for event in result.get_step_failure_events():
+        user = event.step_failure_data.user_failure_data
+        companies = user.metadata.get("failed_companies") if user else None
+        which = f" for {getattr(companies, 'value', companies)}" if companies else f": {_first_line(event)}"
+        outcome.failures.append(f"{label}: step {event.step_key} failed{which}")
     for evaluation in result.get_asset_check_evaluations():
         if evaluation.passed:
             continue
@@ -207,7 +229,12 @@ def launch_all(
     launched_by: str,
     log: Callable[[str], None],
 ) -> list[str]:
-    """Every request in order, each reported on one line; a failed run does not stop the next. Failures."""
+    """Every request in order, each reported on one line; a failed run does not stop the next. Failures.
+
+    First, what a killed launch left behind is cleaned up (:func:`recover`: its runs failed, its pool slots
+    freed), so these runs never wait for a slot that a dead process holds.
+    """
+    recover(instance, log=log)
     failures: list[str] = []
     for request in requests:
         outcome = launch(defs, instance, request, launched_by=launched_by)

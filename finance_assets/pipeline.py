@@ -27,7 +27,7 @@ from typing import Any
 
 import dagster as dg
 
-from finance_assets.core.entry import ignore_known_warnings
+from finance_assets.core.entry import ignore_known_warnings, stop_on_sigterm, stop_with_parent
 from finance_assets.core.names import MARKET_BENCHMARK
 from finance_assets.core.partitions import companies_partitions
 from finance_assets.core.settings import Settings
@@ -162,6 +162,8 @@ def price_range(settings: Settings) -> tuple[str, str]:
 def _prices_stage() -> list[Outcome]:
     """The prices backfill, in its own process (see :func:`bronze_stage`): settings from its environment."""
     ignore_known_warnings()  # a fresh interpreter: set it up as the CLI set up the parent
+    stop_with_parent()  # dies with the demo, even a SIGKILLed one
+    stop_on_sigterm()  # ... and stops as cleanly as the demo does
     from finance_assets.definitions import build_definitions
 
     settings = Settings.from_env()

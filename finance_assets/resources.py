@@ -18,8 +18,14 @@ from typing import Any, Literal
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
+from finance_assets.core.alerts import AlertWebhookResource
 from finance_assets.core.io_manager import IcebergIOManager
-from finance_assets.core.resources import HttpClientResource, LakehouseResource, RawArchiveResource
+from finance_assets.core.resources import (
+    HttpClientResource,
+    IngestPolicyResource,
+    LakehouseResource,
+    RawArchiveResource,
+)
 from finance_assets.core.settings import REPLAY_USER_AGENT, Settings, env_name
 from finance_assets.edgar.resources import SecEdgarResource
 from finance_assets.edgar.universe import UniverseResource
@@ -64,12 +70,17 @@ def resources_for(settings: Settings, *, secrets: Secrets = "env") -> dict[str, 
         cache_dir=str(settings.http_cache_dir),
         timeout_seconds=settings.http_timeout_seconds,
         max_retries=settings.http_max_retries,
+        # prod shares the budget through Redis (its own, or Feast's); local through a SQLite file
+        rate_limit_redis=secret("rate_limit_redis_url") or (secret("feast_redis") if not local else None),
+        rate_limit_file=str(home / "rate_limit.sqlite"),
     )
 
     sec = SecEdgarResource(
         http=http,
         user_agent=settings.sec_user_agent or (REPLAY_USER_AGENT if settings.replay else None),
         requests_per_second=settings.sec_requests_per_second,
+        www_base_url=settings.sec_www_base_url,
+        data_base_url=settings.sec_data_base_url,
     )
 
     mlflow_uri = settings.mlflow_tracking_uri
@@ -93,9 +104,15 @@ def resources_for(settings: Settings, *, secrets: Secrets = "env") -> dict[str, 
         "universe": UniverseResource(
             spec=settings.universe, skip_unknown=settings.universe_skip_unknown, replay_dir=replay_dir, sec=sec
         ),
+        "ingest": IngestPolicyResource(
+            max_shrink=settings.ingest_max_shrink, accept_shrink=settings.ingest_accept_shrink
+        ),
         "sec": sec,
         "fmp": FmpResource(
-            http=http, api_key=secret("fmp_api_key"), requests_per_minute=settings.fmp_requests_per_minute
+            http=http,
+            api_key=secret("fmp_api_key"),
+            requests_per_minute=settings.fmp_requests_per_minute,
+            base_url=settings.fmp_base_url,
         ),
         "market_data": MarketDataResource(provider=settings.prices_provider, replay_dir=replay_dir),
         "dbt": LakehouseDbtResource(
@@ -115,4 +132,5 @@ def resources_for(settings: Settings, *, secrets: Secrets = "env") -> dict[str, 
         ),
         "mlflow": mlflow,
         "optuna": optuna,
+        "alerts": AlertWebhookResource(url=secret("alert_webhook_url"), ui_url=settings.dagster_ui_url),
     }

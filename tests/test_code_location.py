@@ -62,8 +62,11 @@ JOBS = {
     "transform": None,
     "features": None,
     "ml_retrain": None,
+    "ml_backtest": None,
+    "ml_online_predictions": None,
     "ml_predictions": dg.TimeWindowPartitionsDefinition,
     "ml_performance": None,
+    "lakehouse_maintenance": None,
 }
 
 

@@ -2,7 +2,7 @@
 
 What each company gets must be what its own run would write (counted from the recorded payloads, not
 from our code), Dagster must record every company partition as materialised, and one company the
-source cannot serve must fail the run naming it while leaving the tables as they were.
+source cannot serve must fail only its own partition, naming it, while the others of the range land.
 """
 
 from __future__ import annotations
@@ -90,19 +90,22 @@ def test_rematerializing_one_company_of_a_range_replaces_only_its_rows(universe:
     assert after.sort(after.columns, nulls_last=True).equals(before)
 
 
-def test_a_company_the_source_lacks_fails_its_range_naming_it_and_changes_nothing(universe: list[str]) -> None:
-    assert _materialize([FACTS], "AAPL").success
-    lake = IcebergLakehouse.from_settings(Settings.from_env())
-    snapshot = lake.current_snapshot_id("bronze.edgar_company_facts")
+def test_a_company_the_source_lacks_fails_only_its_partition_and_the_others_of_the_range_land(
+    universe: list[str],
+) -> None:
     result = _materialize([FACTS], "AAPL", "NVDA")  # AAPL, GOOGL (404), NVDA
     assert not result.success
     [failure] = result.get_step_failure_events()
     message = str(failure.event_specific_data.error.message)
-    assert "GOOGL" in message and "404" in message and "No table was changed" in message
-    assert "AAPL" not in message.split("No table was changed")[0]  # only the company at fault is blamed
-    assert lake.current_snapshot_id("bronze.edgar_company_facts") == snapshot
+    assert "GOOGL" in message and "404" in message and "The other 2 companies of this run were written" in message
+    assert "AAPL (CIK" not in message and "NVDA (CIK" not in message  # only the company at fault is blamed
+    lake = IcebergLakehouse.from_settings(Settings.from_env())
     facts = lake.read("bronze.edgar_company_facts")
-    assert facts.get_column("ticker").unique().to_list() == ["AAPL"]
+    assert dict(facts.group_by("ticker").len().iter_rows()) == {
+        t: _recorded_fact_count(RECORDED_CIKS[t]) for t in ("AAPL", "NVDA")
+    }
+    instance = dg.DagsterInstance.get()
+    assert instance.get_materialized_partitions(dg.AssetKey.from_user_string(FACTS)) == {"AAPL", "NVDA"}
 
 
 def test_company_runs_are_contiguous_ranges_of_registered_companies_at_most_per_run_long() -> None:

@@ -217,7 +217,7 @@ def test_bulk_urls_replay_as_archives_built_from_the_recordings_and_revalidate(l
 
 
 def test_bulk_replay_leaves_other_edgar_urls_to_the_recorded_routes(replay_dir: Path, tmp_path: Path) -> None:
-    from finance_assets.core.http import ReplayTransport
+    from finance_assets.core.replay import ReplayTransport
     from finance_assets.edgar.replay_routes import EDGAR_ROUTES
 
     transport = BulkArchiveReplay(replay_dir, tmp_path, ReplayTransport(replay_dir, EDGAR_ROUTES))

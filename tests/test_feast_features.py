@@ -54,6 +54,14 @@ PRICE_COLUMNS = [
     "volume_zscore_20d",
     "distance_from_52w_high",
     "beta_252d",
+    "momentum_5d",
+    "momentum_12_1",
+    "realized_vol_120d",
+    "idiosyncratic_vol_252d",
+    "rsi_14d",
+    "max_return_21d",
+    "log_dollar_volume_20d",
+    "amihud_illiquidity_20d",
 ]
 FUNDAMENTAL_COLUMNS = [
     "period_type",
@@ -104,6 +112,13 @@ RATIO_COLUMNS = [
     "pb_ratio",
     "earnings_yield",
 ]
+# feature set v2: computed from the period's statements and the ratios' market_cap (no column of Gold)
+DERIVED_RATIOS = {
+    "book_to_market": "case when r.market_cap > 0 then f.stockholders_equity / r.market_cap end",
+    "sales_to_price": "case when r.market_cap > 0 then f.revenue_12m / r.market_cap end",
+    "fcf_yield": "case when r.market_cap > 0 then f.free_cash_flow_12m / r.market_cap end",
+    "accruals": "case when f.total_assets > 0 then (f.net_income_12m - f.operating_cash_flow_12m) / f.total_assets end",
+}
 SIGNAL_COLUMNS = [
     "late_filing_notices_365d",
     "amendments_365d",
@@ -113,11 +128,13 @@ SIGNAL_COLUMNS = [
     "amendments_total",
     "restatements_total",
 ]
+SECTOR_COLUMNS = ["sic", "sector", "sector_code"]
 VIEWS = {
     "price_features": PRICE_COLUMNS,
     "fundamentals": FUNDAMENTAL_COLUMNS,
-    "financial_ratios": RATIO_COLUMNS,
+    "financial_ratios": [*RATIO_COLUMNS, *DERIVED_RATIOS],
     "filing_signals": SIGNAL_COLUMNS,
+    "company_sectors": SECTOR_COLUMNS,
 }
 UNKNOWN = "ZZZZ"
 
@@ -178,6 +195,7 @@ def _gold_sql(gold: GoldLakehouse) -> duckdb.DuckDBPyConnection:
         "financial_ratios",
         "price_features",
         "filing_signals",
+        "company_sectors",
     ):
         con.register(table, gold.read(f"gold.{table}").to_arrow())
     # The period each filing date makes "latest": the three statements of a period joined, public once the
@@ -244,9 +262,9 @@ def expected_features(gold: GoldLakehouse, entities: pd.DataFrame) -> pd.DataFra
         f"case when e.ts - f.ts <= interval {FUNDAMENTALS_TTL_DAYS} days then f.{c} end as {c}"
         for c in FUNDAMENTAL_COLUMNS
     )
-    ratios = ", ".join(
-        f"case when e.ts - f.ts <= interval {FUNDAMENTALS_TTL_DAYS} days then r.{c} end as {c}" for c in RATIO_COLUMNS
-    )
+    known = f"case when e.ts - f.ts <= interval {FUNDAMENTALS_TTL_DAYS} days then"
+    columns = {**{c: f"r.{c}" for c in RATIO_COLUMNS}, **DERIVED_RATIOS}
+    ratios = ", ".join(f"{known} {sql} end as {c}" for c, sql in columns.items())
     window = "s.signal_date::timestamp > e.ts - interval 365 days"
     late = "s.signal_type = 'late_filing_notice'"
     signals = f"""
@@ -283,9 +301,14 @@ def expected_features(gold: GoldLakehouse, entities: pd.DataFrame) -> pd.DataFra
             left join financial_ratios as r
               on r.ticker = f.ticker and r.period_type = f.period_type and r.period_end = f.period_end
         ),
-        s as ({signals})
-        select e.row_id, e.ticker, p.* exclude (row_id), f.* exclude (row_id), s.* exclude (row_id)
-        from ents as e join p using (row_id) join f using (row_id) join s using (row_id)
+        s as ({signals}),
+        c as (
+            select e.row_id, c.sic, c.sector, c.sector_code
+            from ents as e left join company_sectors as c on c.ticker = e.ticker
+        )
+        select e.row_id, e.ticker, p.* exclude (row_id), f.* exclude (row_id), s.* exclude (row_id),
+               c.* exclude (row_id)
+        from ents as e join p using (row_id) join f using (row_id) join s using (row_id) join c using (row_id)
         order by e.row_id
         """
     ).df()
@@ -408,8 +431,8 @@ def test_dagster_materialization_is_recorded_and_idempotent(feast_lakehouse: Fea
     first = feast_lakehouse.first_run
     registry = _metadata(first, "feast_registry")
     online = _metadata(first, "feast_online_features")
-    assert registry["feature_views"] == sorted(VIEWS)
-    assert registry["feature_services"] == ["return_model_v1"]
+    assert registry["feature_views"] == sorted([*VIEWS, "return_model_predictions"])
+    assert registry["feature_services"] == ["return_model_serving", "return_model_v1", "return_model_v2"]
     assert set(online["intervals"]) == set(VIEWS) and online["online_store"] == "sqlite"
     assert online["rows_written"]["price_features"] == 4  # AAPL, MSFT, NVDA, ^GSPC
     assert set(online["iceberg/snapshots"]) == {
@@ -417,6 +440,7 @@ def test_dagster_materialization_is_recorded_and_idempotent(feast_lakehouse: Fea
         "gold.fundamental_features",
         "gold.ratio_features",
         "gold.filing_signal_features",
+        "gold.company_sectors",
     }
     fundamentals = _metadata(first, "gold/fundamental_features")
     assert set(fundamentals["upstream_snapshots"]) == {"gold.income_statement", "gold.balance_sheet", "gold.cash_flow"}
@@ -474,8 +498,8 @@ def latest_gold_rows(gold: GoldLakehouse, ticker: str) -> dict[str, Any]:
     stamps = [today, pd.Timestamp(last_filed, tz="UTC")]
     entities = pd.DataFrame({"ticker": [ticker, ticker], "event_timestamp": stamps, "row_id": [0, 1]})
     now, at_filing = (row.to_dict() for _, row in expected_features(gold, entities).iterrows())
-    expected = {c: now[c] for c in SIGNAL_COLUMNS}
-    expected |= {c: at_filing[c] for c in (*FUNDAMENTAL_COLUMNS, *RATIO_COLUMNS)}
+    expected = {c: now[c] for c in (*SIGNAL_COLUMNS, *SECTOR_COLUMNS)}
+    expected |= {c: at_filing[c] for c in (*FUNDAMENTAL_COLUMNS, *RATIO_COLUMNS, *DERIVED_RATIOS)}
     price = con.sql(f"select * from price_features where ticker = '{ticker}' order by trade_date desc limit 1").df()
     expected |= {c: price[c].iloc[0] if len(price) else None for c in PRICE_COLUMNS}
     return expected

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import shutil
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -14,9 +15,10 @@ import httpx
 import polars as pl
 import pytest
 
-from finance_assets.core.http import ReplayTransport
+from finance_assets.core.companies import COMPANIES_CHECK
 from finance_assets.core.iceberg import IcebergLakehouse
-from finance_assets.core.names import RAW_PAYLOADS_TABLE
+from finance_assets.core.names import INGEST_STATUS_TABLE, RAW_PAYLOADS_TABLE
+from finance_assets.core.replay import ReplayTransport
 from finance_assets.core.settings import Settings
 from finance_assets.edgar.replay_routes import EDGAR_ROUTES
 from finance_assets.fmp.assets import FMP_ASSET_KEYS, fmp_balance_sheet
@@ -24,7 +26,8 @@ from finance_assets.fmp.parse import TABLES
 from finance_assets.fmp.resources import FmpResource
 from finance_assets.resources import resources_for
 
-pytestmark = pytest.mark.timeout(60)
+# each company step also commits its rows of bronze.ingest_status: two Iceberg commits per step
+pytestmark = pytest.mark.timeout(120)
 
 SENTINEL = "fmpkey-SENTINEL-4c1d9e2b"
 BALANCE = "bronze/fmp_balance_sheet"
@@ -306,3 +309,24 @@ def test_live_without_a_key_fails_only_the_fmp_steps_before_any_request(
     succeeded = {e.asset_key.to_user_string() for e in mixed.get_asset_materialization_events()}
     assert succeeded == {"bronze/edgar_filings"}
     assert hosts and FMP_HOST not in hosts and all(h.endswith("sec.gov") for h in hosts)
+
+
+def test_a_statement_in_an_unexpected_currency_is_rejected_naming_company_and_currency(
+    fmp_instance: dg.DagsterInstance, replay_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # AAPL's recorded balance sheets report in USD; the copy says "USX" (no ISO 4217 code) in every row
+    copy = tmp_path / "replay"
+    shutil.copytree(replay_dir / "fmp", copy / "fmp")
+    (copy / "edgar").mkdir()
+    for path in (copy / "fmp/balance-sheet-statement").glob("AAPL__*.json"):
+        path.write_text(path.read_text().replace('"USD"', '"USX"'))
+    monkeypatch.setenv("REPLAY_DIR", str(copy))
+    result = _materialize(fmp_instance, "AAPL", selection=[BALANCE], assets=[fmp_balance_sheet])
+    assert not result.success
+    [check] = [e for e in result.get_asset_check_evaluations() if e.check_name == COMPANIES_CHECK]
+    assert not check.passed and check.metadata["failed"].value == "AAPL"
+    status = _lake().read(INGEST_STATUS_TABLE).row(0, named=True)
+    assert status["status"] == "rejected" and status["endpoint"] == "balance-sheet-statement"
+    assert "unexpected reported_currency 'USX'" in status["error"]
+    assert status["error"].startswith("AAPL (CIK 0000320193) balance-sheet-statement:")  # CIK from FMP's rows
+    assert not _lake().table_exists("bronze.fmp_balance_sheet") or _counts("AAPL")["fmp_balance_sheet"] == 0

@@ -110,3 +110,50 @@ def test_edgar_fmp_reconciliation_is_an_asset_check(gold_lakehouse: GoldLakehous
     ]
     assert len(evaluations) == 1
     assert evaluations[0].passed == flagged.is_empty()
+
+
+def test_feature_set_v2_price_features_match_the_recorded_bars(gold_lakehouse: GoldLakehouse) -> None:
+    """RSI, 12-1 momentum, idiosyncratic volatility and the liquidity features, recomputed from the Yahoo
+    files (AAPL and ^GSPC, 2022-06-01 -> 2023-08-01) with numpy, independently of the SQL."""
+    import numpy as np
+
+    day = date(2023, 8, 1)
+    bars = _yahoo("AAPL").filter(pl.col("date") >= date(2022, 6, 1), pl.col("date") <= day)
+    gspc = _yahoo("GSPC").filter(pl.col("date") >= date(2022, 6, 1), pl.col("date") <= day)
+    assert bars["date"].to_list() == gspc["date"].to_list()  # same sessions: the regression pairs every day
+    adj = bars["adj_close"].to_numpy()
+    close, volume = bars["close"].to_numpy(), bars["volume"].to_numpy()
+    row = gold_lakehouse.read("gold.price_features").filter(ticker="AAPL", trade_date=day).row(0, named=True)
+
+    assert row["momentum_5d"] == pytest.approx(adj[-1] / adj[-6] - 1, rel=1e-9)
+    assert row["momentum_12_1"] == pytest.approx(adj[-22] / adj[-253] - 1, rel=1e-9)
+    change = np.diff(adj)[-14:]
+    gain, loss = np.clip(change, 0, None).mean(), np.clip(-change, 0, None).mean()
+    assert row["rsi_14d"] == pytest.approx(100 - 100 / (1 + gain / loss), rel=1e-9)
+    y = np.diff(np.log(adj))[-252:]
+    x = np.diff(np.log(gspc["adj_close"].to_numpy()))[-252:]
+    beta, alpha = np.polyfit(x, y, 1)
+    residuals = y - (alpha + beta * x)
+    assert row["beta_252d"] == pytest.approx(beta, rel=1e-9)
+    assert row["idiosyncratic_vol_252d"] == pytest.approx(
+        math.sqrt((residuals**2).sum() / (len(y) - 2) * 252), rel=1e-9
+    )
+    returns = adj[1:] / adj[:-1] - 1
+    assert row["max_return_21d"] == pytest.approx(returns[-21:].max(), rel=1e-9)
+    assert row["log_dollar_volume_20d"] == pytest.approx(math.log((close[-20:] * volume[-20:]).mean()), rel=1e-9)
+    amihud = (np.abs(returns[-20:]) / (close[-20:] * volume[-20:])).mean() * 1e9
+    assert row["amihud_illiquidity_20d"] == pytest.approx(amihud, rel=1e-9)
+
+
+def test_every_priced_company_has_a_sector_from_its_sic_code(gold_lakehouse: GoldLakehouse) -> None:
+    import json
+
+    sectors = gold_lakehouse.read("gold.company_sectors")
+    priced = set(gold_lakehouse.read("gold.price_features", columns=["ticker"])["ticker"].unique()) - {"^GSPC"}
+    assert set(sectors["ticker"]) == priced and sectors["sector"].null_count() == 0
+    # AAPL: SIC 3571 "Electronic Computers" in its recorded filing index (the live path wins over the seed)
+    payload = json.loads((REPLAY / "edgar" / "submissions" / "CIK0000320193.json").read_text())
+    aapl = sectors.filter(ticker="AAPL").row(0, named=True)
+    assert aapl["sic"] == payload["sic"] == "3571"
+    assert aapl["sic_source"] == "filing_index"
+    assert (aapl["sector"], aapl["sector_code"]) == ("Information Technology", 8)

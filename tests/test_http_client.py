@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import logging
 import threading
 import time
@@ -22,17 +23,15 @@ from finance_assets.core.http import (
     FetchResult,
     MalformedPayloadError,
     NotFoundError,
-    RateLimiter,
-    ReplayRoute,
-    ReplayTransport,
     SourceAuthError,
     SourceClient,
     SourceError,
     SourceUnavailableError,
-    _parse_retry_after,
-    redact_url,
-    replay_templates,
+    parse_retry_after,
 )
+from finance_assets.core.ratelimit import RateLimiter
+from finance_assets.core.redaction import redact_url
+from finance_assets.core.replay import ReplayRoute, ReplayTransport, replay_templates
 from finance_assets.edgar.replay_routes import EDGAR_ROUTES
 
 pytestmark = pytest.mark.timeout(60)
@@ -198,30 +197,21 @@ def test_limiter_is_shared_between_clients_and_threads(server: LoopbackServer) -
     assert max_in_window(arrivals) <= 21
 
 
-def test_rate_limiter_token_bucket_with_fake_clock() -> None:
-    now = [0.0]
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    limiter = RateLimiter(4.0, burst=2, margin=0.0, clock=lambda: now[0], sleep=sleep)
-    assert limiter.acquire() == 0.0
-    assert limiter.acquire() == 0.0
-    assert limiter.acquire() == pytest.approx(0.25)  # reserves the next token
-    assert limiter.acquire() == pytest.approx(0.5)  # queued behind the previous waiter
-    now[0] = 10.0  # long idle: refill is capped at the burst
-    assert limiter.acquire() == 0.0
-    assert limiter.acquire() == 0.0
-    assert limiter.acquire() > 0
+def test_rate_limiter_spaces_requests_under_the_ceiling_with_a_margin() -> None:
     with pytest.raises(ValueError):
         RateLimiter(0)
-    # the default jitter margin paces 3% under the ceiling (SEC's 10/s leaves at 1 per 103 ms)
-    clock = [0.0]
-    paced = RateLimiter(10.0, clock=lambda: clock[0], sleep=lambda s: clock.__setitem__(0, clock[0] + s))
-    assert paced.acquire() == 0.0
-    assert paced.acquire() == pytest.approx(0.103)
-    assert paced.rate_per_second == 10.0
+    with pytest.raises(ValueError):
+        RateLimiter(10.0, margin=1.0)
+    # SEC's 10/s: one request per 103 ms (3% under the ceiling), never a burst
+    limiter = RateLimiter(10.0)
+    assert (limiter.rate_per_second, limiter.interval_ms) == (10.0, 103)
+    assert limiter.acquire() < 0.05  # the first one is free
+    times = []
+    for _ in range(6):
+        limiter.acquire()
+        times.append(time.monotonic())
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 0.100, gaps  # pyrate-limiter's clock has ms resolution
 
 
 # ---- retries -------------------------------------------------------------------------------------------
@@ -410,7 +400,10 @@ def test_malformed_body_is_not_cached(server: LoopbackServer, tmp_path: Path) ->
     server.routes["/bad"] = always(Reply(200, b"<html/>", {"Content-Type": "text/html", "ETag": '"x"'}))
     with make_client(cache_dir=tmp_path, max_retries=0) as client, pytest.raises(MalformedPayloadError):
         client.get_json(server.url("/bad"))
-    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+    with make_client(cache_dir=tmp_path) as client:  # another process on the same cache: nothing to revalidate
+        assert client.get(server.url("/bad")).status == 200
+    hits = server.hits_for("/bad")
+    assert len(hits) == 2 and "if-none-match" not in hits[1].headers
 
 
 def test_unparseable_cached_body_is_refetched(server: LoopbackServer, tmp_path: Path) -> None:
@@ -484,12 +477,12 @@ def test_redact_url() -> None:
 
 
 def test_retry_after_parsing() -> None:
-    assert _parse_retry_after("3") == 3.0
-    assert _parse_retry_after(None) is None and _parse_retry_after("soon") is None
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
     later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
-    assert 25 <= (_parse_retry_after(later) or 0) <= 31
+    assert 25 <= (parse_retry_after(later) or 0) <= 31
     past = format_datetime(datetime.now(UTC) - timedelta(seconds=30), usegmt=True)
-    assert _parse_retry_after(past) == 0.0
+    assert parse_retry_after(past) == 0.0
 
 
 def test_errors_pickle() -> None:

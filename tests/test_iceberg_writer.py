@@ -122,3 +122,37 @@ def test_eight_concurrent_partition_writers_lose_and_duplicate_nothing(tmp_path:
     counts = dict(frame.group_by("ticker").len().iter_rows())
     assert counts == {t: 10 + i for i, t in enumerate(tickers)}
     assert frame.select("ticker", "i").n_unique() == frame.height
+
+
+def test_a_commit_that_loses_the_race_deletes_its_data_files_and_is_retried_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer commits between our write's data files and its commit; pyiceberg's own retry is off
+    (``commit.retry.num-retries=0``), so the tenacity policy re-runs the write: the first attempt's data
+    files must be gone and every row of both writers present once."""
+    from pyiceberg.table import Transaction
+
+    from finance_assets.maintenance.tables import referenced_files
+
+    lake = _lakehouse(tmp_path)
+    no_inner_retry = {"commit.retry.num-retries": "0"}
+    lake.write("bronze.lost", _frame("AAPL", 3), replace=EqualTo("ticker", "AAPL"), table_properties=no_inner_retry)
+    assert lake.load("bronze.lost").properties["commit.retry.num-retries"] == "0"
+    original = Transaction.commit_transaction
+    interloped: list[set[Path]] = []
+
+    def commit_after_another_writer(self: Transaction) -> object:
+        if not interloped:  # once: a second writer lands first, our commit must then fail
+            interloped.append(set((tmp_path / "warehouse").rglob("*.parquet")))
+            _lakehouse(tmp_path).write("bronze.lost", _frame("MSFT", 2), replace=EqualTo("ticker", "MSFT"))
+        return original(self)
+
+    monkeypatch.setattr(Transaction, "commit_transaction", commit_after_another_writer)
+    result = lake.write("bronze.lost", _frame("AAPL", 4, offset=10), replace=EqualTo("ticker", "AAPL"))
+    assert result.attempts == 2  # the first attempt lost, the second landed
+    frame = lake.read("bronze.lost")
+    assert dict(frame.group_by("ticker").len().iter_rows()) == {"AAPL": 4, "MSFT": 2}
+    table = lake.load("bronze.lost")
+    on_disk = {str(p) for p in (tmp_path / "warehouse" / "bronze" / "lost").rglob("*") if p.is_file()}
+    assert on_disk - referenced_files(table) == set()  # the lost attempt's data file was deleted
+    assert {str(p) for p in interloped[0]} - on_disk  # ... and it had existed: written, then removed

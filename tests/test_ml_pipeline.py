@@ -44,6 +44,7 @@ CRIPPLED = {
     **{k: v for k, v in TUNED.items() if k != "n_trials"},
     "fixed_params": {"n_estimators": 1, "learning_rate": 0.01, "max_depth": 2, "base_score": 0.25},
 }
+BACKTEST = {"min_train_months": 3, "refit_months": 2, "n_quantiles": 3}  # 3 names: one per bucket
 MONTHS = ("2023-06-01", "2023-08-01")
 MONTH_ENDS = [date(2023, 6, 30), date(2023, 7, 31), date(2023, 8, 31)]
 # MLflow/Optuna stores must be the lakehouse's own, whatever the calling shell exports
@@ -121,6 +122,7 @@ def ml(gold_lakehouse: GoldLakehouse) -> Iterator[MlLakehouse]:
         lake.materialize(["ml/return_model"], "tuned", run_config=_config("ml/return_model", TUNED))
         lake.materialize(["ml/return_model"], "crippled", run_config=_config("ml/return_model", CRIPPLED))
         lake.materialize(["ml/return_model"], "resumed", run_config=_config("ml/return_model", TUNED))
+        lake.materialize(["ml/backtest"], "backtest", run_config=_config("ml/backtest", BACKTEST))
         range_tags = {"dagster/asset_partition_range_start": MONTHS[0], "dagster/asset_partition_range_end": MONTHS[1]}
         lake.materialize(["ml/predictions"], "predictions", tags=range_tags)
         lake.predictions_before = lake.lakehouse().read("ml.predictions")
@@ -138,12 +140,18 @@ def test_mlflow_has_parent_run_nested_trials_champion_and_artifacts(ml: MlLakeho
         assert parent.info.status == "FINISHED" and parent.info.experiment_id == experiment_id
         assert parent.data.tags["dagster.run_id"] == ml.runs["tuned"].run_id
         assert parent.data.tags["training.cutoff"] <= CUTOFF
-        assert parent.data.tags["feature_service"] == "return_model_v1"
+        assert parent.data.tags["feature_service"] == "return_model_v2"
+        assert parent.data.tags["universe.tickers"] == "3" and parent.data.tags["data.first_as_of"]
+        assert "return_model_v2" in parent.data.tags["mlflow.note.content"]
+        assert client.get_experiment(experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
         assert parent.data.tags["feature_retrieval"] == "feast"
         assert parent.data.tags["git.commit"]
         trials = client.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'")
         assert len(trials) == 3 and meta["optuna/trials_run"] == 3
         for trial in trials:
+            assert trial.data.tags["mlflow.note.content"].startswith("Optuna trial")
+            if trial.data.tags["optuna.state"] == "COMPLETE":  # the parent reports the best under the same names
+                assert {m for m in trial.data.metrics if m.startswith("cv.")} <= set(parent.data.metrics)
             assert {"n_estimators", "max_depth", "learning_rate"} <= set(trial.data.params)
             assert "duration_seconds" in trial.data.metrics
             assert trial.data.tags["optuna.state"] in ("COMPLETE", "PRUNED")
@@ -158,7 +166,9 @@ def test_mlflow_has_parent_run_nested_trials_champion_and_artifacts(ml: MlLakeho
         artifacts = {a.path for a in client.list_artifacts(parent_id)} | {
             a.path for a in client.list_artifacts(parent_id, "plots")
         }
+        artifacts |= {a.path for a in client.list_artifacts(parent_id, "optuna")}
         assert {"plots/feature_importance.png", "plots/predicted_vs_realized.png", "model_params.json"} <= artifacts
+        assert "optuna/optimisation_history.png" in artifacts
         from mlflow.models import get_model_info
 
         info = get_model_info(f"models:/return_model/{version.version}")
@@ -297,3 +307,22 @@ def test_decay_sensor_requests_a_retrain_below_the_threshold(ml: MlLakehouse) ->
         context = dg.build_sensor_context(instance=ml.gold.instance, definitions=ml.gold.defs)
         tick = sensor.evaluate_tick(context)
         assert [r.tags["lakehouse/trigger"] for r in tick.run_requests or []] == ["performance_decay"]
+
+
+def test_backtest_run_is_nested_under_the_trained_run_and_fills_the_model_card(ml: MlLakehouse) -> None:
+    with isolated_env(ml.gold.env):
+        client, _ = ml.client()
+        trained = ml.metadata("resumed", "ml/return_model")
+        meta = ml.metadata("backtest", "ml/backtest")
+        run = client.get_run(meta["mlflow/run_id"])
+        assert run.data.tags["mlflow.parentRunId"] == trained["mlflow/run_id"]
+        # real and placebo report the same statistics, side by side
+        real = {k.removeprefix("backtest.") for k in run.data.metrics if k.startswith("backtest.")}
+        placebo = {k.removeprefix("placebo.") for k in run.data.metrics if k.startswith("placebo.")}
+        assert {"rank_ic_mean", "rank_ic_tstat", "gross_sharpe", "net_sharpe", "turnover_mean"} <= real
+        assert real == placebo
+        plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+        assert {"plots/cumulative_return.png", "plots/ic_by_month.png", "plots/quantile_calibration.png"} <= plots
+        version = client.get_model_version("return_model", trained["model/version"])
+        assert "## Backtest" in version.description and "placebo" in version.description
+        assert meta["backtest/rank_ic_months"] >= 2

@@ -23,7 +23,7 @@ import dagster as dg
 import httpx
 import pytest
 
-from finance_assets.core.http import ReplayTransport
+from finance_assets.core.replay import ReplayTransport
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FMP_HOST = "financialmodelingprep.com"

@@ -8,6 +8,9 @@ an error" (``pyproject.toml``). A warning not listed here is shown.
 
 from __future__ import annotations
 
+import multiprocessing
+import signal
+import sys
 import warnings
 
 # (message regex, category, module regex, why it is accepted)
@@ -58,3 +61,33 @@ def ignore_known_warnings() -> None:
 def pytest_filters() -> list[str]:
     """The same list as pytest ``filterwarnings`` entries (``action:message:category:module``)."""
     return [f"ignore:{message}:{category.__name__}:{module}" for message, category, module, _ in KNOWN_WARNINGS]
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM stops this process as Ctrl-C does, and terminates the child processes it started.
+
+    Python's default SIGTERM ends the process on the spot: the run in progress would stay STARTED holding
+    its pool slot. As a KeyboardInterrupt, Dagster fails the run and releases its slots on the way out, and
+    the demo's prices process (a child) is terminated with it.
+    """
+
+    def handler(signum: int, frame: object) -> None:
+        for child in multiprocessing.active_children():
+            child.terminate()
+        raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def stop_with_parent() -> None:
+    """Ask Linux to SIGTERM this process when its parent dies, even by SIGKILL (prctl PR_SET_PDEATHSIG).
+
+    A child process (the demo's prices backfill) must not outlive the launcher that started it; elsewhere
+    this is a no-op and ``cli recover --stop-orphans`` stops such workers.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)

@@ -1,54 +1,63 @@
-"""The one HTTP client every source uses: rate limit, retries, conditional cache, redaction, replay.
+"""The one HTTP client every source uses, assembled from maintained parts.
 
-Every REST source (SEC EDGAR, Financial Modeling Prep, ...) goes through :class:`SourceClient` so that
-fair-access limits, retry policy, error messages and secret handling are decided once:
+Every REST source (SEC EDGAR, Financial Modeling Prep, ...) goes through :class:`SourceClient`, so fair-access
+limits, retries, error messages and secret handling are decided once. A request passes, top to bottom:
 
-* a token bucket (:class:`RateLimiter`) paces **every** request that reaches the network, retries
-  and redirect hops included, and can be shared between clients that hit the same host;
-* 408/429/5xx-gateway answers, timeouts and connection errors are retried with exponential backoff
-  and full jitter, honouring ``Retry-After`` on 429/503 (capped by ``retry_after_max``);
-* failures raise a :class:`SourceError` subclass whose text names the source, the *redacted* URL and
-  what went wrong; secret query parameters (``apikey`` ...) never reach exceptions, logs, results or
-  the cache key, and httpx's own ``HTTP Request:`` log line is redacted too;
-* with ``cache_dir`` set, bodies are cached with their validators and revalidated with
-  ``If-None-Match``/``If-Modified-Since`` (a 304 costs a request but no payload);
-* :class:`ReplayTransport` serves recorded responses through the very same client (only the transport
-  is swapped), so offline runs exercise the production code path.
+* **tenacity** (:data:`RETRYABLE_STATUS`, timeouts, connection errors, truncated or non-JSON bodies): one
+  policy, full-jitter exponential backoff, ``Retry-After`` on 429/503 obeyed up to ``retry_after_max``;
+* **hishel** (``cache_dir``): bodies are stored with their validators and revalidated with
+  ``If-None-Match``/``If-Modified-Since`` on every call (a 304 costs a request, not a payload, and is reported
+  as status 304), unless ``max_age_seconds`` says a stored body is fresh enough to skip the request;
+* :class:`~finance_assets.core.ratelimit.RateLimitedTransport`: the source's budget, shared across processes;
+* :class:`~finance_assets.core.redaction.SecretParamsTransport`: secret query parameters (``apikey``) join
+  the URL only here, so logs, the cache and exceptions never hold them (they show ``apikey=***``);
+* httpx's transport, or :class:`~finance_assets.core.replay.ReplayTransport` for offline runs.
+
+``origins`` points a source's canonical origin (``https://data.sec.gov``) at a mirror, proxy or test server.
+Failures raise a :class:`SourceError` subclass naming the source, the redacted URL and what went wrong.
 """
 
 from __future__ import annotations
 
 import email.utils
-import gzip
 import hashlib
 import logging
-import mimetypes
-import os
-import random
-import re
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote, quote_plus, unquote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus
 
 import httpx
 import orjson
+from hishel import CacheOptions, Headers, SqliteStorage
+from hishel.httpx import CacheTransport
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from finance_assets.core.ratelimit import RateLimitedTransport, RateLimiter
+from finance_assets.core.redaction import (
+    DEFAULT_SECRET_PARAMS,
+    EXTENSION,
+    REDACTED,
+    SecretParamsTransport,
+    origin_of,
+    redact_url,
+    split_secrets,
+    with_secrets,
+)
 
 logger = logging.getLogger("finance_assets.http")
 
-REDACTED = "***"
-DEFAULT_SECRET_PARAMS: tuple[str, ...] = ("apikey",)
 #: Answers worth retrying: the origin or something in front of it (CDN, proxy) is briefly unable.
 #: 520-524 are Cloudflare's "origin unreachable" family, which FMP sits behind.
 RETRYABLE_STATUS: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 #: Statuses whose ``Retry-After`` header is honoured (RFC 9110 defines it for these).
 RETRY_AFTER_STATUS: frozenset[int] = frozenset({429, 503})
+#: Stored with each cached response: when its body came from the origin (``max_age_seconds`` counts from it).
+FETCHED_AT = "x-lakehouse-fetched-at"
 
 
 # ---- errors -------------------------------------------------------------------------------------------
@@ -91,157 +100,19 @@ class MalformedPayloadError(SourceError):
     """The body is not what was asked for (truncated JSON, an HTML error page served with 200)."""
 
 
-# ---- redaction ----------------------------------------------------------------------------------------
+class _Retryable(Exception):
+    """One attempt's failure worth another try; ``problem`` is already secret-free."""
+
+    def __init__(self, problem: str, status: int | None = None, retry_after: float | None = None, malformed=False):
+        super().__init__(problem)
+        self.problem, self.status, self.retry_after, self.malformed = problem, status, retry_after, malformed
 
 
-def redact_url(url: str | httpx.URL, secret_params: Iterable[str] = DEFAULT_SECRET_PARAMS) -> str:
-    """``url`` with the values of ``secret_params`` (case-insensitive) and any password replaced by ***.
-
-    Everything else is left byte-for-byte as given, so the redacted URL still identifies the request.
-    """
-    text = str(url)
-    secrets = {name.lower() for name in secret_params}
-    parts = urlsplit(text)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        if ":" in userinfo:
-            netloc = f"{userinfo.split(':', 1)[0]}:{REDACTED}@{hostport}"
-    query = parts.query
-    if query and secrets:
-        pieces = []
-        for piece in query.split("&"):
-            name, sep, _ = piece.partition("=")
-            if sep and unquote_plus(name).lower() in secrets:
-                piece = f"{name}={REDACTED}"
-            pieces.append(piece)
-        query = "&".join(pieces)
-    if netloc == parts.netloc and query == parts.query:
-        return text
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+class _PayloadProblem(Exception):
+    """The body failed the caller's parser; ``reason`` is already secret-free."""
 
 
-def _query_secret_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
-    alternatives = "|".join(sorted(re.escape(n) for n in {n.lower() for n in names} if n))
-    if not alternatives:
-        return None
-    return re.compile(rf"(?i)([?&;](?:{alternatives})=)[^&;\s#\"'<>]*")
-
-
-def _scrub(text: str, pattern: re.Pattern[str] | None, values: Iterable[str] = ()) -> str:
-    """Remove secrets from free text (httpx messages, body snippets): by query shape and by value."""
-    if pattern is not None:
-        text = pattern.sub(rf"\g<1>{REDACTED}", text)
-    for value in values:
-        text = text.replace(value, REDACTED)
-    return text
-
-
-class _RedactingLogFilter(logging.Filter):
-    """Redacts secret query params from third-party log lines (httpx logs every full request URL)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._names: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
-        self._lock = threading.Lock()
-
-    def add(self, names: Iterable[str]) -> None:
-        with self._lock:
-            new = {n.lower() for n in names} - self._names
-            if new:
-                self._names |= new
-                self._pattern = _query_secret_pattern(self._names)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        pattern = self._pattern
-        if pattern is None:
-            return True
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken record is the logging module's problem, not ours
-            return True
-        redacted = pattern.sub(rf"\g<1>{REDACTED}", message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-_LOG_FILTER = _RedactingLogFilter()
-for _name in ("httpx", "httpcore"):
-    logging.getLogger(_name).addFilter(_LOG_FILTER)
-_LOG_FILTER.add(DEFAULT_SECRET_PARAMS)
-
-
-# ---- rate limiting ------------------------------------------------------------------------------------
-
-
-class RateLimiter:
-    """Thread-safe token bucket on the monotonic clock.
-
-    ``burst=1`` (the default) spaces requests ``1/rate`` apart, so any 1 s window holds at most
-    ``rate + 1`` requests: what SEC's "10 requests/second" fair-access rule needs. Waiters are released
-    one at a time; with ``burst=1`` a release is also never closer than ``1/rate`` to the previous
-    *actual* release, so a thread that wakes up late (a busy machine) delays the ones behind it instead
-    of letting them through in a burst (benchmarks/edgar_client.py measured 12 in a 1 s window at 9.7/s
-    before this).
-
-    ``margin`` paces a little under the ceiling: a source that enforces N requests per sliding 1 s window
-    counts *arrival* times, which network jitter compresses, so requests sent exactly ``1/rate`` apart
-    can land N+1 in one window (the EDGAR benchmark saw 429s at exactly 10/s). With the default 3%,
-    requests leave ``1.03/rate`` apart (9.7/s for SEC's 10/s).
-    """
-
-    def __init__(
-        self,
-        rate_per_second: float,
-        burst: int = 1,
-        *,
-        margin: float = 0.03,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if not rate_per_second > 0:
-            raise ValueError(f"rate_per_second must be > 0, got {rate_per_second!r}")
-        if burst < 1:
-            raise ValueError(f"burst must be >= 1, got {burst!r}")
-        if not 0 <= margin < 1:
-            raise ValueError(f"margin must be in [0, 1), got {margin!r}")
-        self.rate_per_second = float(rate_per_second)  # the source's ceiling, as configured
-        self._pace = self.rate_per_second / (1.0 + margin)  # the rate requests actually leave at
-        self.burst = int(burst)
-        self._clock = clock
-        self._sleep = sleep
-        self._tokens = float(burst)
-        self._updated = clock()
-        self._lock = threading.Lock()
-        self._release = threading.Lock()  # held while a waiter sleeps: releases happen one at a time
-        self._last_release = float("-inf")
-
-    def acquire(self) -> float:
-        """Take one token, blocking until it is due; returns the seconds waited."""
-        with self._release:
-            with self._lock:
-                now = self._clock()
-                self._tokens = min(float(self.burst), self._tokens + (now - self._updated) * self._pace)
-                self._updated = now
-                self._tokens -= 1.0
-                wait = 0.0 if self._tokens >= 0 else -self._tokens / self._pace
-            if wait > 0:
-                self._sleep(wait)
-            if self.burst == 1:
-                gap = self._last_release + 1.0 / self._pace - self._clock()
-                if gap > 0:  # the previous waiter was released late: keep the spacing from its release
-                    self._sleep(gap)
-                    wait += gap
-                self._last_release = self._clock()
-        return wait
-
-    def __repr__(self) -> str:
-        return f"RateLimiter(rate_per_second={self.rate_per_second:g}, burst={self.burst})"
-
-
-# ---- results and cache ---------------------------------------------------------------------------------
+# ---- results --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -262,95 +133,6 @@ class FetchResult:
     sha256: str
 
 
-@dataclass(frozen=True)
-class _CacheEntry:
-    url: str
-    status: int
-    content: bytes
-    headers: dict[str, str]
-    etag: str | None
-    last_modified: str | None
-    fetched_at: datetime
-    sha256: str
-
-
-class _ResponseCache:
-    """Body + validators per request, under ``<root>/<source>/<k[:2]>/<k>.{body,meta.json}``.
-
-    Both files are written atomically (temp file + ``os.replace``), body first; the meta records the
-    body's sha256 so a torn pair from concurrent writers reads as a miss, never as wrong bytes.
-    """
-
-    def __init__(self, root: Path, source: str) -> None:
-        self.root = Path(root) / re.sub(r"[^A-Za-z0-9_.-]", "_", source)
-
-    def _paths(self, key: str) -> tuple[Path, Path]:
-        folder = self.root / key[:2]
-        return folder / f"{key}.body", folder / f"{key}.meta.json"
-
-    def load(self, key: str) -> _CacheEntry | None:
-        body_path, meta_path = self._paths(key)
-        try:
-            meta = orjson.loads(meta_path.read_bytes())
-            content = body_path.read_bytes()
-            if hashlib.sha256(content).hexdigest() != meta["sha256"]:
-                return None
-            return _CacheEntry(
-                url=meta["url"],
-                status=int(meta["status"]),
-                content=content,
-                headers=dict(meta.get("headers") or {}),
-                etag=meta.get("etag"),
-                last_modified=meta.get("last_modified"),
-                fetched_at=datetime.fromisoformat(meta["fetched_at"]),
-                sha256=meta["sha256"],
-            )
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-
-    def store(self, key: str, entry: _CacheEntry, *, body: bool = True) -> None:
-        body_path, meta_path = self._paths(key)
-        meta = {
-            "url": entry.url,
-            "status": entry.status,
-            "headers": entry.headers,
-            "etag": entry.etag,
-            "last_modified": entry.last_modified,
-            "fetched_at": entry.fetched_at.isoformat(),
-            "sha256": entry.sha256,
-        }
-        try:
-            body_path.parent.mkdir(parents=True, exist_ok=True)
-            if body:
-                _atomic_write(body_path, entry.content)
-            _atomic_write(meta_path, orjson.dumps(meta))
-        except OSError as exc:  # a cache that cannot be written must not fail the fetch
-            logger.warning("could not write HTTP cache entry %s: %s", meta_path, exc)
-
-    def drop(self, key: str) -> None:
-        for path in self._paths(key):
-            path.unlink(missing_ok=True)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-class _PayloadProblem(Exception):
-    """Internal: the body failed the caller's parser; ``reason`` is already secret-free."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 def _parse_json(content: bytes, content_type: str) -> Any:
     try:
         return orjson.loads(content)
@@ -367,17 +149,79 @@ def _parse_json(content: bytes, content_type: str) -> Any:
         raise _PayloadProblem(reason) from None
 
 
-# ---- the client -----------------------------------------------------------------------------------
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date; None if absent/bad."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value.strip()))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+# ---- the cache ------------------------------------------------------------------------------------------
+
+
+class _CacheStorage(SqliteStorage):
+    """hishel's SQLite storage, also recording when each body was fetched (for ``max_age_seconds``).
+
+    The requests it stores are secret-free (see :mod:`finance_assets.core.redaction`).
+    """
+
+    def create_entry(self, request: Any, response: Any, key: str, **kwargs: Any) -> Any:
+        return super().create_entry(request, _stamped(response), key, **kwargs)
+
+    def update_headers(self, id: Any, headers: Headers) -> None:  # a 304: the stored body is current again
+        super().update_headers(id, _stamped_headers(headers))
+
+    def close(self) -> None:  # every mounted CacheTransport closes it
+        if not getattr(self, "_closed_once", False):
+            self._closed_once = True
+            super().close()
+
+
+def _stamped_headers(headers: Headers) -> Headers:
+    values = {key: headers.get_list(key) or [] for key in headers if key != FETCHED_AT}
+    return Headers({**values, FETCHED_AT: datetime.now(UTC).isoformat()})
+
+
+def _stamped(response: Any) -> Any:
+    return replace(response, headers=_stamped_headers(response.headers))
+
+
+class _Client(httpx.Client):
+    """httpx's client with ``wrap`` around each transport it builds (the default one and every proxy mount
+    from the environment's ``HTTPS_PROXY``/``NO_PROXY``), the way ``hishel.httpx.CacheClient`` does it."""
+
+    def __init__(self, *, wrap: Callable[[httpx.BaseTransport], httpx.BaseTransport], **kwargs: Any) -> None:
+        self._wrap = wrap
+        super().__init__(**kwargs)
+
+    def _init_transport(self, *args: Any, transport: httpx.BaseTransport | None = None, **kwargs: Any) -> Any:
+        return self._wrap(transport or super()._init_transport(*args, **kwargs))
+
+    def _init_proxy_transport(self, *args: Any, **kwargs: Any) -> Any:
+        return self._wrap(super()._init_proxy_transport(*args, **kwargs))
+
+
+# ---- the client -----------------------------------------------------------------------------------------
 
 
 class SourceClient:
     """GETs from one source, politely and safely. Thread-safe; use as a context manager or ``close()``.
 
     ``max_retries`` counts retries after the first attempt (``max_retries=5`` → up to 6 requests).
-    Waits between attempts are full-jitter exponential (``uniform(0, min(backoff_max,
-    backoff_base * 2**n))``) unless a 429/503 carries ``Retry-After``, which is obeyed up to
-    ``retry_after_max`` (default 120 s: longer than ``backoff_max`` because retrying before the origin
-    asked only earns another 429, but bounded so a silly header cannot hang a run).
+    Waits between attempts are full-jitter exponential (``uniform(0, min(backoff_max, backoff_base *
+    2**n))``) unless a 429/503 carries ``Retry-After``, which is obeyed up to ``retry_after_max`` (longer
+    than ``backoff_max``: retrying before the origin asked only earns another 429; bounded so a silly
+    header cannot hang a run).
     """
 
     def __init__(
@@ -397,6 +241,7 @@ class SourceClient:
         rate_limiter: RateLimiter | None = None,
         max_age_seconds: float = 0.0,
         retry_after_max: float = 120.0,
+        origins: Mapping[str, str] | None = None,
     ) -> None:
         if not user_agent or not user_agent.strip():
             raise ValueError(f"{source}: a User-Agent is required (SEC rejects anonymous clients)")
@@ -406,25 +251,28 @@ class SourceClient:
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
         self.secret_params = tuple(secret_params)
-        self.backoff_base = float(backoff_base)
-        self.backoff_max = float(backoff_max)
+        self.backoff_base, self.backoff_max = float(backoff_base), float(backoff_max)
         self.retry_after_max = float(retry_after_max)
         self.max_age_seconds = float(max_age_seconds)
-        self.rate_limiter = rate_limiter or RateLimiter(rate_per_second)
-        self._secret_names = {name.lower() for name in self.secret_params}
-        self._secret_pattern = _query_secret_pattern(self._secret_names)
-        _LOG_FILTER.add(self._secret_names)
-        self._cache = _ResponseCache(Path(cache_dir), source) if cache_dir is not None else None
-        headers = {"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate", **(extra_headers or {})}
-        self._client = httpx.Client(
-            headers=headers,
+        self.rate_limiter = rate_limiter or RateLimiter(rate_per_second, name=source)
+        self.origins = {real.rstrip("/"): to.rstrip("/") for real, to in (origins or {}).items() if real != to}
+        self._storage: _CacheStorage | None = None
+        if cache_dir is not None:
+            Path(cache_dir).mkdir(parents=True, exist_ok=True)
+            self._storage = _CacheStorage(database_path=Path(cache_dir) / f"{_safe(source)}.sqlite")
+        self._client = _Client(
+            wrap=self._stack,
+            headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate", **(extra_headers or {})},
             timeout=httpx.Timeout(self.timeout),
             transport=transport,
             follow_redirects=True,
-            # A request hook fires for every request httpx sends, redirect hops included, so the
-            # limiter sees exactly the traffic the origin sees.
-            event_hooks={"request": [self._take_token]},
         )
+
+    def _stack(self, wire: httpx.BaseTransport) -> httpx.BaseTransport:
+        stack: httpx.BaseTransport = RateLimitedTransport(SecretParamsTransport(wire), self.rate_limiter)
+        if self._storage is not None:
+            stack = CacheTransport(stack, storage=self._storage, rfc=CacheOptions(shared=False))
+        return stack
 
     # -- lifecycle --
     def close(self) -> None:
@@ -433,9 +281,7 @@ class SourceClient:
     def __enter__(self) -> SourceClient:
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None):
         self.close()
 
     def __repr__(self) -> str:
@@ -446,8 +292,7 @@ class SourceClient:
         self, url: str, params: dict[str, Any] | None = None, *, max_age_seconds: float | None = None
     ) -> FetchResult:
         """GET ``url`` (+ ``params``) and return the decompressed body; raises :class:`SourceError`."""
-        _, result = self._fetch(url, params, max_age_seconds, parse=None)
-        return result
+        return self._fetch(url, params, max_age_seconds, parse=None)[1]
 
     def get_json(
         self, url: str, params: dict[str, Any] | None = None, *, max_age_seconds: float | None = None
@@ -457,40 +302,11 @@ class SourceClient:
         return self._fetch(url, params, max_age_seconds, parse=_parse_json)
 
     # -- internals --
-    def _take_token(self, request: httpx.Request) -> None:
-        self.rate_limiter.acquire()
-
-    def _error(self, cls: type[SourceError], message: str, url: str, status: int | None) -> SourceError:
-        return cls(f"{self.source}: {message}", self.source, url, status)
-
-    def _cache_key(self, target: httpx.URL) -> str:
-        """Secret-free, order-independent identity of a request (different API keys share entries)."""
-        items = sorted((k, v) for k, v in target.params.multi_items() if k.lower() not in self._secret_names)
-        base = str(target.copy_with(query=None, fragment=None))
-        canonical = f"{base}?{urlencode(items)}" if items else base
-        return hashlib.sha256(canonical.encode()).hexdigest()
-
-    def _secret_values(self, target: httpx.URL) -> list[str]:
-        values: set[str] = set()
-        for key, value in target.params.multi_items():
-            if key.lower() in self._secret_names and len(value) >= 4:
-                values.update({value, quote(value, safe=""), quote_plus(value)})
-        return sorted(values, key=len, reverse=True)
-
-    def _backoff(self, retry_index: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.retry_after_max)
-        return random.uniform(0.0, min(self.backoff_max, self.backoff_base * 2**retry_index))
-
     def _fetch(
-        self,
-        url: str,
-        params: Mapping[str, Any] | None,
-        max_age_seconds: float | None,
-        parse: Callable[[bytes, str], Any] | None,
+        self, url: str, params: Mapping[str, Any] | None, max_age: float | None, parse: Callable | None
     ) -> tuple[Any, FetchResult]:
         try:
-            target = httpx.URL(url)
+            target = httpx.URL(self._origin(url))
             if params:
                 target = target.copy_merge_params(dict(params))
         except (httpx.InvalidURL, TypeError, ValueError):
@@ -498,188 +314,138 @@ class SourceClient:
         if target is None:  # raised outside the except block: no chained text carrying the URL
             shown = redact_url(url, self.secret_params)
             raise self._error(SourceError, f"invalid URL {shown}", shown, None)
+        public, secrets = split_secrets(target, self.secret_params)
+        shown = redact_url(with_secrets(public, secrets), self.secret_params)
+        values = sorted({f(v) for _, v in secrets if len(v) >= 4 for f in (str, quote_plus, _quote)}, key=len)[::-1]
+        key = hashlib.sha256(f"GET {public}".encode()).hexdigest()
+        request = self._client.build_request(
+            "GET",
+            public,
+            headers={"Cache-Control": "no-cache"} if self._storage is not None else None,
+            extensions={EXTENSION: (origin_of(public), secrets), "caching": {"key": key}},
+        )
+        max_age = self.max_age_seconds if max_age is None else max_age
+        if self._storage is not None and max_age > 0:
+            fresh = self._fresh(key, shown, max_age, parse)
+            if fresh is not None:
+                return fresh
 
-        shown = redact_url(target, self.secret_params)
-        secrets = self._secret_values(target)
-        cache = self._cache
-        key = self._cache_key(target) if cache is not None else ""
-        entry = cache.load(key) if cache is not None else None
-        max_age = self.max_age_seconds if max_age_seconds is None else max_age_seconds
+        def scrub(text: str) -> str:
+            for value in values:
+                text = text.replace(value, REDACTED)
+            return text
 
-        if entry is not None and max_age > 0:
-            age = (datetime.now(UTC) - entry.fetched_at).total_seconds()
-            if 0 <= age < max_age:
-                try:
-                    parsed = parse(entry.content, entry.headers.get("content-type", "")) if parse else None
-                except _PayloadProblem:
-                    parsed, entry = None, None
-                    if cache is not None:
-                        cache.drop(key)
-                if entry is not None:
-                    logger.debug("%s GET %s served from cache (age %.0f s)", self.source, shown, age)
-                    return parsed, self._result(
-                        shown, entry.status, entry.content, entry.headers, True, entry.fetched_at
-                    )
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception_type(_Retryable),
+            before_sleep=lambda state: self._log_retry(state, shown),
+            reraise=True,
+        )
+        try:
+            return retrying(self._attempt, request, key, shown, scrub, parse)
+        except _Retryable as last:
+            attempts = retrying.statistics.get("attempt_number", self.max_retries + 1)
+            if last.malformed:
+                message = f"returned a malformed payload on all {attempts} attempt(s): {last.problem}"
+                raise self._error(MalformedPayloadError, f"GET {shown} {message}", shown, last.status) from None
+            raise SourceUnavailableError(
+                f"{self.source}: GET {shown} failed after {attempts} attempt(s); last error: {last.problem}",
+                self.source,
+                shown,
+                last.status,
+                attempts,
+            ) from None
 
-        total = self.max_retries + 1
-        last_problem = "no attempt made"
-        last_status: int | None = None
-        malformed = False
-        attempt = 0
-        while attempt < total:
-            attempt += 1
-            headers: dict[str, str] = {}
-            if entry is not None:
-                if entry.etag:
-                    headers["If-None-Match"] = entry.etag
-                if entry.last_modified:
-                    headers["If-Modified-Since"] = entry.last_modified
-            retry_after: float | None = None
-            fatal: SourceError | None = None
-            response: httpx.Response | None = None
-            started = time.perf_counter()
+    def _attempt(
+        self, request: httpx.Request, key: str, shown: str, scrub: Callable[[str], str], parse: Callable | None
+    ) -> tuple[Any, FetchResult]:
+        started = time.perf_counter()
+        try:
+            response = self._client.send(request)
+        except httpx.TimeoutException as exc:
+            raise _Retryable(f"timed out after {self.timeout:g} s ({type(exc).__name__})") from None
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.TooManyRedirects) as exc:
+            detail = f"{type(exc).__name__}: {scrub(str(exc))}"
+            raise self._error(SourceError, f"GET {shown} failed: {detail}", shown, None) from None
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            raise _Retryable(f"{type(exc).__name__}: {scrub(str(exc))}") from None
+        status = response.status_code
+        caching = response.extensions.get("caching") or {}
+        revalidated = bool(caching.get("from_cache") and caching.get("revalidated"))
+        logger.debug("%s GET %s -> %d in %.0f ms", self.source, shown, status, (time.perf_counter() - started) * 1e3)
+        headers = {k: scrub(v) for k, v in response.headers.items() if k not in ("set-cookie", FETCHED_AT)}
+        if 200 <= status < 300:
             try:
-                response = self._client.send(self._client.build_request("GET", target, headers=headers))
-            except httpx.TimeoutException as exc:
-                last_problem, last_status = f"timed out after {self.timeout:g} s ({type(exc).__name__})", None
-            except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.TooManyRedirects) as exc:
-                detail = _scrub(str(exc), self._secret_pattern, secrets)
-                fatal = self._error(SourceError, f"GET {shown} failed: {type(exc).__name__}: {detail}", shown, None)
-            except (httpx.TransportError, httpx.DecodingError) as exc:
-                detail = _scrub(str(exc), self._secret_pattern, secrets)
-                last_problem, last_status = f"{type(exc).__name__}: {detail}", None
-            if fatal is not None:
-                raise fatal
-            elapsed_ms = (time.perf_counter() - started) * 1000
-
-            if response is None:
-                malformed = False
-                logger.debug(
-                    "%s GET %s -> %s in %.0f ms (attempt %d/%d)",
-                    self.source,
-                    shown,
-                    last_problem,
-                    elapsed_ms,
-                    attempt,
-                    total,
-                )
-            else:
-                status = response.status_code
-                logger.debug(
-                    "%s GET %s -> %d in %.0f ms (attempt %d/%d)",
-                    self.source,
-                    shown,
-                    status,
-                    elapsed_ms,
-                    attempt,
-                    total,
-                )
-                resp_headers = {
-                    k: _scrub(v, self._secret_pattern, secrets)
-                    for k, v in response.headers.items()
-                    if k != "set-cookie"
-                }
-                ctype = resp_headers.get("content-type", "")
-
-                if status == 304 and entry is not None:
-                    merged = {
-                        **entry.headers,
-                        **{k: v for k, v in resp_headers.items() if k != "content-length"},
-                    }
-                    now = datetime.now(UTC)
-                    try:
-                        parsed = parse(entry.content, merged.get("content-type", "")) if parse else None
-                    except _PayloadProblem:
-                        # The cached body (stored by a plain get()) does not parse: refetch it whole.
-                        if cache is not None:
-                            cache.drop(key)
-                        entry = None
-                        attempt -= 1
-                        continue
-                    refreshed = _CacheEntry(
-                        url=shown,
-                        status=entry.status,
-                        content=entry.content,
-                        headers=merged,
-                        etag=resp_headers.get("etag", entry.etag),
-                        last_modified=resp_headers.get("last-modified", entry.last_modified),
-                        fetched_at=now,
-                        sha256=entry.sha256,
-                    )
-                    if cache is not None:
-                        cache.store(key, refreshed, body=False)
-                    return parsed, self._result(shown, 304, entry.content, merged, True, now)
-
-                if 200 <= status < 300:
-                    content = response.content
-                    try:
-                        parsed = parse(content, ctype) if parse else None
-                    except _PayloadProblem as problem:
-                        malformed = True
-                        last_problem = _scrub(problem.reason, self._secret_pattern, secrets)
-                        last_status = status
-                    else:
-                        now = datetime.now(UTC)
-                        result = self._result(shown, status, content, resp_headers, False, now)
-                        if cache is not None and status == 200:
-                            cache.store(
-                                key,
-                                _CacheEntry(
-                                    url=shown,
-                                    status=status,
-                                    content=content,
-                                    headers=resp_headers,
-                                    etag=resp_headers.get("etag"),
-                                    last_modified=resp_headers.get("last-modified"),
-                                    fetched_at=now,
-                                    sha256=result.sha256,
-                                ),
-                            )
-                        return parsed, result
-                elif status in RETRYABLE_STATUS:
-                    malformed = False
-                    last_problem, last_status = f"HTTP {status} {response.reason_phrase}".rstrip(), status
-                    if status in RETRY_AFTER_STATUS:
-                        retry_after = _parse_retry_after(response.headers.get("retry-after"))
-                else:
-                    snippet = _scrub(
-                        response.content[:200].decode("utf-8", "replace").strip(),
-                        self._secret_pattern,
-                        secrets,
-                    )
-                    raise self._non_retryable(status, shown, snippet, attempt)
-
-            if attempt >= total:
-                break
-            delay = self._backoff(attempt - 1, retry_after)
-            logger.warning(
-                "%s GET %s attempt %d/%d failed (%s); retrying in %.2f s",
-                self.source,
-                shown,
-                attempt,
-                total,
-                last_problem,
-                delay,
+                parsed = parse(response.content, headers.get("content-type", "")) if parse else None
+            except _PayloadProblem as problem:
+                self._drop(key)  # never keep (or serve again) a body that does not parse
+                if revalidated:  # a body stored by a plain get(): fetch it whole
+                    return self._attempt(request, key, shown, scrub, parse)
+                raise _Retryable(scrub(str(problem)), status, malformed=True) from None
+            fetched = response.headers.get(FETCHED_AT)
+            at = datetime.now(UTC) if revalidated or not fetched else datetime.fromisoformat(fetched)
+            return parsed, _result(shown, 304 if revalidated else status, response.content, headers, revalidated, at)
+        if status in RETRYABLE_STATUS:
+            retry_after = (
+                parse_retry_after(response.headers.get("retry-after")) if status in RETRY_AFTER_STATUS else None
             )
-            if delay > 0:
-                time.sleep(delay)
+            raise _Retryable(f"HTTP {status} {response.reason_phrase}".rstrip(), status, retry_after)
+        raise self._non_retryable(status, shown, scrub(response.content[:200].decode("utf-8", "replace").strip()))
 
-        if malformed:
-            raise MalformedPayloadError(
-                f"{self.source}: GET {shown} returned a malformed payload on all {attempt} attempt(s): {last_problem}",
-                self.source,
-                shown,
-                last_status,
-            )
-        raise SourceUnavailableError(
-            f"{self.source}: GET {shown} failed after {attempt} attempt(s); last error: {last_problem}",
-            self.source,
-            shown,
-            last_status,
-            attempt,
+    def _fresh(self, key: str, shown: str, max_age: float, parse: Callable | None) -> tuple[Any, FetchResult] | None:
+        """A stored body younger than ``max_age`` seconds, without a request (and without a token)."""
+        assert self._storage is not None
+        for entry in self._storage.get_entries(key):
+            stamp = entry.response.headers.get(FETCHED_AT)
+            at = datetime.fromisoformat(stamp) if stamp else None
+            if at is None or not 0 <= (datetime.now(UTC) - at).total_seconds() < max_age:
+                continue
+            body = b"".join(entry.response.stream)  # type: ignore[arg-type]
+            stored = [(k, v) for k in entry.response.headers for v in entry.response.headers.get_list(k) or []]
+            response = httpx.Response(entry.response.status_code, headers=stored, stream=httpx.ByteStream(body))
+            content = response.read()
+            headers = {k: v for k, v in response.headers.items() if k != FETCHED_AT}
+            try:
+                parsed = parse(content, headers.get("content-type", "")) if parse else None
+            except _PayloadProblem:
+                self._drop(key)
+                return None
+            logger.debug("%s GET %s served from cache", self.source, shown)
+            return parsed, _result(shown, entry.response.status_code, content, headers, True, at)
+        return None
+
+    def _drop(self, key: str) -> None:
+        if self._storage is not None:
+            for entry in self._storage.get_entries(key):
+                self._storage.remove_entry(entry.id)
+
+    def _origin(self, url: str) -> str:
+        for real, configured in self.origins.items():
+            if url == real or url.startswith(real + "/"):
+                return configured + url[len(real) :]
+        return url
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+            return min(exc.retry_after, self.retry_after_max)
+        return wait_random_exponential(multiplier=self.backoff_base, max=self.backoff_max)(state)
+
+    def _log_retry(self, state: RetryCallState, shown: str) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        problem = exc.problem if isinstance(exc, _Retryable) else repr(exc)
+        delay = state.next_action.sleep if state.next_action else 0.0
+        total = self.max_retries + 1
+        logger.warning(
+            "%s GET %s attempt %d/%d failed (%s); retrying in %.2f s",
+            *(self.source, shown, state.attempt_number, total, problem, delay),
         )
 
-    def _non_retryable(self, status: int, shown: str, snippet: str, attempt: int) -> SourceError:
+    def _error(self, cls: type[SourceError], message: str, url: str, status: int | None) -> SourceError:
+        return cls(f"{self.source}: {message}", self.source, url, status)
+
+    def _non_retryable(self, status: int, shown: str, snippet: str) -> SourceError:
         body = f": {snippet!r}" if snippet else ""
         if status == 404:
             return self._error(NotFoundError, f"GET {shown} -> 404 Not Found{body}", shown, status)
@@ -692,142 +458,17 @@ class SourceClient:
         what = "unexpected response" if status < 400 or status >= 500 else "client error"
         return self._error(SourceError, f"GET {shown} -> HTTP {status} ({what}, not retried){body}", shown, status)
 
-    @staticmethod
-    def _result(
-        shown: str, status: int, content: bytes, headers: dict[str, str], from_cache: bool, at: datetime
-    ) -> FetchResult:
-        return FetchResult(
-            url=shown,
-            status=status,
-            content=content,
-            headers=dict(headers),
-            fetched_at=at,
-            from_cache=from_cache,
-            sha256=hashlib.sha256(content).hexdigest(),
-        )
+
+def _result(shown: str, status: int, content: bytes, headers: dict[str, str], cached: bool, at: datetime):
+    sha = hashlib.sha256(content).hexdigest()
+    return FetchResult(
+        url=shown, status=status, content=content, headers=dict(headers), fetched_at=at, from_cache=cached, sha256=sha
+    )
 
 
-def _parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date; None if absent/bad."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+def _quote(value: str) -> str:
+    return quote(value, safe="")
 
 
-# ---- replay -------------------------------------------------------------------------------------------
-
-#: ``resolve(match, params)`` → candidate paths relative to the replay root, tried in order.
-Resolver = Callable[[re.Match[str], Mapping[str, str]], Sequence[str]]
-
-
-@dataclass(frozen=True)
-class ReplayRoute:
-    """Maps live URLs to recorded files: ``host`` equal, ``path`` fullmatching the URL path (no query).
-
-    The query parameters reach ``resolve`` so routes like FMP's can pick files by ``symbol``/``period``.
-    """
-
-    host: str
-    path: re.Pattern[str]
-    resolve: Resolver
-
-    def __post_init__(self) -> None:
-        if isinstance(self.path, str):
-            object.__setattr__(self, "path", re.compile(self.path))
-        object.__setattr__(self, "host", self.host.lower())
-
-
-def replay_templates(*templates: str) -> Resolver:
-    """A resolver filling ``str.format`` templates from the path's named groups and query params.
-
-    A template that needs a value the request lacks is skipped, so optional variants can be listed.
-    """
-
-    def resolve(match: re.Match[str], params: Mapping[str, str]) -> list[str]:
-        values = {**params, **{k: v for k, v in match.groupdict().items() if v is not None}}
-        candidates = []
-        for template in templates:
-            try:
-                candidates.append(template.format(**values))
-            except (KeyError, IndexError):
-                continue
-        return candidates
-
-    return resolve
-
-
-_CONTENT_TYPES = {".json": "application/json", ".csv": "text/csv", ".xml": "application/xml"}
-
-
-class ReplayTransport(httpx.BaseTransport):
-    """Serves recorded responses from ``root`` as if they were the live source.
-
-    A candidate ``x`` is served from ``root/x`` or, gunzipped, from ``root/x.gz``. Anything not recorded,
-    unmatched, escaping the root, or named ``*.trimmed.*`` (reduced reference copies) is a 404, exactly
-    what the live source answers for an unknown company. The first route that matches decides.
-    Responses carry a content-hash ``ETag`` and honour ``If-None-Match``, so the cache path is exercised.
-    """
-
-    def __init__(self, root: Path, routes: Sequence[ReplayRoute]) -> None:
-        self.root = Path(root).resolve()
-        self.routes = tuple(routes)
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method != "GET":
-            return httpx.Response(405, text="replay serves GET only", request=request)
-        url = request.url
-        host = (url.host or "").lower()
-        params = dict(url.params.items())
-        for route in self.routes:
-            if route.host != host:
-                continue
-            match = route.path.fullmatch(url.path)
-            if match is None:
-                continue
-            for candidate in route.resolve(match, params):
-                found = self._locate(candidate)
-                if found is not None:
-                    return self._serve(request, candidate, found)
-            return self._not_found(request, "no recorded response")
-        return self._not_found(request, "no replay route")
-
-    def _locate(self, candidate: str) -> Path | None:
-        relative = PurePosixPath(candidate)
-        if not candidate or relative.is_absolute() or ".." in relative.parts or ".trimmed." in relative.name:
-            return None
-        for path in (self.root / relative, self.root / f"{relative}.gz"):
-            if path.is_file() and path.resolve().is_relative_to(self.root):
-                return path
-        return None
-
-    def _serve(self, request: httpx.Request, candidate: str, path: Path) -> httpx.Response:
-        body = path.read_bytes()
-        if path.suffix == ".gz" and not candidate.endswith(".gz"):
-            body = gzip.decompress(body)
-        suffix = PurePosixPath(candidate).suffix.lower()
-        ctype = _CONTENT_TYPES.get(suffix) or mimetypes.guess_type(candidate)[0] or "application/octet-stream"
-        etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-        headers = {"content-type": ctype, "etag": etag, "x-replay": "hit"}
-        if etag in {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}:
-            return httpx.Response(304, headers={"etag": etag, "x-replay": "hit"}, request=request)
-        return httpx.Response(200, headers=headers, content=body, request=request)
-
-    @staticmethod
-    def _not_found(request: httpx.Request, why: str) -> httpx.Response:
-        return httpx.Response(
-            404,
-            headers={"x-replay": "miss"},
-            text=f"Not Found (replay: {why} for {request.url.path})",
-            request=request,
-        )
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "_.-" else "_" for c in name)

@@ -2,24 +2,31 @@
 
 Why our own and not dagster-iceberg: dagster-iceberg pins pyiceberg below 0.12, which has no commit
 retry at all, and concurrent partition writers then lose rows (see the stack notes). Here every write is
-an atomic overwrite of exactly the rows it replaces (a Dagster partition, or the whole table), wrapped in
-a bounded, jittered retry that reloads the table and re-applies the whole operation, on top of
-pyiceberg's own ``commit.retry.num-retries``. Either the whole write lands in one commit or nothing does.
+an atomic overwrite of exactly the rows it replaces (a Dagster partition, or the whole table). Commits are
+retried at two levels: pyiceberg's own ``commit.retry.*`` table properties re-apply a transaction to the
+refreshed metadata (quick races), and ONE tenacity policy (:meth:`IcebergLakehouse.commit`) reloads the
+table and re-runs the whole operation when pyiceberg gives up or its conflict validation fails. Either
+the whole write lands in one commit or nothing does.
+
+Litter: a commit that fails leaves nothing behind. pyiceberg deletes the manifests of a failed commit;
+the writer deletes the data files the failed attempt wrote (:func:`_discard_uncommitted`), and the
+catalog deletes the metadata file of a commit that lost the compare-and-swap
+(:class:`LakehouseSqlCatalog`). What a killed process leaves is removed by the maintenance job
+(``finance_assets/maintenance``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import re
-import time
+import threading
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 import pyarrow as pa
@@ -34,10 +41,12 @@ from pyiceberg.exceptions import (
     ValidationException,
 )
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression
+from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import _pyarrow_to_schema_without_ids
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema, assign_fresh_schema_ids
 from pyiceberg.table import Table
+from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.transforms import (
     BucketTransform,
     DayTransform,
@@ -46,14 +55,15 @@ from pyiceberg.transforms import (
     Transform,
     YearTransform,
 )
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from finance_assets.core.names import CATALOG_NAME, NAMESPACES
 from finance_assets.core.settings import Settings
 
 log = logging.getLogger("finance_assets.iceberg")
 
-# Table properties set on every table we create. Retries inside pyiceberg cover quick races; the caller
-# loop in IcebergLakehouse.write covers the rest (conflict validation failures, exhausted retries).
+# Table properties set on every table we create. Retries inside pyiceberg cover quick races; the one
+# tenacity policy of IcebergLakehouse.commit covers the rest (conflict validation failures, exhausted retries).
 DEFAULT_TABLE_PROPERTIES: dict[str, str] = {
     "commit.retry.num-retries": "20",
     "commit.retry.min-wait-ms": "50",
@@ -63,7 +73,14 @@ DEFAULT_TABLE_PROPERTIES: dict[str, str] = {
     "format-version": "2",
 }
 
+# IcebergLakehouse.commit: attempts of the whole operation, and the cap of its jittered exponential wait
+COMMIT_ATTEMPTS = 10
+COMMIT_MAX_WAIT_SECONDS = 5.0
+# What guarantees that a commit did not land (pyiceberg: "safe to delete the files written for it").
+CONFLICTS: tuple[type[Exception], ...] = (CommitFailedException, ValidationException)
+
 ALWAYS_TRUE: BooleanExpression = AlwaysTrue()
+T = TypeVar("T")
 _TRANSFORM = re.compile(r"^(identity|year|month|day|bucket)\((\w+)(?:,(\d+))?\)$")
 
 
@@ -159,6 +176,68 @@ def to_arrow(data: pl.DataFrame | pa.Table) -> pa.Table:
     return table.cast(pa.schema(fields))
 
 
+class LakehouseSqlCatalog(SqlCatalog):
+    """pyiceberg's SqlCatalog, deleting the metadata file of a commit that lost the race.
+
+    ``SqlCatalog.commit_table`` writes the new ``*.metadata.json`` and then swaps the catalog pointer
+    with a compare-and-swap; when another writer moved the pointer first it raises
+    ``CommitFailedException`` and leaves the file behind, one per lost race (and pyiceberg retries up to
+    ``commit.retry.num-retries`` times). pyiceberg offers no hook for it, so this records the files
+    written by the current thread's commit and deletes them when that commit failed. A failed
+    compare-and-swap guarantees nothing references the file.
+    """
+
+    _written = threading.local()
+
+    def _write_metadata(self, metadata: TableMetadata, io: FileIO, metadata_path: str) -> None:  # type: ignore[override]
+        SqlCatalog._write_metadata(metadata, io, metadata_path)
+        getattr(self._written, "paths", []).append((io, metadata_path))
+
+    def commit_table(self, table: Table, requirements: Any, updates: Any) -> Any:
+        self._written.paths = []
+        try:
+            return super().commit_table(table, requirements, updates)
+        except CommitFailedException:
+            for io, path in self._written.paths:
+                with contextlib.suppress(Exception):
+                    io.delete(path)
+            raise
+        finally:
+            self._written.paths = []
+
+
+def _log_retry(name: str) -> Callable[[RetryCallState], None]:
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "commit to %s conflicted (%s), retrying %s/%s in %.2fs",
+            name,
+            type(exc).__name__,
+            state.attempt_number,
+            COMMIT_ATTEMPTS,
+            state.next_action.sleep if state.next_action else 0.0,
+        )
+
+    return before_sleep
+
+
+def _discard_uncommitted(tx: Any) -> None:
+    """Delete every file a transaction that did not commit wrote: its data files and its manifests.
+
+    Call it only when the commit is known not to have landed: an exception before the commit, or
+    ``CommitFailedException``/``ValidationException`` from it (pyiceberg then already deleted the
+    manifests; deleting twice is harmless). pyiceberg 0.12 keeps the data files of a failed commit, and
+    has no public handle on them, so this reads the transaction's snapshot producers (pinned version;
+    ``tests/test_iceberg_writer.py`` fails if the attributes move).
+    """
+    for producer in getattr(tx, "_snapshot_producers", []):
+        for data_file in producer._added_data_files:
+            with contextlib.suppress(Exception):
+                producer._io.delete(data_file.file_path)
+        with contextlib.suppress(Exception):
+            producer._clean_all_uncommitted()
+
+
 class IcebergLakehouse:
     """Catalog access plus the idempotent, retrying writer. Cheap to build; the catalog opens lazily."""
 
@@ -175,7 +254,7 @@ class IcebergLakehouse:
 
     @cached_property
     def catalog(self) -> Catalog:
-        return SqlCatalog(self.catalog_name, **self.catalog_properties)
+        return LakehouseSqlCatalog(self.catalog_name, **self.catalog_properties)
 
     def ensure_namespaces(self, namespaces: Sequence[str] = NAMESPACES) -> None:
         existing = {ns[0] for ns in self.catalog.list_namespaces()}
@@ -221,7 +300,7 @@ class IcebergLakehouse:
         partition_by: Sequence[str] = (),
         snapshot_properties: Mapping[str, str] | None = None,
         table_properties: Mapping[str, str] | None = None,
-        max_attempts: int = 10,
+        max_attempts: int = COMMIT_ATTEMPTS,
     ) -> WriteResult:
         """Atomically replace the rows matching ``replace`` with ``data`` (append when ``AlwaysFalse``).
 
@@ -241,56 +320,71 @@ class IcebergLakehouse:
         write_id = uuid.uuid4().hex
         props = {**(snapshot_properties or {}), "lakehouse.write-id": write_id}
 
-        last_error: Exception | None = None
-        for attempt in range(1, max_attempts + 1):
+        def replace_rows(table: Table) -> int:
+            tx = table.transaction()
             try:
-                table = self.load(name)
                 with warnings.catch_warnings():
                     # an overwrite of a partition that does not exist yet deletes nothing: expected
                     warnings.filterwarnings("ignore", "Delete operation did not match any records")
-                    with table.transaction() as tx:
-                        if chunks is None:
-                            tx.overwrite(arrow, overwrite_filter=replace, snapshot_properties=props)
-                            rows = arrow.num_rows
-                        else:
-                            tx.delete(replace, snapshot_properties=props)
-                            rows = 0
-                            for chunk in chunks.open():
-                                tx.append(_conform(to_arrow(chunk), target), snapshot_properties=props)
-                                rows += chunk.num_rows
-                snapshot_id = self._snapshot_written(name, write_id)
-                log.debug(
-                    "wrote %s rows to %s (snapshot %s, attempt %s)",
-                    rows,
-                    name,
-                    snapshot_id,
-                    attempt,
-                )
-                final = self.load(name)
-                return WriteResult(
-                    table=name,
-                    rows=rows,
-                    snapshot_id=snapshot_id,
-                    metadata_location=final.metadata_location,
-                    schema=arrow.schema,
-                    attempts=attempt,
-                )
-            except (CommitFailedException, ValidationException) as exc:
-                last_error = exc
-                delay = min(5.0, 0.1 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
-                log.warning(
-                    "commit to %s conflicted (%s), retrying %s/%s in %.2fs",
-                    name,
-                    type(exc).__name__,
-                    attempt,
-                    max_attempts,
-                    delay,
-                )
-                time.sleep(delay)
-        raise IcebergWriteError(
-            f"Could not commit to Iceberg table {name} after {max_attempts} attempts "
-            f"({type(last_error).__name__}: {last_error}). The table is unchanged; re-run the materialization."
+                    if chunks is None:
+                        tx.overwrite(arrow, overwrite_filter=replace, snapshot_properties=props)
+                        rows = arrow.num_rows
+                    else:
+                        tx.delete(replace, snapshot_properties=props)
+                        rows = 0
+                        for chunk in chunks.open():
+                            tx.append(_conform(to_arrow(chunk), target), snapshot_properties=props)
+                            rows += chunk.num_rows
+            except BaseException:
+                _discard_uncommitted(tx)  # nothing was committed: every file written so far is ours
+                raise
+            try:
+                tx.commit_transaction()
+            except CONFLICTS:
+                _discard_uncommitted(tx)  # the commit did not land; a retry writes its files afresh
+                raise
+            return rows
+
+        rows, attempts = self.commit(name, replace_rows, max_attempts=max_attempts)
+        snapshot_id = self._snapshot_written(name, write_id)
+        log.debug("wrote %s rows to %s (snapshot %s, attempt %s)", rows, name, snapshot_id, attempts)
+        return WriteResult(
+            table=name,
+            rows=rows,
+            snapshot_id=snapshot_id,
+            metadata_location=self.load(name).metadata_location,
+            schema=arrow.schema,
+            attempts=attempts,
         )
+
+    def commit(
+        self, name: str, operation: Callable[[Table], T], *, max_attempts: int = COMMIT_ATTEMPTS
+    ) -> tuple[T, int]:
+        """Run ``operation`` on the freshly loaded table ``name``, retrying it whole on a commit conflict.
+
+        The one retry policy of the lakehouse's Iceberg commits (writes, schema evolution, tags,
+        snapshot expiry): up to ``max_attempts`` attempts with a jittered exponential wait (capped at
+        :data:`COMMIT_MAX_WAIT_SECONDS`) on ``CommitFailedException`` or ``ValidationException``, each
+        attempt on a reloaded table. Returns the operation's result and the attempt that succeeded;
+        raises :class:`IcebergWriteError` (the table unchanged) when every attempt conflicted.
+        """
+        retrying = Retrying(
+            retry=retry_if_exception_type(CONFLICTS),
+            stop=stop_after_attempt(max_attempts),
+            wait=wait_random_exponential(multiplier=0.1, max=COMMIT_MAX_WAIT_SECONDS),
+            before_sleep=_log_retry(name),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    result = operation(self.load(name))
+        except CONFLICTS as exc:
+            raise IcebergWriteError(
+                f"Could not commit to Iceberg table {name} after {max_attempts} attempts "
+                f"({type(exc).__name__}: {exc}). The table is unchanged; re-run the materialization."
+            ) from exc
+        return result, attempt.retry_state.attempt_number
 
     def _snapshot_written(self, name: str, write_id: str) -> int | None:
         """The last snapshot our write produced (an overwrite may commit a delete and an append)."""
@@ -327,16 +421,42 @@ class IcebergLakehouse:
 
         existing = {f.name for f in table.schema().fields}
         if any(f.name not in existing for f in schema):
-            for attempt in range(1, 11):
-                try:
-                    with table.update_schema() as update:
-                        update.union_by_name(schema)
-                    break
-                except CommitFailedException:
-                    time.sleep(0.05 * attempt * random.uniform(0.5, 1.5))
-                    table = self.load(name)
+
+            def evolve(table: Table) -> None:
+                with table.update_schema() as update:
+                    update.union_by_name(schema)
+
+            self.commit(name, evolve)
             table = self.load(name)
         return table
+
+    def tag_lineage(self, snapshots: Mapping[str, int], consumer: str) -> list[str]:
+        """Tag each table's snapshot ``lineage/<consumer>/<snapshot id>`` so snapshot expiry keeps it.
+
+        What a prediction or a training set read must stay readable by time travel after the
+        maintenance job expires old snapshots (pyiceberg never expires a tagged snapshot). Idempotent;
+        returns the tags created. ``consumer`` names the reader, e.g. ``ml.predictions``.
+        """
+        created = []
+        for name, snapshot_id in sorted(snapshots.items()):
+            if snapshot_id is None:  # an empty table: nothing to keep
+                continue
+            tag = lineage_tag(consumer, snapshot_id)
+
+            def create(table: Table, tag: str = tag, snapshot_id: int = snapshot_id, name: str = name) -> bool:
+                if tag in table.metadata.refs:
+                    return False
+                if table.snapshot_by_id(snapshot_id) is None:
+                    raise IcebergWriteError(
+                        f"{name} has no snapshot {snapshot_id} (expired?): cannot record {consumer}'s lineage."
+                    )
+                with table.manage_snapshots() as manage:
+                    manage.create_tag(snapshot_id, tag)
+                return True
+
+            if self.commit(name, create)[0]:
+                created.append(f"{name}@{tag}")
+        return created
 
     def drop(self, name: str) -> None:
         if self.table_exists(name):
@@ -363,6 +483,14 @@ def _conform(arrow: pa.Table, target: pa.Schema) -> pa.Table:
         else:
             columns.append(pa.nulls(arrow.num_rows, type=f.type))
     return pa.Table.from_arrays(columns, schema=pa.schema([pa.field(f.name, f.type, nullable=True) for f in target]))
+
+
+LINEAGE_TAG_PREFIX = "lineage/"
+
+
+def lineage_tag(consumer: str, snapshot_id: int) -> str:
+    """The Iceberg tag protecting a snapshot that ``consumer`` (e.g. ``ml.predictions``) read."""
+    return f"{LINEAGE_TAG_PREFIX}{consumer}/{snapshot_id}"
 
 
 def snapshot_lineage(table: Table) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ EDGAR_FILINGS = dg.AssetKey(["bronze", "edgar_filings"])
 EDGAR_COMPANY_FACTS = dg.AssetKey(["bronze", "edgar_company_facts"])
 PRICES_DAILY = dg.AssetKey(["bronze", "prices_daily"])
 RAW_PAYLOADS_TABLE = "bronze.raw_payloads"  # the archive's index (written by the archive, not an asset)
+INGEST_STATUS_TABLE = "bronze.ingest_status"  # one row per company per attempt (core/companies.py)
 
 # ---- Gold models read by Python (dbt writes them) --------------------------------------------------------------
 INCOME_STATEMENT = dg.AssetKey(["gold", "income_statement"])
@@ -29,6 +30,7 @@ FINANCIAL_RATIOS = dg.AssetKey(["gold", "financial_ratios"])
 FILING_SIGNALS = dg.AssetKey(["gold", "filing_signals"])
 PRICE_FEATURES = dg.AssetKey(["gold", "price_features"])
 LABELS = dg.AssetKey(["gold", "labels"])
+COMPANY_SECTORS = dg.AssetKey(["gold", "company_sectors"])
 
 # ---- features (Python assets on Gold, and Feast) -------------------------------------------------------------
 FUNDAMENTAL_FEATURES = dg.AssetKey(["gold", "fundamental_features"])
@@ -42,6 +44,8 @@ TRAINING_SET = dg.AssetKey(["ml", "training_set"])
 RETURN_MODEL = dg.AssetKey(["ml", "return_model"])
 PREDICTIONS = dg.AssetKey(["ml", "predictions"])
 PREDICTION_PERFORMANCE = dg.AssetKey(["ml", "prediction_performance"])
+BACKTEST = dg.AssetKey(["ml", "backtest"])
+ONLINE_PREDICTIONS = dg.AssetKey(["ml", "online_predictions"])
 
 
 def table_name(key: dg.AssetKey) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 import dagster as dg
 
+from finance_assets.core.companies import companies_check_spec
 from finance_assets.core.io_manager import PARTITION_BY, PARTITION_EXPR
 from finance_assets.core.settings import PRICES_PARTITIONS_START
 
@@ -33,11 +34,15 @@ prices_partitions = dg.MonthlyPartitionsDefinition(
 
 
 def company_asset(*, metadata: dict[str, Any] | None = None, **asset_args: Any) -> Callable[..., dg.AssetsDefinition]:
-    """``@dg.asset`` for a table with one Iceberg partition per company, written by the Iceberg IO manager.
+    """``@dg.asset`` for a table with one Iceberg partition per company, written through ``CompanyStep``.
 
-    A run may cover a range of companies (``context.partition_keys``): the asset loads each, and the IO
-    manager replaces exactly those companies' rows in one atomic commit.
+    A run may cover a range of companies (``context.partition_keys``): the asset loads each and
+    :class:`finance_assets.core.companies.CompanyStep` replaces exactly the good companies' rows in one atomic
+    commit and fails exactly the bad companies' partitions (its check ``companies_loaded`` names them).
+    Readers load the table through the Iceberg IO manager.
     """
+    key = asset_args["key"]
+    asset_args["check_specs"] = [*asset_args.get("check_specs", []), companies_check_spec(key)]
     return dg.asset(
         partitions_def=companies_partitions,
         backfill_policy=dg.BackfillPolicy.multi_run(COMPANIES_PER_RUN),

@@ -5,7 +5,7 @@ Each field is what the launchpad shows (secrets as the name of their environment
 market data, Feast, MLflow, dbt) are in that domain's ``resources.py``.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,9 +14,10 @@ from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 from finance_assets.core.archive import LocalBlobStore, PayloadArchive, S3BlobStore
-from finance_assets.core.http import ReplayRoute, SourceClient
+from finance_assets.core.http import SourceClient
 from finance_assets.core.iceberg import IcebergLakehouse
-from finance_assets.core.settings import iceberg_catalog_properties
+from finance_assets.core.replay import ReplayRoute
+from finance_assets.core.settings import iceberg_catalog_properties, redis_url
 from finance_assets.core.sources import source_client
 
 
@@ -76,10 +77,22 @@ class HttpClientResource(dg.ConfigurableResource):
     cache_dir: str = Field(description="HTTP response cache (ETag / Last-Modified revalidation).")
     timeout_seconds: float = Field(default=30.0, description="Timeout per request.")
     max_retries: int = Field(default=5, description="Retries on 429/5xx/timeouts.")
+    rate_limit_redis: str | None = Field(
+        default=None,
+        description=(
+            "Redis holding each source's request budget for every process and pod: a redis:// URL "
+            "(RATE_LIMIT_REDIS_URL) or Feast's host:port,db=N string (FEAST_REDIS); None: rate_limit_file."
+        ),
+    )
+    rate_limit_file: str = Field(description="SQLite file holding the budgets when there is no Redis (one machine).")
 
     @property
     def replay(self) -> bool:
         return self.replay_dir is not None
+
+    def rate_limit_store(self) -> str:
+        """Where the budgets live: the Redis URL, or the SQLite file."""
+        return redis_url(self.rate_limit_redis) if self.rate_limit_redis else self.rate_limit_file
 
     def client(
         self,
@@ -89,15 +102,31 @@ class HttpClientResource(dg.ConfigurableResource):
         rate_per_second: float,
         routes: Sequence[ReplayRoute],
         secret_params: tuple[str, ...] = ("apikey",),
+        origins: Mapping[str, str] | None = None,
     ) -> SourceClient:
+        """The source's client; ``origins`` maps its canonical origins to the configured base URLs."""
         return source_client(
             source,
             user_agent=user_agent,
             rate_per_second=rate_per_second,
             routes=routes,
             secret_params=secret_params,
+            rate_limit_store=self.rate_limit_store(),
+            origins=origins,
             replay_dir=Path(self.replay_dir) if self.replay_dir else None,
             timeout=self.timeout_seconds,
             max_retries=self.max_retries,
             cache_dir=Path(self.cache_dir),
         )
+
+
+class IngestPolicyResource(dg.ConfigurableResource):
+    """What a company's new Bronze rows must satisfy before they replace its loaded ones (validate before commit).
+
+    A run can override it in the launchpad (e.g. ``accept_shrink: true`` for one legitimate restatement).
+    """
+
+    max_shrink: float = Field(
+        default=0.5, ge=0, le=1, description="Largest accepted drop of a company's row count against its loaded rows."
+    )
+    accept_shrink: bool = Field(default=False, description="Accept any shrink (never an empty payload over rows).")

@@ -109,6 +109,7 @@ DAGSTER = "Dagster instance"
 SERVICES = "MLflow, Feast and Optuna"
 AUTOMATION = "Automation and retraining"
 DBT = "dbt (the dbt-duckdb engine)"
+MAINTENANCE = "Table maintenance"
 
 
 class Settings(BaseSettings):
@@ -145,10 +146,24 @@ class Settings(BaseSettings):
     """EDGAR request rate, at most 10 (SEC's ceiling for the whole deployment)."""
     fmp_requests_per_minute: float = _var("FMP_REQUESTS_PER_MINUTE", SOURCES, 300.0, gt=0)
     """Your FMP plan's request rate."""
+    sec_www_base_url: str = _var("SEC_WWW_BASE_URL", SOURCES, "https://www.sec.gov")
+    """Where requests for https://www.sec.gov go (ticker map, archives): a mirror, a proxy or a test server."""
+    sec_data_base_url: str = _var("SEC_DATA_BASE_URL", SOURCES, "https://data.sec.gov")
+    """Where requests for https://data.sec.gov go (companyfacts, submissions): a mirror, a proxy or a test server."""
+    fmp_base_url: str = _var("FMP_BASE_URL", SOURCES, "https://financialmodelingprep.com")
+    """Where requests for Financial Modeling Prep go: a mirror, a proxy or a test server."""
+    rate_limit_redis_url: str | None = _var("RATE_LIMIT_REDIS_URL", SOURCES, secret=True)
+    """Redis holding the request budget of each source, shared by every process and pod (`redis://host:6379/0`).
+    Default: prod: FEAST_REDIS's server; local: the SQLite file `$LAKEHOUSE_HOME/rate_limit.sqlite`."""
     http_timeout_seconds: float = _var("HTTP_TIMEOUT_SECONDS", SOURCES, 30.0, gt=0)
     """Source client timeout per request."""
     http_max_retries: int = _var("HTTP_MAX_RETRIES", SOURCES, 5, ge=0)
     """Source client retries on 429/5xx/timeouts (0: none)."""
+    ingest_max_shrink: float = _var("INGEST_MAX_SHRINK", SOURCES, 0.5, ge=0, le=1)
+    """A company's Bronze rows may shrink by at most this share against the loaded snapshot (0..1); a larger
+    drop is rejected before the write (status `rejected`), the loaded rows stay."""
+    ingest_accept_shrink: bool = _var("INGEST_ACCEPT_SHRINK", SOURCES, False)
+    """`true`: accept a larger shrink (a legitimate restatement or a source that dropped history)."""
     prices_provider: str = _var("PRICES_PROVIDER", SOURCES, "yfinance")
     """OpenBB provider of daily prices."""
     prices_start: date = _var("PRICES_START", SOURCES, PRICES_PARTITIONS_START)
@@ -207,12 +222,30 @@ class Settings(BaseSettings):
     """Retrain when the 6-month rolling rank IC of the live predictions falls below this (-1..1)."""
     retrain_min_coverage: float = _var("RETRAIN_MIN_COVERAGE", AUTOMATION, 0.5, ge=0, le=1)
     """Retrain when the 6-month rolling p10-p90 coverage falls below this (0..1)."""
+    alert_webhook_url: str | None = _var("ALERT_WEBHOOK_URL", AUTOMATION, secret=True)
+    """Slack-compatible incoming webhook (`{"text": ...}`) for failed runs and failed checks; unset: no alerts
+    (the alert sensors skip every tick)."""
+    dagster_ui_url: str = _var("DAGSTER_UI_URL", AUTOMATION, "http://127.0.0.1:3000")
+    """Where operators open the Dagster UI: alerts link to runs and assets under this URL."""
 
     # ---- dbt ----------------------------------------------------------------------------------------------
     dbt_threads: int = _var("DBT_THREADS", DBT, 1, ge=1)
     """dbt threads. The models form a chain and DuckDB parallelises each query over all cores."""
     dbt_memory_limit: str = _var("DBT_DUCKDB_MEMORY_LIMIT", DBT, "4GB")
     """DuckDB's memory limit inside dbt."""
+
+    # ---- table maintenance (the `lakehouse_maintenance` job, `cli maintain`) -------------------------------
+    snapshot_retention_days: float = _var("ICEBERG_SNAPSHOT_RETENTION_DAYS", MAINTENANCE, 7.0, ge=0)
+    """Snapshots older than this are expired (time travel reaches back this far); snapshots tagged
+    `lineage/...` (what predictions and training sets read) are kept whatever their age."""
+    snapshot_retain_last: int = _var("ICEBERG_SNAPSHOT_RETAIN_LAST", MAINTENANCE, 5, ge=1)
+    """However old, each table keeps at least this many of its latest snapshots."""
+    orphan_min_age_hours: float = _var("ICEBERG_ORPHAN_MIN_AGE_HOURS", MAINTENANCE, 24.0, ge=0)
+    """A file no snapshot references is removed once it is this old (younger ones may be a write in flight)."""
+    compact_min_files: int = _var("ICEBERG_COMPACT_MIN_FILES", MAINTENANCE, 8, ge=2)
+    """A partition with at least this many data files smaller than the target size is rewritten as one."""
+    compact_target_file_mb: int = _var("ICEBERG_COMPACT_TARGET_FILE_MB", MAINTENANCE, 128, ge=1)
+    """Data files below this size count as small for compaction."""
 
     # ---- construction -------------------------------------------------------------------------------------
     def __init__(self, **values: Any) -> None:
@@ -323,6 +356,10 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
+        "sec_www_base_url",
+        "sec_data_base_url",
+        "fmp_base_url",
+        "rate_limit_redis_url",
         "catalog_uri",
         "warehouse",
         "s3_endpoint",
@@ -333,6 +370,8 @@ class Settings(BaseSettings):
         "mlflow_artifacts_destination",
         "feast_registry_uri",
         "optuna_storage",
+        "alert_webhook_url",
+        "dagster_ui_url",
         mode="before",
     )
     @classmethod
@@ -377,6 +416,12 @@ class Settings(BaseSettings):
     @property
     def http_cache_dir(self) -> Path:
         return self.home / "http_cache"
+
+    @property
+    def rate_limit_store(self) -> str:
+        """Where the sources' request budgets live: RATE_LIMIT_REDIS_URL, prod's Feast Redis, or a local SQLite file."""
+        redis = self.rate_limit_redis_url or (self.feast_redis if self.profile == "prod" else None)
+        return redis_url(redis) if redis else str(self.home / "rate_limit.sqlite")
 
     @property
     def iceberg_catalog_uri(self) -> str:
@@ -430,6 +475,10 @@ class Settings(BaseSettings):
 
 # URL schemes each URL-valued setting accepts (prod narrows some of them further)
 _SCHEMES: dict[str, tuple[str, ...]] = {
+    "sec_www_base_url": ("http", "https"),
+    "sec_data_base_url": ("http", "https"),
+    "fmp_base_url": ("http", "https"),
+    "rate_limit_redis_url": ("redis", "rediss", "unix"),
     "catalog_uri": _SQL,
     "warehouse": ("s3", "file"),
     "s3_endpoint": ("http", "https"),
@@ -440,6 +489,8 @@ _SCHEMES: dict[str, tuple[str, ...]] = {
     "mlflow_artifacts_destination": ("s3", "file"),
     "feast_registry_uri": _SQL,
     "optuna_storage": _SQL,
+    "alert_webhook_url": ("http", "https"),
+    "dagster_ui_url": ("http", "https"),
 }
 
 
@@ -504,6 +555,17 @@ def _descriptions() -> dict[str, str]:
 
 def _plain(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def redis_url(connection: str) -> str:
+    """A ``redis://`` URL from one, or from Feast's ``host:port[,db=N][,password=...][,ssl=true]`` string."""
+    if "://" in connection:
+        return connection
+    hostport, *options = connection.split(",")
+    opts = dict(option.split("=", 1) for option in options if "=" in option)
+    scheme = "rediss" if opts.get("ssl", "").lower() == "true" else "redis"
+    auth = f":{quote(opts['password'], safe='')}@" if opts.get("password") else ""
+    return f"{scheme}://{auth}{hostport}/{opts.get('db', '0')}"
 
 
 def s3_path_style(endpoint: str | None) -> bool:

@@ -1,34 +1,26 @@
-"""Building the shared HTTP client for a source: live transport or replay, one rate budget per process.
+"""Building the shared HTTP client for a source: live transport or replay, one rate budget per deployment.
 
 Replay swaps only the transport: rate limiting, retries, parsing and the cache are the same code in
-both modes.
+both modes. The budget is :func:`~finance_assets.core.ratelimit.shared_limiter`'s: one per source and
+store (Redis in prod, a SQLite file in the embedded profile), shared by every process that uses the store.
 """
 
 from __future__ import annotations
 
-import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from finance_assets.core.http import RateLimiter, ReplayRoute, ReplayTransport, SourceClient
+from finance_assets.core.http import SourceClient
+from finance_assets.core.ratelimit import shared_limiter
+from finance_assets.core.replay import ReplayRoute, ReplayTransport
+
+__all__ = ["fetch_each", "shared_limiter", "source_client"]
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-_LIMITERS: dict[str, RateLimiter] = {}
-_LOCK = threading.Lock()
-
-
-def shared_limiter(source: str, rate_per_second: float) -> RateLimiter:
-    """One token bucket per source per process: concurrent clients share the source's budget."""
-    with _LOCK:
-        limiter = _LIMITERS.get(source)
-        if limiter is None or limiter.rate_per_second != rate_per_second:
-            limiter = _LIMITERS[source] = RateLimiter(rate_per_second)
-        return limiter
 
 
 def source_client(
@@ -42,18 +34,21 @@ def source_client(
     max_retries: int,
     cache_dir: Path,
     secret_params: tuple[str, ...] = ("apikey",),
+    rate_limit_store: str | None = None,
+    origins: Mapping[str, str] | None = None,
 ) -> SourceClient:
-    transport = ReplayTransport(replay_dir, routes) if replay_dir else None
+    transport = ReplayTransport(replay_dir, routes, origins) if replay_dir else None
     return SourceClient(
         source=source,
         user_agent=user_agent,
         rate_per_second=rate_per_second,
-        rate_limiter=shared_limiter(source, rate_per_second),
+        rate_limiter=shared_limiter(source, rate_per_second, rate_limit_store),
         timeout=timeout,
         max_retries=max_retries,
         cache_dir=cache_dir,
         transport=transport,
         secret_params=secret_params,
+        origins=origins,
     )
 
 

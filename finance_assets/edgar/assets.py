@@ -1,6 +1,6 @@
 """SEC EDGAR Bronze assets: the ticker map, the filing index and every XBRL fact, per company."""
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,14 +12,22 @@ import pyarrow as pa
 from finance_assets.core import checks
 from finance_assets.core.archive import PayloadArchive
 from finance_assets.core.checks import Metadata
+from finance_assets.core.companies import (
+    INCOMPLETE_FILING_INDEX,
+    CompanyStep,
+    MalformedPayload,
+    NotFound,
+)
 from finance_assets.core.http import FetchResult, NotFoundError, SourceClient
 from finance_assets.core.names import EDGAR_COMPANY_FACTS, EDGAR_FILINGS, SEC_COMPANY_TICKERS
 from finance_assets.core.partitions import companies_partitions, company_asset
-from finance_assets.core.resources import LakehouseResource, RawArchiveResource
-from finance_assets.core.sources import fetch_each
+from finance_assets.core.resources import IngestPolicyResource, LakehouseResource, RawArchiveResource
 from finance_assets.edgar.parse import (
     ACCESSION_PATTERN,
     CIK_PATTERN,
+    COMPANY_FACTS_SCHEMA,
+    FILINGS_SCHEMA,
+    expected_unit,
     parse_company_facts,
     parse_company_tickers,
     parse_filings,
@@ -39,38 +47,54 @@ T = TypeVar("T")
 COMPANY_FACTS_URL = "https://data.sec.gov/api/xbrl/companyfacts/CIK{cik}.json"
 SUBMISSIONS_URL = "https://data.sec.gov/submissions/{name}"
 
+COMPANYFACTS = "companyfacts"  # endpoint names in errors and bronze.ingest_status
+SUBMISSIONS = "submissions"
 SEC_POOL = "sec_edgar"  # one rate budget for every EDGAR step in the deployment (see deploy/dagster.yaml)
 BRONZE = "bronze"
 
 
 def resolve_ciks(tickers: pl.DataFrame, keys: Sequence[str]) -> dict[str, str]:
-    """The CIK of every ticker from ``bronze.sec_company_tickers``; one clear failure naming every unknown."""
-    ciks, unknown = {}, []
+    """The CIK of every ticker known to ``bronze.sec_company_tickers`` (an unknown one is left out)."""
+    ciks = {}
     for ticker in keys:
         match = tickers.filter(pl.col("ticker").is_in([ticker.upper(), ticker.upper().replace(".", "-")]))
-        if match.is_empty():
-            unknown.append(ticker)
-        else:
+        if not match.is_empty():
             ciks[ticker] = match.get_column("cik")[0]
-    if unknown:
-        names = ", ".join(repr(t) for t in unknown)
-        raise dg.Failure(
-            description=(
-                f"Ticker {names} is not in SEC's ticker map (bronze.sec_company_tickers). Check the spelling "
-                "in UNIVERSE or the partition key; SEC writes share classes with a dash (BRK-B). "
-                "No table was changed."
-            ),
-            metadata={"unknown_tickers": ", ".join(unknown)},
-        )
     return ciks
 
 
-class CompanyProblem(Exception):
-    """One company of a run could not be loaded (no such payload, malformed payload)."""
-
-
-def _not_found(what: str, ticker: str, url: str) -> CompanyProblem:
-    return CompanyProblem(f"SEC EDGAR has no {what} for {ticker} ({url} answered 404).")
+def company_step(
+    context: dg.AssetExecutionContext,
+    key: dg.AssetKey,
+    endpoint: str,
+    tickers: pl.DataFrame,
+    lakehouse: LakehouseResource,
+    ingest: IngestPolicyResource,
+) -> CompanyStep:
+    """The run's companies, each with its CIK; a ticker SEC's map does not know fails as ``not_found``."""
+    keys = list(context.partition_keys)
+    ciks = resolve_ciks(tickers, keys)
+    step = CompanyStep(
+        context,
+        key,
+        endpoint=endpoint,
+        ciks=ciks,
+        lakehouse=lakehouse.lakehouse(),
+        max_shrink=ingest.max_shrink,
+        accept_shrink=ingest.accept_shrink,
+    )
+    for ticker in keys:
+        if ticker not in ciks:
+            step.fail(
+                NotFound(
+                    ticker,
+                    "?",
+                    "company_tickers",
+                    f"Ticker {ticker!r} is not in SEC's ticker map (bronze.sec_company_tickers). Check the spelling "
+                    "in UNIVERSE or the partition key; SEC writes share classes with a dash (BRK-B).",
+                )
+            )
+    return step
 
 
 def _malformed_text(what: str, results: Sequence[FetchResult], error: ValueError) -> str:
@@ -78,44 +102,23 @@ def _malformed_text(what: str, results: Sequence[FetchResult], error: ValueError
     return f"SEC EDGAR {what} from {' and '.join(r.url for r in results)} is malformed: {error}"
 
 
-def _malformed(what: str, results: Sequence[FetchResult], error: ValueError) -> CompanyProblem:
-    return CompanyProblem(_malformed_text(what, results, error))
+def _malformed(
+    ticker: str, cik: str, endpoint: str, result: FetchResult, error: Exception, field: str | None = None
+) -> MalformedPayload:
+    """A payload that is not as documented, named by company, endpoint, URL and (when known) the field."""
+    field = field or getattr(error, "field", None) or _field_of(error)
+    return MalformedPayload(ticker, cik, endpoint, f"{result.url}: {error}", field=field, payload_sha256=result.sha256)
 
 
-def load_companies(keys: Sequence[str], load: Callable[[str], T]) -> Iterator[tuple[str, T]]:
-    """``load`` every company of the run (fetches overlap under the shared rate limit), in key order.
-
-    A source that is down (retries exhausted, timeouts) stops the run at once with its own error. A
-    company-level problem (404, malformed payload) is collected, and the run then fails naming every
-    such company: nothing is written, so the tables stay as they were.
-    """
-    problems: dict[str, str] = {}
-    loaded: list[tuple[str, T]] = []
-    for ticker, outcome in fetch_each(keys, load):
-        if isinstance(outcome, CompanyProblem):
-            problems[ticker] = str(outcome)
-        elif isinstance(outcome, Exception):
-            raise outcome
-        else:
-            loaded.append((ticker, outcome))
-    if problems:
-        others = (
-            f" The other {len(keys) - len(problems)} companies of this run were not written either."
-            if len(keys) > 1
-            else ""
-        )
-        raise dg.Failure(
-            description=(
-                " ".join(problems.values())
-                + f" No table was changed.{others} Re-materialise once SEC serves it, or remove the company "
-                "(UNIVERSE / the partition); if SEC changed a format, adapt finance_assets/edgar/parse.py."
-            ),
-            metadata={"failed_companies": ", ".join(problems)},
-        )
-    yield from loaded
+def _field_of(error: Exception) -> str | None:
+    if isinstance(error, KeyError) and error.args:
+        return str(error.args[0])
+    return None
 
 
 def _fetch_metadata(results: Sequence[FetchResult]) -> Metadata:
+    if not results:
+        return {"payloads": 0}
     if len(results) == 1:
         [result] = results
         return {
@@ -140,14 +143,6 @@ def _per_company_table(rows: Sequence[dict[str, Any]]) -> dg.MetadataValue:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(row[c]) for c in header) + " |" for row in rows]
     return dg.MetadataValue.md("\n".join(lines))
-
-
-def _run_metadata(keys: Sequence[str], ciks: dict[str, str], per_company: Sequence[dict[str, Any]]) -> Metadata:
-    """A run may cover many companies (a backfill): totals, plus one line per company."""
-    found: Metadata = {"companies": len(keys), "per_company": _per_company_table(per_company)}
-    if len(keys) == 1:
-        found |= {"ticker": keys[0], "cik": ciks[keys[0]]}
-    return found
 
 
 # ---- sec_company_tickers ---------------------------------------------------------------------------
@@ -259,14 +254,9 @@ FILING_CHECKS = (
 PAGES_CHECK = "submissions_pages_complete"
 
 
-def _fetch_archived(
-    client: SourceClient, payloads: PayloadArchive, url: str, ticker: str, what: str
-) -> tuple[Any, FetchResult]:
-    """GET one of the company's payloads and archive its raw bytes (a 404 is the company's problem)."""
-    try:
-        doc, result = client.get_json(url)
-    except NotFoundError:
-        raise _not_found(what, ticker, url) from None
+def _fetch_archived(client: SourceClient, payloads: PayloadArchive, url: str, ticker: str) -> tuple[Any, FetchResult]:
+    """GET one of the company's payloads and archive its raw bytes (errors are the company's, see CompanyStep)."""
+    doc, result = client.get_json(url)
     payloads.put(
         "sec", result.url, result.content, status=result.status, fetched_at=result.fetched_at, partition_key=ticker
     )
@@ -283,9 +273,8 @@ class CompanyFilings:
 
 def _load_filings(client: SourceClient, payloads: PayloadArchive, ticker: str, cik: str) -> CompanyFilings:
     """The submissions index of one company and every extra (older) page it lists."""
-    doc, result = _fetch_archived(
-        client, payloads, SUBMISSIONS_URL.format(name=f"CIK{cik}.json"), ticker, "submissions index"
-    )
+    doc, result = _fetch_archived(client, payloads, SUBMISSIONS_URL.format(name=f"CIK{cik}.json"), ticker)
+    field = "name"
     try:
         company = {
             "cik": cik,
@@ -294,10 +283,13 @@ def _load_filings(client: SourceClient, payloads: PayloadArchive, ticker: str, c
             "fiscal_year_end": doc.get("fiscalYearEnd"),
             "sic": doc.get("sic"),
         }
+        field = "filings.recent"
         parts = [parse_filings(doc["filings"]["recent"], page="recent", payload_sha256=result.sha256, **company)]
+        field = "filings.files"
         pages = [page["name"] for page in doc["filings"].get("files", [])]
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        raise _malformed(f"submissions index for {ticker}", [result], ValueError(f"missing or bad {exc}")) from exc
+    except (AttributeError, KeyError, TypeError, ValueError, pa.ArrowException) as exc:
+        sub = getattr(exc, "field", None)
+        raise _malformed(ticker, cik, SUBMISSIONS, result, exc, f"{field}.{sub}" if sub else field) from exc
     missing: list[str] = []
     for page in pages:
         try:
@@ -310,8 +302,8 @@ def _load_filings(client: SourceClient, payloads: PayloadArchive, ticker: str, c
         )
         try:
             parts.append(parse_filings(page_doc, page=page, payload_sha256=page_result.sha256, **company))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise _malformed(f"submissions page {page} for {ticker}", [page_result], ValueError(str(exc))) from exc
+        except (AttributeError, KeyError, TypeError, ValueError, pa.ArrowException) as exc:
+            raise _malformed(ticker, cik, f"{SUBMISSIONS} page {page}", page_result, exc) from exc
     frame = pl.from_arrow(pa.concat_tables(parts))
     assert isinstance(frame, pl.DataFrame)
     # The same filing can appear on two pages when EDGAR shifts its page boundary between fetches.
@@ -341,54 +333,69 @@ def edgar_filings(
     sec: SecEdgarResource,
     archive: RawArchiveResource,
     lakehouse: LakehouseResource,
-) -> Iterator[dg.Output | dg.AssetCheckResult]:
-    keys = list(context.partition_keys)
-    ciks = resolve_ciks(tickers, keys)
+    ingest: IngestPolicyResource,
+) -> Iterator[dg.Output | dg.AssetMaterialization | dg.AssetCheckResult]:
+    step = company_step(context, FILINGS_KEY, SUBMISSIONS, tickers, lakehouse, ingest)
+    ciks = step.ciks
     payloads = archive.archive()
     with sec.client() as client:
-        companies = list(load_companies(keys, lambda t: _load_filings(client, payloads, t, ciks[t])))
-    missing_pages: list[str] = []
-    for ticker, company in companies:
-        for page in company.missing_pages:
-            context.log.warning(f"{ticker}: extra submissions page {page} is not available (404).")
-            missing_pages.append(page)
-    frame = pl.concat([c.frame for _, c in companies])
+        companies = step.load(list(ciks), lambda t: _load_filings(client, payloads, t, ciks[t]))
+    for ticker, company in companies.items():
+        if company.missing_pages:
+            step.note(
+                ticker,
+                INCOMPLETE_FILING_INDEX,
+                f"extra submissions pages {', '.join(company.missing_pages)} are not available (404): "
+                "older filings are absent",
+            )
+    frames = step.validate({t: c.frame for t, c in companies.items()})
     payloads.commit_index(
         lakehouse.lakehouse(), run_id=context.run.run_id, asset_key=FILINGS_KEY.to_user_string(), partition_key=None
     )
-    per_company = [
-        {
-            "ticker": t,
-            "cik": ciks[t],
+    written = {t: companies[t] for t in frames}
+    per_company = {
+        t: {
             "filings": c.frame.height,
             "pages_fetched": c.pages_fetched,
             "pages_missing": ", ".join(c.missing_pages) or "none",
-            "latest_filing": c.frame.get_column("filing_date").max(),
+            "latest_filing": str(c.frame.get_column("filing_date").max()),
         }
-        for t, c in companies
-    ]
-    yield dg.Output(
-        frame,
-        metadata={
-            **_run_metadata(keys, ciks, per_company),
-            "filings": frame.height,
-            "pages_fetched": sum(c.pages_fetched for _, c in companies),
-            "pages_missing": ", ".join(missing_pages) or "none",
+        for t, c in written.items()
+    }
+    missing_pages = [p for c in written.values() for p in c.missing_pages]
+    frame = pl.concat([c.frame for c in written.values()]) if written else None
+    metadata: Metadata = {
+        "per_company": _per_company_table([{"ticker": t, "cik": ciks[t], **m} for t, m in per_company.items()]),
+        "filings": frame.height if frame is not None else 0,
+        "pages_fetched": sum(c.pages_fetched for c in written.values()),
+        "pages_missing": ", ".join(missing_pages) or "none",
+        **_fetch_metadata([c.index for c in written.values()]),
+    }
+    if frame is not None and frame.height:
+        metadata |= {
             "earliest_filing": str(frame.get_column("filing_date").min()),
             "latest_filing": str(frame.get_column("filing_date").max()),
-            **_fetch_metadata([c.index for _, c in companies]),
-        },
-    )
-    yield from checks.results(FILINGS_KEY, frame, FILING_CHECKS, partition_keys=keys)
-    yield dg.AssetCheckResult(
-        asset_key=FILINGS_KEY,
-        check_name=PAGES_CHECK,
-        passed=not missing_pages,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "missing_pages": ", ".join(missing_pages) or "none",
-            "pages_fetched": sum(c.pages_fetched for _, c in companies),
-        },
+        }
+
+    def pages_check(_: pl.DataFrame, __: list[str]) -> Iterator[dg.AssetCheckResult]:
+        yield dg.AssetCheckResult(
+            asset_key=FILINGS_KEY,
+            check_name=PAGES_CHECK,
+            passed=not missing_pages,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "missing_pages": ", ".join(missing_pages) or "none",
+                "pages_fetched": sum(c.pages_fetched for c in written.values()),
+            },
+        )
+
+    yield from step.finish(
+        frames,
+        metadata=metadata,
+        per_company=per_company,
+        frame_checks=FILING_CHECKS,
+        extra_checks=pages_check,
+        empty=pl.DataFrame(schema=pl.from_arrow(FILINGS_SCHEMA.empty_table()).schema),
     )
 
 
@@ -433,6 +440,35 @@ FACT_CHECKS = (
 )
 
 
+def _values_present(ticker: str, frame: pl.DataFrame) -> str | None:
+    bad = frame.filter(pl.col("value").is_null() | ~pl.col("value").is_finite())
+    if bad.is_empty():
+        return None
+    first = bad.row(0, named=True)
+    return (
+        f"{bad.height} facts have no finite value (first: {first['taxonomy']}:{first['concept']} "
+        f"{first['unit']} ending {first['end_date']}, accession {first['accn']})"
+    )
+
+
+def _units_expected(ticker: str, frame: pl.DataFrame) -> str | None:
+    units = frame.get_column("unit").unique().to_list() if frame.height else []
+    odd = sorted(u for u in units if not expected_unit(u))
+    if not odd:
+        return None
+    sample = frame.filter(pl.col("unit").is_in(odd)).row(0, named=True)
+    return (
+        f"unexpected unit {', '.join(repr(u) for u in odd)} (not an ISO 4217 currency, a currency per share or a "
+        f"named measure; first: {sample['taxonomy']}:{sample['concept']} ending {sample['end_date']}, "
+        f"accession {sample['accn']})"
+    )
+
+
+# Guards that run before the write and reject the company (its loaded rows stay), with CompanyStep's own
+# (no empty payload over loaded rows, no collapse of the row count).
+FACT_GUARDS = (_values_present, _units_expected)
+
+
 @company_asset(
     key=FACTS_KEY,
     group_name=BRONZE,
@@ -448,48 +484,53 @@ def edgar_company_facts(
     sec: SecEdgarResource,
     archive: RawArchiveResource,
     lakehouse: LakehouseResource,
-) -> Iterator[dg.Output | dg.AssetCheckResult]:
-    keys = list(context.partition_keys)
-    ciks = resolve_ciks(tickers, keys)
+    ingest: IngestPolicyResource,
+) -> Iterator[dg.Output | dg.AssetMaterialization | dg.AssetCheckResult]:
+    step = company_step(context, FACTS_KEY, COMPANYFACTS, tickers, lakehouse, ingest)
+    ciks = step.ciks
     payloads = archive.archive()
 
     def load(ticker: str) -> tuple[pl.DataFrame, FetchResult]:
         url = COMPANY_FACTS_URL.format(cik=ciks[ticker])
-        doc, result = _fetch_archived(client, payloads, url, ticker, "XBRL company facts")
+        doc, result = _fetch_archived(client, payloads, url, ticker)
         try:
             frame = pl.from_arrow(parse_company_facts(doc, ticker=ticker, payload_sha256=result.sha256))
-        except ValueError as exc:  # PayloadError, malformed CIKs
-            raise _malformed(f"XBRL company facts for {ticker}", [result], exc) from exc
+        except (ValueError, KeyError, TypeError, AttributeError, pa.ArrowException) as exc:
+            raise _malformed(ticker, ciks[ticker], COMPANYFACTS, result, exc) from exc
         assert isinstance(frame, pl.DataFrame)
         return frame, result
 
     with sec.client() as client:
-        companies = list(load_companies(keys, load))
-    frame = pl.concat([f for _, (f, _) in companies])
+        companies = step.load(list(ciks), load)
+    frames = step.validate({t: f for t, (f, _) in companies.items()}, FACT_GUARDS)
     payloads.commit_index(
         lakehouse.lakehouse(), run_id=context.run.run_id, asset_key=FACTS_KEY.to_user_string(), partition_key=None
     )
-    per_company = [
-        {
-            "ticker": t,
-            "cik": ciks[t],
+    per_company = {
+        t: {
             "facts": f.height,
             "taxonomies": ", ".join(sorted(f.get_column("taxonomy").unique().to_list())),
-            "latest_filed": f.get_column("filed").max(),
+            "latest_filed": str(f.get_column("filed").max()),
         }
-        for t, (f, _) in companies
-    ]
-    taxonomies = sorted(set(frame.get_column("taxonomy").unique().to_list()))
-    yield dg.Output(
-        frame,
-        metadata={
-            **_run_metadata(keys, ciks, per_company),
+        for t, f in frames.items()
+    }
+    metadata: Metadata = {
+        "per_company": _per_company_table([{"ticker": t, "cik": ciks[t], **m} for t, m in per_company.items()]),
+        **_fetch_metadata([companies[t][1] for t in frames]),
+    }
+    if frames:
+        frame = pl.concat(list(frames.values()))
+        metadata |= {
             "facts": frame.height,
             "concepts": frame.select("taxonomy", "concept").n_unique(),
-            "taxonomies": ", ".join(taxonomies),
+            "taxonomies": ", ".join(sorted(set(frame.get_column("taxonomy").unique().to_list()))),
             "filings": frame.get_column("accn").n_unique(),
             "latest_filed": str(frame.get_column("filed").max()),
-            **_fetch_metadata([r for _, (_, r) in companies]),
-        },
+        }
+    yield from step.finish(
+        frames,
+        metadata=metadata,
+        per_company=per_company,
+        frame_checks=FACT_CHECKS,
+        empty=pl.DataFrame(schema=pl.from_arrow(COMPANY_FACTS_SCHEMA.empty_table()).schema),
     )
-    yield from checks.results(FACTS_KEY, frame, FACT_CHECKS, partition_keys=keys)

@@ -381,7 +381,7 @@ def bulk_transport(settings: Settings) -> httpx.BaseTransport | None:
     """Replay transport for the bulk URLs (archives built under ``$LAKEHOUSE_HOME/replay_bulk``), else live."""
     if settings.replay_dir is None:
         return None
-    from finance_assets.core.http import ReplayTransport
+    from finance_assets.core.replay import ReplayTransport
     from finance_assets.edgar.replay_routes import EDGAR_ROUTES
 
     return BulkArchiveReplay(
@@ -416,7 +416,7 @@ def fetch_archive(
     if acquire is None:
         from finance_assets.core.sources import shared_limiter
 
-        acquire = shared_limiter("sec", settings.sec_requests_per_second).acquire
+        acquire = shared_limiter("sec", settings.sec_requests_per_second, settings.rate_limit_store).acquire
     meta_path = dest.with_name(dest.name + ".meta.json")
     previous: dict[str, Any] = {}
     if dest.exists() and meta_path.exists():

@@ -16,13 +16,50 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+from babel.numbers import list_currencies
 
 CIK_PATTERN = re.compile(r"^\d{10}$")
 ACCESSION_PATTERN = re.compile(r"^\d{10}-\d{2}-\d{6}$")
 
 
+# ISO 4217 currency codes (babel's CLDR data: current and historic), for recognising a currency unit.
+CURRENCIES: frozenset[str] = frozenset(list_currencies())
+_MEASURE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+
+
+def expected_unit(unit: str) -> bool:
+    """A companyfacts unit we can interpret: each part of ``A/B`` an ISO 4217 currency or a named measure.
+
+    XBRL filers may name their own measures (``shares``, ``pure``, ``Store``, ``Stock_options``), so a word
+    is accepted; what is refused is a currency-like code that is no currency (``USX``, ``US$``, ``USD000``):
+    a value in it would be summed as if it were in a currency it is not.
+    """
+    parts = unit.split("/")
+    for part in parts:
+        if part in CURRENCIES:
+            continue
+        if not _MEASURE.match(part) or (part.isupper() and len(part) <= 4) or any(c.isdigit() for c in part[:4]):
+            return False
+    return bool(parts)
+
+
 class PayloadError(ValueError):
-    """A payload parsed as JSON but is not shaped like the endpoint's documented response."""
+    """A payload parsed as JSON but is not shaped like the endpoint's documented response.
+
+    ``field`` is the JSON path of the offending part (``facts.us-gaap.Revenues.units.USD[3].val``) when
+    known, so an error names the field rather than surfacing as a bare ``ArrowTypeError``.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_payload_error, (str(self), self.field))
+
+
+def _payload_error(message: str, field: str | None) -> PayloadError:
+    return PayloadError(message, field=field)
 
 
 def normalize_cik(cik: int | str) -> str:
@@ -85,23 +122,37 @@ def parse_company_facts(payload: bytes | dict[str, Any], *, ticker: str, payload
     labels: list[str | None] = []
     units: list[str] = []
     lengths: list[int] = []
-    for taxonomy, concept_map in doc["facts"].items():
-        for concept, body in concept_map.items():
-            label = body.get("label")
-            for unit, unit_facts in body.get("units", {}).items():
-                facts.extend(unit_facts)
-                taxonomies.append(taxonomy)
-                concepts.append(concept)
-                labels.append(label)
-                units.append(unit)
-                lengths.append(len(unit_facts))
+    path = "facts"
+    try:
+        for taxonomy, concept_map in doc["facts"].items():
+            path = f"facts.{taxonomy}"
+            for concept, body in concept_map.items():
+                path = f"facts.{taxonomy}.{concept}"
+                label = body.get("label")
+                path = f"facts.{taxonomy}.{concept}.units"
+                for unit, unit_facts in body.get("units", {}).items():
+                    path = f"facts.{taxonomy}.{concept}.units.{unit}"
+                    if not isinstance(unit_facts, list):
+                        raise TypeError(f"expected a list of facts, got {type(unit_facts).__name__}")
+                    facts.extend(unit_facts)
+                    taxonomies.append(taxonomy)
+                    concepts.append(concept)
+                    labels.append(label)
+                    units.append(unit)
+                    lengths.append(len(unit_facts))
+    except (AttributeError, TypeError) as exc:
+        raise PayloadError(f"companyfacts {path} is not shaped as documented ({exc})", field=path) from exc
 
     group = pa.array(np.repeat(np.arange(len(lengths), dtype=np.int32), lengths), type=pa.int32())
 
     def by_group(values: list[Any]) -> pa.Array:
         return pa.DictionaryArray.from_arrays(group, pa.array(values, type=pa.string())).dictionary_decode()
 
-    struct = pa.array(facts, type=_FACT_STRUCT)
+    try:
+        struct = pa.array(facts, type=_FACT_STRUCT)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
+        field = _locate_bad_fact(facts, lengths, taxonomies, concepts, units)
+        raise PayloadError(f"companyfacts {field} has a value of the wrong type ({exc})", field=field) from exc
     n = len(struct)
 
     def constant(value: str) -> pa.Array:  # built in C++, not from n Python references
@@ -116,17 +167,45 @@ def parse_company_facts(payload: bytes | dict[str, Any], *, ticker: str, payload
         "label": by_group(labels),
         "unit": by_group(units),
         "value": struct.field("val"),
-        "start_date": pc.cast(struct.field("start"), pa.date32()),
-        "end_date": pc.cast(struct.field("end"), pa.date32()),
+        "start_date": _date(struct, "start"),
+        "end_date": _date(struct, "end"),
         "fy": struct.field("fy"),
         "fp": struct.field("fp"),
         "form": struct.field("form"),
-        "filed": pc.cast(struct.field("filed"), pa.date32()),
+        "filed": _date(struct, "filed"),
         "accn": struct.field("accn"),
         "frame": struct.field("frame"),
         "payload_sha256": constant(payload_sha256),
     }
     return pa.Table.from_pydict(columns, schema=COMPANY_FACTS_SCHEMA)
+
+
+def _date(struct: pa.StructArray, name: str) -> pa.Array:
+    """A fact's date field as a date; a value that is not an ISO date names the field."""
+    try:
+        return pc.cast(struct.field(name), pa.date32())
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise PayloadError(f"companyfacts fact field {name!r} is not an ISO date ({exc})", field=name) from exc
+
+
+def _locate_bad_fact(
+    facts: list[Any], lengths: list[int], taxonomies: list[str], concepts: list[str], units: list[str]
+) -> str:
+    """The JSON path of the first fact Arrow cannot convert (only run on the error path)."""
+    position = 0
+    for group, length in enumerate(lengths):
+        for offset in range(length):
+            fact = facts[position + offset]
+            where = f"facts.{taxonomies[group]}.{concepts[group]}.units.{units[group]}[{offset}]"
+            if not isinstance(fact, dict):
+                return where
+            for field in _FACT_STRUCT:
+                try:
+                    pa.array([fact.get(field.name)], type=field.type)
+                except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+                    return f"{where}.{field.name}"
+        position += length
+    return "facts"
 
 
 FILINGS_SCHEMA = pa.schema(
@@ -187,25 +266,41 @@ def parse_filings(
     payload_sha256: str = "",
 ) -> pa.Table:
     """The column-oriented filing list of a submissions payload (``filings.recent`` or an extra page)."""
-    if "accessionNumber" not in columns:
-        raise PayloadError(f"submissions page {page} has no accessionNumber column")
+    if not isinstance(columns, dict) or "accessionNumber" not in columns:
+        raise PayloadError(f"submissions page {page} has no accessionNumber column", field="accessionNumber")
     n = len(columns["accessionNumber"])
-    raw = {
-        target: pa.array(columns.get(source, [None] * n)) if columns.get(source) is not None else pa.nulls(n)
-        for source, target in _SUBMISSION_COLUMNS.items()
-    }
-    for key in ("report_date", "filing_date"):
-        raw[key] = pc.cast(_blank_to_null(pc.cast(raw[key], pa.string())), pa.date32())
-    accepted = _blank_to_null(pc.cast(raw["acceptance_datetime"], pa.string()))
-    raw["acceptance_datetime"] = pc.cast(
-        pc.strptime(pc.utf8_replace_slice(accepted, 19, 100, ""), format="%Y-%m-%dT%H:%M:%S", unit="us"),
-        pa.timestamp("us", tz="UTC"),
-    )
-    for key in ("is_xbrl", "is_inline_xbrl"):
-        raw[key] = pc.cast(pc.cast(raw[key], pa.int8()), pa.bool_())
-    for key in ("items", "primary_document", "primary_doc_description", "file_number", "act", "form"):
-        raw[key] = _blank_to_null(pc.cast(raw[key], pa.string()))
-    raw["size"] = pc.cast(raw["size"], pa.int64())
+    raw: dict[str, pa.Array] = {}
+    current = ""
+    try:
+        for source, target in _SUBMISSION_COLUMNS.items():
+            current = source
+            raw[target] = pa.array(columns[source]) if columns.get(source) is not None else pa.nulls(n)
+            if len(raw[target]) != n:
+                raise ValueError(f"{len(raw[target])} values, accessionNumber has {n}: a truncated page")
+        for key, source in (("report_date", "reportDate"), ("filing_date", "filingDate")):
+            current = source
+            raw[key] = pc.cast(_blank_to_null(pc.cast(raw[key], pa.string())), pa.date32())
+        current = "acceptanceDateTime"
+        accepted = _blank_to_null(pc.cast(raw["acceptance_datetime"], pa.string()))
+        raw["acceptance_datetime"] = pc.cast(
+            pc.strptime(pc.utf8_replace_slice(accepted, 19, 100, ""), format="%Y-%m-%dT%H:%M:%S", unit="us"),
+            pa.timestamp("us", tz="UTC"),
+        )
+        for key, source in (("is_xbrl", "isXBRL"), ("is_inline_xbrl", "isInlineXBRL")):
+            current = source
+            raw[key] = pc.cast(pc.cast(raw[key], pa.int8()), pa.bool_())
+        for source, key in _SUBMISSION_COLUMNS.items():
+            if key in ("items", "primary_document", "primary_doc_description", "file_number", "act", "form"):
+                current = source
+                raw[key] = _blank_to_null(pc.cast(raw[key], pa.string()))
+        current = "size"
+        raw["size"] = pc.cast(raw["size"], pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError) as exc:
+        if isinstance(exc, PayloadError):
+            raise
+        raise PayloadError(
+            f"submissions page {page} column {current!r} is not as documented ({exc})", field=current
+        ) from exc
 
     def const(value: str | None) -> pa.Array:
         return pa.array([value] * n, type=pa.string())

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from finance_assets.core.http import ReplayRoute, ReplayTransport, replay_templates
+from finance_assets.core.replay import ReplayRoute, ReplayTransport, replay_templates
 from finance_assets.edgar.holdings_reference import recorded_documents
 
 SEC_WWW = "www.sec.gov"

@@ -1,4 +1,4 @@
-"""SEC EDGAR as a Dagster resource: who we are (User-Agent) and how fast we may ask."""
+"""SEC EDGAR as a Dagster resource: who we are (User-Agent), how fast we may ask, and where (mirrors, tests)."""
 
 import dagster as dg
 from pydantic import Field
@@ -6,7 +6,10 @@ from pydantic import Field
 from finance_assets.core.http import SourceClient
 from finance_assets.core.resources import HttpClientResource
 from finance_assets.core.settings import missing_setting
-from finance_assets.edgar.replay_routes import EDGAR_ROUTES
+from finance_assets.edgar.replay_routes import EDGAR_ROUTES, SEC_DATA, SEC_WWW
+
+#: The origins the EDGAR assets name in their URLs (and archive under); the fields below say where they go.
+SEC_WWW_ORIGIN, SEC_DATA_ORIGIN = f"https://{SEC_WWW}", f"https://{SEC_DATA}"
 
 
 class SecEdgarResource(dg.ConfigurableResource):
@@ -20,10 +23,21 @@ class SecEdgarResource(dg.ConfigurableResource):
         default=10.0, description="Request rate (<= 10); the limiter keeps a jitter margin under it."
     )
 
+    www_base_url: str = Field(
+        default=SEC_WWW_ORIGIN, description="Where www.sec.gov requests go (a mirror, a proxy or a test server)."
+    )
+    data_base_url: str = Field(
+        default=SEC_DATA_ORIGIN, description="Where data.sec.gov requests go (a mirror, a proxy or a test server)."
+    )
+
     def client(self) -> SourceClient:
         """The step's client; without a User-Agent it fails before any request, naming SEC_USER_AGENT."""
         if not self.user_agent:
             raise dg.Failure(description=str(missing_setting("SEC_USER_AGENT")))
         return self.http.client(
-            "sec", user_agent=self.user_agent, rate_per_second=self.requests_per_second, routes=EDGAR_ROUTES
+            "sec",
+            user_agent=self.user_agent,
+            rate_per_second=self.requests_per_second,
+            routes=EDGAR_ROUTES,
+            origins={SEC_WWW_ORIGIN: self.www_base_url, SEC_DATA_ORIGIN: self.data_base_url},
         )

@@ -56,7 +56,13 @@ RATIO_FEATURES = names.RATIO_FEATURES
 FILING_SIGNAL_FEATURES = names.FILING_SIGNAL_FEATURES
 PRICE_FEATURES = names.PRICE_FEATURES
 # the tables the feature views read (feature_repo/features.py): lineage of the Feast assets
-FEATURE_SOURCE_KEYS = (PRICE_FEATURES, FUNDAMENTAL_FEATURES, RATIO_FEATURES, FILING_SIGNAL_FEATURES)
+FEATURE_SOURCE_KEYS = (
+    PRICE_FEATURES,
+    FUNDAMENTAL_FEATURES,
+    RATIO_FEATURES,
+    FILING_SIGNAL_FEATURES,
+    names.COMPANY_SECTORS,
+)
 
 
 def _read_gold(lakehouse: IcebergLakehouse, keys: Sequence[dg.AssetKey]) -> tuple[dict[str, pl.DataFrame], Metadata]:
@@ -167,7 +173,8 @@ def filing_signal_features(lakehouse: LakehouseResource) -> Iterator[Any]:
     automation_condition=AUTOMATION | dg.AutomationCondition.code_version_changed(),
     description=(
         "The Feast registry of feature_repo/ (entity ticker, feature views over Gold Iceberg tables, the "
-        "return_model_v1 feature service). Applied only when the definitions differ from the registry."
+        "return_model_v1 and return_model_v2 feature services). Applied only when the definitions differ from "
+        "the registry."
     ),
 )
 def feast_registry(context: dg.AssetExecutionContext, feast: FeastResource) -> dg.MaterializeResult:
@@ -183,6 +190,8 @@ def feast_registry(context: dg.AssetExecutionContext, feast: FeastResource) -> d
         context.log.info("applying feature_repo/: %s", "; ".join(changes))
         provider = store._get_provider()
         for view in repo.feature_views:  # as `feast apply` does: the tables must exist and be readable
+            if is_ml_view(view):  # written after the features (ml/predictions): validated when materialized
+                continue
             provider.validate_data_source(store.config, view.batch_source)
         to_apply, to_delete, _, _ = extract_objects_for_apply_delete(store.project, store.registry, repo)
         store.apply(to_apply, objects_to_delete=to_delete, partial=False)
@@ -211,6 +220,12 @@ def feast_registry(context: dg.AssetExecutionContext, feast: FeastResource) -> d
 class OnlineFeaturesConfig(dg.Config):
     full_refresh: bool = False
     """Materialize every view from the epoch (e.g. after the online store was wiped)."""
+
+
+def is_ml_view(view: "FeatureView") -> bool:
+    """A view over an ML table (ml.predictions): registered with the rest, materialized by the ML asset that
+    follows its table (ml/online_predictions), not by feast_online_features, which runs before it exists."""
+    return view.tags.get("layer") == "ml"
 
 
 def source_table(view: "FeatureView") -> str:
@@ -264,7 +279,7 @@ def feast_online_features(
 
     store = feast.store()
     catalog = lakehouse.lakehouse()
-    views = sorted((v for v in store.list_feature_views() if v.online), key=lambda v: v.name)
+    views = sorted((v for v in store.list_feature_views() if v.online and not is_ml_view(v)), key=lambda v: v.name)
     tables_read = {v.name: source_table(v) for v in views}
     snapshots = {table: catalog.current_snapshot_id(table) for table in sorted(set(tables_read.values()))}
     end = datetime.now(UTC).replace(microsecond=0)

@@ -162,6 +162,34 @@ def fundamental_features(
     return out.select("ticker", EVENT_TIMESTAMP, *[c for c in out.columns if c not in ("ticker", EVENT_TIMESTAMP)])
 
 
+VALUATION_INPUTS = (
+    "stockholders_equity",
+    "revenue_12m",
+    "free_cash_flow_12m",
+    "net_income_12m",
+    "operating_cash_flow_12m",
+    "total_assets",
+)
+
+
+def valuation_and_quality() -> list[pl.Expr]:
+    """Feature set v2's valuation ratios (at the filing-date close of gold.financial_ratios, like its
+    earnings_yield: a price the filing date knew) and accruals, from the same period's statements."""
+
+    def per_cap(column: str) -> pl.Expr:
+        cap = pl.col("market_cap")
+        return pl.when(cap > 0).then(pl.col(column) / cap)
+
+    return [
+        per_cap("stockholders_equity").alias("book_to_market"),
+        per_cap("revenue_12m").alias("sales_to_price"),
+        per_cap("free_cash_flow_12m").alias("fcf_yield"),
+        pl.when(pl.col("total_assets") > 0)
+        .then((pl.col("net_income_12m") - pl.col("operating_cash_flow_12m")) / pl.col("total_assets"))
+        .alias("accruals"),
+    ]
+
+
 def ratio_features(financial_ratios: pl.DataFrame, fundamentals: pl.DataFrame) -> pl.DataFrame:
     """``gold.ratio_features``: the KPIs of the period :func:`fundamental_features` chose, per filing date.
 
@@ -170,7 +198,8 @@ def ratio_features(financial_ratios: pl.DataFrame, fundamentals: pl.DataFrame) -
     """
     keys = ["ticker", "period_type", "period_end", "filed_at"]
     rows = financial_ratios.select(*keys, "fiscal_year", "fiscal_period", *RATIO_COLUMNS)
-    out = fundamentals.select(*keys, EVENT_TIMESTAMP).join(rows, on=keys, how="inner")
+    out = fundamentals.select(*keys, EVENT_TIMESTAMP, *VALUATION_INPUTS).join(rows, on=keys, how="inner")
+    out = out.with_columns(valuation_and_quality()).drop(VALUATION_INPUTS)
     if out.height != fundamentals.height:
         missing = fundamentals.join(rows, on=keys, how="anti").select(keys)
         raise ValueError(

@@ -26,9 +26,10 @@ import polars as pl
 from feast import FeatureStore
 
 from finance_assets.core.iceberg import IcebergLakehouse
+from finance_assets.features import catalog
 from finance_assets.features.sources import LakehouseIcebergSource, SnapshotPinError, pinned_snapshots
 
-DEFAULT_FEATURE_SERVICE = "return_model_v1"
+DEFAULT_FEATURE_SERVICE = catalog.SERVICE_V2
 TIMESTAMP = "event_timestamp"
 _ROW = "__entity_row"
 

@@ -6,7 +6,9 @@ fixed schema (:mod:`.parse`) and returns one frame that the Iceberg IO manager w
 partition (an idempotent overwrite). Checks are declared on the asset and evaluated on that frame.
 
 A company FMP has no data for materialises an empty partition, reported in the metadata
-(``fmp_coverage``), a warning log line and the WARN ``non_empty`` check; it never fails the run.
+(``fmp_coverage``), a warning log line and the WARN ``non_empty`` check; it never fails the run. A company
+whose payload is malformed, in a currency that is no ISO 4217 code, or would empty/collapse its loaded rows
+fails only its own partition (:class:`finance_assets.core.companies.CompanyStep`).
 """
 
 from collections.abc import Iterator, Sequence
@@ -14,12 +16,15 @@ from dataclasses import dataclass
 
 import dagster as dg
 import polars as pl
+import pyarrow as pa
 
 from finance_assets.core import checks
 from finance_assets.core.archive import PayloadArchive
 from finance_assets.core.checks import FrameCheck, Metadata
+from finance_assets.core.companies import CompanyStep, MalformedPayload, known_ciks
 from finance_assets.core.partitions import company_asset
-from finance_assets.core.resources import LakehouseResource, RawArchiveResource
+from finance_assets.core.resources import IngestPolicyResource, LakehouseResource, RawArchiveResource
+from finance_assets.edgar.parse import CURRENCIES
 from finance_assets.fmp.parse import (
     BALANCE,
     CASH_FLOW,
@@ -177,7 +182,7 @@ class CompanyLoad:
 
 
 def _load_company(
-    spec: TableSpec, ticker: str, fmp: FmpResource, limits: dict[str, int], payloads_archive: PayloadArchive
+    spec: TableSpec, ticker: str, cik: str, fmp: FmpResource, limits: dict[str, int], payloads_archive: PayloadArchive
 ) -> CompanyLoad:
     with fmp.session() as session:
         payloads = fetch_plan(session, spec, ticker, limits)
@@ -190,14 +195,24 @@ def _load_company(
         payloads_archive.put(
             "fmp", result.url, result.content, status=result.status, fetched_at=result.fetched_at, partition_key=ticker
         )
-        normalized = normalize(
-            spec,
-            payload.rows,
-            ticker=ticker,
-            api=payload.api,
-            payload_sha256=result.sha256,
-            fetched_at=result.fetched_at,
-        )
+        try:
+            normalized = normalize(
+                spec,
+                payload.rows,
+                ticker=ticker,
+                api=payload.api,
+                payload_sha256=result.sha256,
+                fetched_at=result.fetched_at,
+            )
+        except (AttributeError, KeyError, TypeError, ValueError, pa.ArrowException, pl.exceptions.PolarsError) as exc:
+            raise MalformedPayload(
+                ticker,
+                cik,
+                spec.endpoint,
+                f"{result.url}: {type(exc).__name__}: {exc}",
+                field=_bad_row_field(payload.rows),
+                payload_sha256=result.sha256,
+            ) from exc
         parts.append((payload.api, normalized.frame))
         unmapped.update(normalized.unmapped_fields)
         unreadable += normalized.unreadable_values
@@ -207,6 +222,29 @@ def _load_company(
     return CompanyLoad(ticker, frame, attempts, coverage, len(payloads), unmapped, unreadable, mismatches)
 
 
+def _bad_row_field(rows: Sequence[object]) -> str:
+    """Where a response's rows stop being JSON objects (the usual shape of a malformed FMP answer)."""
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            return f"[{i}]"
+    return "(rows)"
+
+
+def _currency_expected(ticker: str, frame: pl.DataFrame) -> str | None:
+    """Statement values in a currency that is no ISO 4217 code are flagged before they are written."""
+    if "reported_currency" not in frame.columns or frame.is_empty():
+        return None
+    currencies = frame.get_column("reported_currency").drop_nulls().unique().to_list()
+    odd = sorted(c for c in currencies if c not in CURRENCIES)
+    if not odd:
+        return None
+    sample = frame.filter(pl.col("reported_currency").is_in(odd)).row(0, named=True)
+    return (
+        f"unexpected reported_currency {', '.join(repr(c) for c in odd)} (not an ISO 4217 code; first: period "
+        f"ending {sample.get('date')}, {sample.get('period')}, api {sample.get('api')})"
+    )
+
+
 def _materialize(
     context: dg.AssetExecutionContext,
     spec: TableSpec,
@@ -214,39 +252,54 @@ def _materialize(
     fmp: FmpResource,
     archive: RawArchiveResource,
     lakehouse: LakehouseResource,
-) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    ingest: IngestPolicyResource,
+) -> Iterator[dg.Output | dg.AssetMaterialization | dg.AssetCheckResult]:
     """Every company of the run in turn (FMP's budget is per key: one request at a time), one commit."""
     key = asset_key(spec)
     keys = list(context.partition_keys)
     limits = fmp.limits()
-    payloads_archive = archive.archive()
-    loads = [_load_company(spec, ticker, fmp, limits, payloads_archive) for ticker in keys]
-    frame = pl.concat([load.frame for load in loads], how="vertical")
-    payloads_archive.commit_index(
-        lakehouse.lakehouse(), run_id=context.run.run_id, asset_key=key.to_user_string(), partition_key=None
+    lake = lakehouse.lakehouse()
+    ciks = known_ciks(lake, keys)
+    step = CompanyStep(
+        context,
+        key,
+        endpoint=spec.endpoint,
+        ciks=ciks,
+        lakehouse=lake,
+        max_shrink=ingest.max_shrink,
+        accept_shrink=ingest.accept_shrink,
     )
+    payloads_archive = archive.archive()
+    loaded = step.load(keys, lambda t: _load_company(spec, t, ciks.get(t, "?"), fmp, limits, payloads_archive), ahead=1)
+    loads = [loaded[t] for t in keys if t in loaded]
+    for load in loads:  # FMP's statements carry the CIK: name it where SEC's map is not loaded
+        if load.ticker not in ciks and "cik" in load.frame.columns and load.frame.height:
+            ciks[load.ticker] = load.frame.get_column("cik").drop_nulls().first() or "?"
+    frames = step.validate({load.ticker: load.frame for load in loads}, (_currency_expected,))
+    payloads_archive.commit_index(lake, run_id=context.run.run_id, asset_key=key.to_user_string(), partition_key=None)
 
     for load in loads:
         if load.frame.is_empty():
             context.log.warning(f"{spec.table}[{load.ticker}]: {load.coverage}; the partition is written empty.")
         if load.mismatches:
             context.log.warning(f"{spec.table}[{load.ticker}]: {load.mismatches} rows carry another symbol.")
-    unmapped = set().union(*(load.unmapped for load in loads))
-    unreadable = sum(load.unreadable for load in loads)
+    written = [load for load in loads if load.ticker in frames]
+    frame = pl.concat([load.frame for load in written], how="vertical") if written else spec.empty()
+    unmapped = set().union(*(load.unmapped for load in written))
+    unreadable = sum(load.unreadable for load in written)
     by_api = frame.group_by("api").len().sort("api")
     attempts = [a for load in loads for a in load.attempts]
     metadata: Metadata = {
-        "companies": len(keys),
         "rows": frame.height,
         "fmp_coverage": "; ".join(f"{load.ticker}: {load.coverage}" for load in loads)
         if len(loads) > 1
-        else loads[0].coverage,
+        else (loads[0].coverage if loads else "none"),
         "rows_by_api": ", ".join(f"{a}={n}" for a, n in by_api.iter_rows()) or "none",
         "requests": dg.MetadataValue.md(_requests_table(attempts)),
         "payloads_archived": sum(load.payloads for load in loads),
         "unmapped_fields": ", ".join(sorted(unmapped)) or "none",
         "unreadable_values": unreadable,
-        "symbol_mismatches": sum(load.mismatches for load in loads),
+        "symbol_mismatches": sum(load.mismatches for load in written),
     }
     if len(keys) == 1:
         metadata["ticker"] = keys[0]
@@ -257,14 +310,24 @@ def _materialize(
             "annual_rows": frame.filter(pl.col("period") == "FY").height,
             "quarterly_rows": frame.filter(pl.col("period") != "FY").height,
         }
-    yield dg.Output(frame, metadata=metadata)
-    yield from checks.results(key, frame, frame_checks, partition_keys=keys)
-    yield dg.AssetCheckResult(
-        asset_key=key,
-        check_name=FIELDS_CHECK,
-        passed=not unmapped and not unreadable,
-        severity=WARN,
-        metadata={"unmapped_fields": ", ".join(sorted(unmapped)) or "none", "unreadable_values": unreadable},
+    per_company = {load.ticker: {"rows": load.frame.height, "fmp_coverage": load.coverage} for load in written}
+
+    def fields_check(_: pl.DataFrame, __: list[str]) -> Iterator[dg.AssetCheckResult]:
+        yield dg.AssetCheckResult(
+            asset_key=key,
+            check_name=FIELDS_CHECK,
+            passed=not unmapped and not unreadable,
+            severity=WARN,
+            metadata={"unmapped_fields": ", ".join(sorted(unmapped)) or "none", "unreadable_values": unreadable},
+        )
+
+    yield from step.finish(
+        frames,
+        metadata=metadata,
+        per_company=per_company,
+        frame_checks=frame_checks,
+        extra_checks=fields_check,
+        empty=spec.empty(),
     )
 
 
@@ -298,8 +361,9 @@ def _fmp_asset(spec: TableSpec, frame_checks: Sequence[FrameCheck]) -> dg.Assets
         fmp: FmpResource,
         archive: RawArchiveResource,
         lakehouse: LakehouseResource,
-    ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-        yield from _materialize(context, spec, frame_checks, fmp, archive, lakehouse)
+        ingest: IngestPolicyResource,
+    ) -> Iterator[dg.Output | dg.AssetMaterialization | dg.AssetCheckResult]:
+        yield from _materialize(context, spec, frame_checks, fmp, archive, lakehouse, ingest)
 
     return _asset
 

@@ -27,7 +27,7 @@ A recording of another API, period or ticker is never substituted, and nothing r
 the FMP assets read as "FMP has no data for this company" (live FMP answers ``[]`` there).
 
 The rule only needs file names, so it is expressed as an ordered candidate list for the shared
-:class:`~finance_assets.core.http.ReplayTransport` (which serves the first candidate that exists):
+:class:`~finance_assets.core.replay.ReplayTransport` (which serves the first candidate that exists):
 ``k = N, N-1, ..., 1, N+1, ..., MAX_LIMIT``. That is at most ``MAX_LIMIT`` file lookups per request, a few
 milliseconds, and keeps this module independent of where the replay root is.
 """
@@ -39,7 +39,7 @@ from collections.abc import Mapping, Sequence
 from itertools import chain
 from pathlib import Path
 
-from finance_assets.core.http import ReplayRoute, ReplayTransport, replay_templates
+from finance_assets.core.replay import ReplayRoute, ReplayTransport, replay_templates
 
 FMP_HOST = "financialmodelingprep.com"
 PERIODIC_ENDPOINTS = frozenset(

@@ -16,7 +16,7 @@ from pydantic import Field
 from finance_assets.core.resources import HttpClientResource
 from finance_assets.core.settings import missing_setting
 from finance_assets.fmp.replay_routes import FMP_ROUTES, MAX_LIMIT
-from finance_assets.fmp.source import FMP_USER_AGENT, FmpSession
+from finance_assets.fmp.source import FMP_BASE_URL, FMP_USER_AGENT, FmpSession
 
 REPLAY_KEY = "replay"  # the recorded URLs carry no key; replay needs none
 
@@ -27,6 +27,9 @@ class FmpResource(dg.ConfigurableResource):
     http: dg.ResourceDependency[HttpClientResource]
     api_key: str | None = Field(default=None, description="FMP_API_KEY (None: not set; FMP steps fail, others run).")
     requests_per_minute: float = Field(default=300.0, description="The plan's request rate, shared by every step.")
+    base_url: str = Field(
+        default=FMP_BASE_URL, description="Where FMP requests go (a mirror, a proxy or a test server)."
+    )
     annual_limit: int = Field(
         default=40, description="Most recent fiscal years requested per company (FMP's history starts ~1985)."
     )
@@ -58,7 +61,11 @@ class FmpResource(dg.ConfigurableResource):
         if api_key is None:
             raise dg.Failure(description=str(missing_setting("FMP_API_KEY")))
         client = self.http.client(
-            "fmp", user_agent=FMP_USER_AGENT, rate_per_second=self.requests_per_minute / 60.0, routes=FMP_ROUTES
+            "fmp",
+            user_agent=FMP_USER_AGENT,
+            rate_per_second=self.requests_per_minute / 60.0,
+            routes=FMP_ROUTES,
+            origins={FMP_BASE_URL: self.base_url},
         )
         session = FmpSession(client, api_key, use_legacy_v3=self.use_legacy_v3)
         try:

@@ -6,10 +6,10 @@ query parameter. The shared client redacts ``apikey`` from every URL it reports 
 cache, :class:`~finance_assets.core.http.FetchResult.url`), so archived-payload index rows and
 materialisation metadata only ever see ``apikey=***``.
 
-**Rate.** All FMP clients in a process share one token bucket at ``FMP_REQUESTS_PER_MINUTE`` (default
-300, FMP's Starter plan); the deployment runs one FMP step at a time (pool ``fmp``). A 429 is retried
-after its ``Retry-After`` by the shared client; when retries run out the step fails and the partition
-is left as it was (a daily quota is exhausted: re-run tomorrow). Daily quotas are the plan's: an
+**Rate.** All FMP clients of the deployment share one budget at ``FMP_REQUESTS_PER_MINUTE`` (default
+300, FMP's Starter plan; see ``core/ratelimit.py``); the deployment runs one FMP step at a time (pool
+``fmp``). A 429 is retried after its ``Retry-After`` by the shared client; when retries run out the step
+fails and the partition is left as it was (a daily quota is exhausted: re-run tomorrow). Daily quotas are the plan's: an
 asset makes at most 4 requests per company (6 on the free plan, 2 for the profile).
 
 **Fetch plan**, per table and company, for ``period`` = annual then quarter:
@@ -47,13 +47,13 @@ from urllib.parse import quote, urlencode
 import dagster as dg
 
 from finance_assets.core.http import (
-    REDACTED,
     FetchResult,
     NotFoundError,
     SourceAuthError,
     SourceClient,
     SourceError,
 )
+from finance_assets.core.redaction import REDACTED
 from finance_assets.fmp.parse import Api, PayloadShapeError, TableSpec, records
 from finance_assets.fmp.replay_routes import FMP_HOST
 

@@ -1,7 +1,8 @@
 """Return forecasting: training set, tuned quantile model, monthly predictions and live performance.
 
 The model forecasts each ticker's 21-trading-day forward excess log return over ``^GSPC`` (``gold.labels``)
-at month ends, from the ``return_model_v1`` feature service, as the 10th/50th/90th percentiles.
+at month ends, from the ``return_model_v2`` feature service (v1 stays registered to compare), as the
+10th/50th/90th percentiles.
 """
 
 import os

@@ -1,6 +1,6 @@
 """The return model as Dagster assets (group ``ml``).
 
-- ``ml/training_set``: month-end entity rows with their labels, joined to ``return_model_v1`` through
+- ``ml/training_set``: month-end entity rows with their labels, joined to ``return_model_v2`` (default) through
   Feast's offline store at pinned Iceberg snapshots; stored in ``ml.training_set`` with the snapshots,
   lineage and run id on every row.
 - ``ml/return_model``: Optuna over XGBoost, walk-forward CV with an embargo, MLflow tracking, registry and
@@ -14,6 +14,7 @@
 import json
 import math
 import warnings
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from finance_assets.core.names import table_name
 from finance_assets.core.resources import LakehouseResource
 from finance_assets.core.settings import PRICES_PARTITIONS_START
 from finance_assets.features.resources import FeastResource
+from finance_assets.ml import checks as ml_checks
 from finance_assets.ml import dataset, metrics, plots, tracking
 from finance_assets.ml.resources import MlflowResource, OptunaResource
 from finance_assets.ml.spec import (
@@ -34,10 +36,12 @@ from finance_assets.ml.spec import (
     LABEL,
     LABELS_TABLE,
     MODEL_NAME,
+    N_TRIALS,
     NOMINAL_COVERAGE,
     PREDICTION_COLUMNS,
     PREDICTIONS_TABLE,
     TRAINING_SET_TABLE,
+    TUNING_TIMEOUT_SECONDS,
 )
 
 GROUP = "ml"
@@ -46,12 +50,20 @@ TRAINING_SET_KEY = names.TRAINING_SET
 RETURN_MODEL_KEY = names.RETURN_MODEL
 PREDICTIONS_KEY = names.PREDICTIONS
 PERFORMANCE_KEY = names.PREDICTION_PERFORMANCE
+BACKTEST_KEY = names.BACKTEST
+ONLINE_PREDICTIONS_KEY = names.ONLINE_PREDICTIONS
 
 PRICES_KEY = names.PRICES_DAILY
 FILINGS_KEY = names.EDGAR_FILINGS
 LABELS_KEY = names.LABELS
 FEAST_REGISTRY_KEY = names.FEAST_REGISTRY
-FEATURE_TABLE_KEYS = (names.PRICE_FEATURES, names.FUNDAMENTAL_FEATURES, names.RATIO_FEATURES)
+FEATURE_TABLE_KEYS = (
+    names.PRICE_FEATURES,
+    names.FUNDAMENTAL_FEATURES,
+    names.RATIO_FEATURES,
+    names.FILING_SIGNAL_FEATURES,
+    names.COMPANY_SECTORS,
+)
 LIVE_WINDOW_MONTHS = 6  # the rolling window the decay sensor reads
 
 # Not features: identifiers, label, lineage and bookkeeping columns of ml.training_set.
@@ -61,6 +73,7 @@ NON_FEATURES = frozenset(
         "as_of_date",
         "label",
         "label_end",
+        "excess_return",
         "feature_service",
         "retrieval",
         "dagster_run_id",
@@ -91,6 +104,19 @@ def _finite(values: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 6) for k, v in values.items() if v is not None and math.isfinite(v)}
 
 
+LABEL_COVERAGE_DESCRIPTION = (
+    "Share of the universe's matured month-end rows (tickers with a bar that day) that carry a label; "
+    "warns below 95% in any month."
+)
+DRIFT_DESCRIPTION = (
+    "Population stability index of each feature, earlier months vs the latest month (deciles of the earlier "
+    "distribution, missing as its own bin); warns when a feature's PSI exceeds 0.25."
+)
+PREDICTION_COVERAGE_DESCRIPTION = (
+    "Share of the month's universe (tickers with a month-end bar) with a p50 prediction; warns below 95%."
+)
+
+
 # ---- training set ------------------------------------------------------------------------------------------
 class TrainingSetConfig(dg.Config):
     start_date: str | None = None
@@ -100,6 +126,9 @@ class TrainingSetConfig(dg.Config):
     feature_service: str = FEATURE_SERVICE
     retrieval: str = "feast"
     """'feast' (the offline store, the production path) or 'gold' (the same point-in-time join on Gold)."""
+    label: str = "excess"
+    """'excess' (forward excess log return over ^GSPC) or 'sector_neutral_rank' (its rank within the month's
+    sector, in [-0.5, 0.5]; the excess return is kept in `excess_return` for the backtest)."""
 
 
 def _pin_inputs(
@@ -121,30 +150,44 @@ def _pin_inputs(
     io_manager_key="iceberg_io_manager",
     kinds={"feast", "polars", "iceberg"},
     code_version=CODE_VERSION,
+    check_specs=[
+        ml_checks.NO_FUTURE_FEATURES.spec(TRAINING_SET_KEY),
+        dg.AssetCheckSpec("label_coverage", asset=TRAINING_SET_KEY, description=LABEL_COVERAGE_DESCRIPTION),
+        dg.AssetCheckSpec("feature_drift", asset=TRAINING_SET_KEY, description=DRIFT_DESCRIPTION),
+    ],
     description=(
         "Month-end (ticker, as_of_date) rows with their 21-day forward excess log return (gold.labels) and "
-        "the return_model_v1 features from Feast's offline store, read at pinned Iceberg snapshots."
+        "the return_model_v2 features from Feast's offline store, read at pinned Iceberg snapshots."
     ),
 )
 def training_set(
     context: dg.AssetExecutionContext, config: TrainingSetConfig, lakehouse: LakehouseResource, feast: FeastResource
-) -> dg.Output[pl.DataFrame]:
+) -> Iterator[dg.Output[pl.DataFrame] | dg.AssetCheckResult]:
     catalog = lakehouse.lakehouse()
     store = feast.store() if config.retrieval == "feast" else None
-    pins = _pin_inputs(catalog, store, config.retrieval, config.feature_service, (LABELS_TABLE,))
+    if config.label not in dataset.LABEL_TRANSFORMS:
+        raise dg.Failure(f"label must be one of {dataset.LABEL_TRANSFORMS}, not {config.label!r}")
+    extra = (LABELS_TABLE, dataset.SECTORS_TABLE) if config.label == "sector_neutral_rank" else (LABELS_TABLE,)
+    pins = _pin_inputs(catalog, store, config.retrieval, config.feature_service, extra)
     start = date.fromisoformat(config.start_date) if config.start_date else PRICES_PARTITIONS_START
     end = date.fromisoformat(config.end_date) if config.end_date else date.today()
     entities = dataset.attach_labels(dataset.month_end_entities(catalog, pins, start, end), catalog, pins)
     labelled = entities.filter(pl.col("label").is_not_null())
+    if config.label == "sector_neutral_rank":
+        sectors = catalog.read(dataset.SECTORS_TABLE, snapshot_id=pins[dataset.SECTORS_TABLE])
+        labelled = dataset.sector_neutral_ranks(labelled, sectors)
+    else:
+        labelled = labelled.with_columns(pl.col("label").alias("excess_return"))
     if labelled.is_empty():
         raise dg.Failure("No month-end row has a label yet: load prices and run dbt (gold.labels) first.")
     keys = labelled.select("ticker", "as_of_date")
     features = dataset.feature_frame(
         keys, catalog, pins, store=store, feature_service=config.feature_service, retrieval=config.retrieval
     )
-    read = {**features.snapshots, LABELS_TABLE: pins[LABELS_TABLE]}
+    read = {**features.snapshots, **{t: pins[t] for t in extra}}
     lineage_read = {t: pins[t] for t in dataset.lineage_tables(config.retrieval)}
     snapshots = {**read, **lineage_read}
+    catalog.tag_lineage(snapshots, TRAINING_SET_TABLE)  # snapshot expiry keeps what these rows name
     frame = (
         labelled.join(features.frame, on=["ticker", "as_of_date"], how="left")
         .join(
@@ -159,12 +202,13 @@ def training_set(
         .sort("as_of_date", "ticker")
     )
     null_share = {f: round(frame[f].null_count() / frame.height, 3) for f in features.features}
-    return dg.Output(
+    yield dg.Output(
         frame,
         metadata={
             "features": dg.MetadataValue.json(features.features),
             "feature_service": config.feature_service,
             "retrieval": features.retrieval,
+            "label": config.label,
             "tickers": dg.MetadataValue.json(sorted(frame["ticker"].unique().to_list())),
             "months": frame["as_of_date"].n_unique(),
             "first_as_of_date": str(frame["as_of_date"].min()),
@@ -173,13 +217,32 @@ def training_set(
             **_snapshot_metadata(snapshots),
         },
     )
+    yield ml_checks.NO_FUTURE_FEATURES.result(TRAINING_SET_KEY, frame)
+    # months whose labels have matured (known by the last label date): every ticker with a bar should have one
+    matured = entities.filter(pl.col("as_of_date") <= labelled["as_of_date"].max())
+    passed, meta = ml_checks.coverage(labelled, matured, "label")
+    yield dg.AssetCheckResult(
+        asset_key=TRAINING_SET_KEY,
+        check_name="label_coverage",
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata=meta,
+    )
+    passed, meta = ml_checks.feature_drift(frame, features.features)
+    yield dg.AssetCheckResult(
+        asset_key=TRAINING_SET_KEY,
+        check_name="feature_drift",
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={**meta, "psi": dg.MetadataValue.json(meta["psi"])},
+    )
 
 
 # ---- model ------------------------------------------------------------------------------------------------
 class ReturnModelConfig(dg.Config):
-    n_trials: int = 30
+    n_trials: int = N_TRIALS
     """Optuna trials the study should have (a resumed study only runs the missing ones)."""
-    timeout_seconds: float | None = 900.0
+    timeout_seconds: float | None = TUNING_TIMEOUT_SECONDS
     """Stop starting trials after this long (the trials done so far count)."""
     n_folds: int = 4
     fold_months: int = 6
@@ -234,6 +297,7 @@ def return_model(
     frame, features, training_snapshot = read_training_set(context, catalog)
     snapshots = {row["table"]: int(row["snapshot_id"]) for row in frame["source_snapshots"][0]}
     snapshots[TRAINING_SET_TABLE] = training_snapshot
+    catalog.tag_lineage({TRAINING_SET_TABLE: training_snapshot}, "ml.return_model")  # the model's data survives expiry
     feature_service = frame["feature_service"][0]
     client, experiment_id = mlflow.configure()
     data = TrainingData(
@@ -302,6 +366,116 @@ def return_model(
     )
 
 
+# ---- backtest ---------------------------------------------------------------------------------------------
+class BacktestAssetConfig(dg.Config):
+    min_train_months: int = 24
+    """Months of history before the first out-of-sample month."""
+    refit_months: int = 6
+    """Refit the model every this many months (walk forward, embargoed)."""
+    n_quantiles: int = 5
+    """Long the top, short the bottom of this many buckets of predicted p50."""
+    cost_bps: float = 10.0
+    """Cost per unit of weight traded, in basis points."""
+    seed: int = 42
+
+
+def _latest_training_run(context: dg.AssetExecutionContext) -> str:
+    event = context.instance.get_latest_materialization_event(RETURN_MODEL_KEY)
+    meta = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    if "mlflow/run_id" not in meta:
+        raise dg.Failure("ml/return_model has no materialization with an MLflow run: train the model first.")
+    return str(meta["mlflow/run_id"].value)
+
+
+@dg.asset(
+    key=BACKTEST_KEY,
+    group_name=GROUP,
+    deps=[TRAINING_SET_KEY, RETURN_MODEL_KEY],
+    kinds={"xgboost", "mlflow"},
+    pool=TRAINING_POOL,
+    code_version=CODE_VERSION,
+    description=(
+        "Out-of-sample backtest of the latest trained recipe: walk-forward refits (embargoed), monthly "
+        "long-short quintiles of predicted p50, IC with t-stat, Sharpe with its error, drawdown, turnover, "
+        "gross and net of costs, beside a placebo on shuffled labels. Logged to MLflow and written into the "
+        "model version's card."
+    ),
+)
+def backtest_asset(
+    context: dg.AssetExecutionContext, config: BacktestAssetConfig, lakehouse: LakehouseResource, mlflow: MlflowResource
+) -> dg.MaterializeResult:
+    from mlflow.artifacts import load_dict
+
+    from finance_assets.ml import backtest
+
+    catalog = lakehouse.lakehouse()
+    frame, features, _ = read_training_set(context, catalog)
+    client, experiment_id = mlflow.configure()
+    training_run_id = _latest_training_run(context)
+    training_run = client.get_run(training_run_id)
+    features = json.loads(training_run.data.tags.get("model.features", json.dumps(features)))
+    params = load_dict(f"runs:/{training_run_id}/model_params.json")
+    settings = backtest.BacktestConfig(
+        min_train_months=config.min_train_months,
+        refit_months=config.refit_months,
+        n_quantiles=config.n_quantiles,
+        cost_bps=config.cost_bps,
+        seed=config.seed,
+    )
+    rows = frame.select("ticker", "as_of_date", "label", "label_end", "excess_return", *features)
+    real = backtest.run(rows, features, params, settings, placebo=False)
+    placebo = backtest.run(rows, features, params, settings, placebo=True)
+    table = backtest.comparison_table(real.summary, placebo.summary)
+    version = tracking.version_of_run(client, training_run_id)
+    figures = {
+        "cumulative_return": plots.backtest_cumulative(real.monthly, placebo.monthly, "long-short, out of sample"),
+        "ic_by_month": plots.ic_by_month(real.monthly, placebo.monthly, "monthly rank IC, out of sample"),
+        "quantile_calibration": plots.quantile_calibration(real.predictions, "quantile calibration, out of sample"),
+    }
+    tags = {
+        "mlflow.parentRunId": training_run_id,  # shown nested under the training run it backtests
+        "mlflow.note.content": (
+            f"Out-of-sample backtest of {MODEL_NAME} v{version} (run {training_run_id}): refit every "
+            f"{settings.refit_months} months after {settings.min_train_months}, {settings.n_quantiles} buckets, "
+            f"{settings.cost_bps} bps; placebo = labels shuffled within months."
+        ),
+        "dagster.run_id": context.run.run_id,
+        "feature_service": training_run.data.tags.get("feature_service", ""),
+        "universe.tickers": str(rows["ticker"].n_unique()),
+        "backtest.first_month": str(real.monthly["as_of_date"].min()),
+        "backtest.last_month": str(real.monthly["as_of_date"].max()),
+    }
+    with tracking.mlflow.start_run(run_name=f"backtest v{version}", experiment_id=experiment_id, tags=tags) as run:
+        tracking.mlflow.log_params(dict(vars(settings)))
+        tracking.mlflow.log_metrics(metrics.prefixed(real.summary, "backtest."))
+        tracking.mlflow.log_metrics(metrics.prefixed(placebo.summary, "placebo."))
+        tracking.mlflow.log_text(table.write_csv(), "backtest/real_vs_placebo.csv")
+        tracking.mlflow.log_text(real.monthly.write_csv(), "backtest/monthly.csv")
+        tracking.mlflow.log_text(placebo.monthly.write_csv(), "backtest/placebo_monthly.csv")
+        for name, figure in figures.items():
+            tracking.mlflow.log_figure(figure, f"plots/{name}.png")
+    # the same numbers on the training run and in the registry version's card
+    for key, value in metrics.prefixed(real.summary, "backtest.").items():
+        client.log_metric(training_run_id, key, value)
+    card = tracking.model_card(client, training_run_id, version, table, run.info.run_id)
+    if version is not None:
+        client.update_model_version(MODEL_NAME, version, description=card)
+        client.set_model_version_tag(MODEL_NAME, version, "backtest.run_id", run.info.run_id)
+    images = {name: plots.png_bytes(figure) for name, figure in figures.items()}
+    return dg.MaterializeResult(
+        metadata={
+            "mlflow/run_id": run.info.run_id,
+            "mlflow/training_run_id": training_run_id,
+            "model/version": str(version),
+            "backtest/table": dg.MetadataValue.md(plots.markdown_table(table)),
+            **{f"backtest/{k}": v for k, v in _finite(real.summary).items()},
+            **{f"placebo/{k}": v for k, v in _finite(placebo.summary).items()},
+            **{f"plot/{name}": dg.MetadataValue.md(plots.markdown_image(png, name)) for name, png in images.items()},
+            "model_card": dg.MetadataValue.md(card),
+        }
+    )
+
+
 # ---- predictions ------------------------------------------------------------------------------------------
 PREDICTION_SCHEMA = {
     "ticker": pl.String,
@@ -309,6 +483,7 @@ PREDICTION_SCHEMA = {
     "pred_p10": pl.Float64,
     "pred_p50": pl.Float64,
     "pred_p90": pl.Float64,
+    "prediction_as_of": pl.Date,  # = as_of_date, served by Feast (its timestamp column is not a feature)
     "model_name": pl.String,
     "model_version": pl.String,
     "mlflow_run_id": pl.String,
@@ -341,6 +516,9 @@ PREDICTION_SCHEMA = {
     ],
     kinds={"xgboost", "mlflow", "iceberg"},
     code_version=CODE_VERSION,
+    check_specs=[
+        dg.AssetCheckSpec("prediction_coverage", asset=PREDICTIONS_KEY, description=PREDICTION_COVERAGE_DESCRIPTION)
+    ],
     description=(
         "p10/p50/p90 of each ticker's 21-day forward excess log return at the month end, from the champion "
         "model; each row names its model version, MLflow run, Iceberg snapshots and upstream partitions."
@@ -348,7 +526,7 @@ PREDICTION_SCHEMA = {
 )
 def predictions(
     context: dg.AssetExecutionContext, lakehouse: LakehouseResource, feast: FeastResource, mlflow: MlflowResource
-) -> dg.Output[pl.DataFrame]:
+) -> Iterator[dg.Output[pl.DataFrame] | dg.AssetCheckResult]:
     from mlflow.xgboost import load_model
 
     from finance_assets.ml import model
@@ -389,11 +567,13 @@ def predictions(
     rows = entities.join(found.frame, on=["ticker", "as_of_date"], how="left")
     preds = model.predict(booster, rows.select(pl.col(features).cast(pl.Float64)).to_pandas())
     snapshots = {**found.snapshots, **{t: pins[t] for t in dataset.lineage_tables(retrieval)}}
+    catalog.tag_lineage(snapshots, PREDICTIONS_TABLE)  # snapshot expiry keeps what these rows name
     frame = (
         rows.select("ticker", "as_of_date")
         .with_columns([pl.Series(name, preds[:, i]) for i, name in enumerate(PREDICTION_COLUMNS)])
         .join(dataset.lineage(entities, catalog, pins, store=store, retrieval=retrieval), on=["ticker", "as_of_date"])
         .with_columns(
+            pl.col("as_of_date").alias("prediction_as_of"),
             pl.lit(MODEL_NAME).alias("model_name"),
             pl.lit(str(current.version)).alias("model_version"),
             pl.lit(current.run_id).alias("mlflow_run_id"),
@@ -408,7 +588,7 @@ def predictions(
         .select(list(PREDICTION_SCHEMA))
         .sort("as_of_date", "ticker")
     )
-    return dg.Output(
+    yield dg.Output(
         frame,
         metadata={
             **meta,
@@ -419,6 +599,61 @@ def predictions(
             ),
             **_snapshot_metadata(snapshots),
         },
+    )
+    passed, coverage = ml_checks.coverage(frame, entities, "pred_p50")
+    yield dg.AssetCheckResult(
+        asset_key=PREDICTIONS_KEY,
+        check_name="prediction_coverage",
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata=coverage,
+    )
+
+
+# ---- predictions online ----------------------------------------------------------------------------------
+PREDICTIONS_VIEW = "return_model_predictions"
+
+
+@dg.asset(
+    key=ONLINE_PREDICTIONS_KEY,
+    group_name=GROUP,
+    deps=[dg.AssetDep(PREDICTIONS_KEY, partition_mapping=dg.AllPartitionMapping()), FEAST_REGISTRY_KEY],
+    kinds={"feast", "sqlite", "redis"},
+    automation_condition=dg.AutomationCondition.eager()
+    .without(~dg.AutomationCondition.any_deps_missing())
+    .with_label("follow_inputs"),
+    description=(
+        "Each ticker's latest prediction (p10/p50/p90, model version, as-of) in the Feast online store, "
+        "feature view return_model_predictions: the feature server answers a company's features and its "
+        "prediction in one call (feature service return_model_serving)."
+    ),
+)
+def online_predictions(
+    context: dg.AssetExecutionContext, feast: FeastResource, lakehouse: LakehouseResource
+) -> dg.MaterializeResult:
+    from finance_assets.features.sources import pinned_snapshots
+
+    store = feast.store()
+    catalog = lakehouse.lakehouse()
+    pins = dataset.pin_snapshots(catalog, [PREDICTIONS_TABLE])
+    # from the epoch: a backfilled old month must not be skipped, and the latest row per ticker wins anyway
+    start, end = datetime(1970, 1, 1, tzinfo=UTC), datetime.now(UTC).replace(microsecond=0)
+    with pinned_snapshots(pins, lakehouse=catalog) as reads:
+        store.materialize(start, end, feature_views=[PREDICTIONS_VIEW])
+    latest = (
+        catalog.read(PREDICTIONS_TABLE, snapshot_id=pins[PREDICTIONS_TABLE], columns=["ticker", "as_of_date"])
+        .group_by("ticker")
+        .agg(pl.col("as_of_date").max())
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "feature_view": PREDICTIONS_VIEW,
+            "tickers": latest.height,
+            "latest_as_of": str(latest["as_of_date"].max()),
+            "oldest_latest_as_of": str(latest["as_of_date"].min()),
+            "iceberg/snapshots": dg.MetadataValue.json({t: str(s) for t, s in reads.read.items()}),
+            "online_store": store.config.online_store.type,
+        }
     )
 
 
@@ -495,4 +730,4 @@ def _nan_or(value: Any) -> float:
     return float(value) if value is not None else math.nan
 
 
-ml_assets = [training_set, return_model, predictions, prediction_performance]
+ml_assets = [training_set, return_model, backtest_asset, predictions, online_predictions, prediction_performance]

@@ -18,6 +18,8 @@ import dagster as dg
 from finance_assets.core.automation import TIMEZONE, follow_inputs_sensor, schedule_status, sensor_status
 from finance_assets.core.settings import Settings
 from finance_assets.ml.assets import (
+    BACKTEST_KEY,
+    ONLINE_PREDICTIONS_KEY,
     PERFORMANCE_KEY,
     PREDICTIONS_KEY,
     RETURN_MODEL_KEY,
@@ -30,7 +32,17 @@ retrain_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(TRAINING_SET_KEY, RETURN_MODEL_KEY),
     description="Rebuild the training set from the latest Gold/Feast state and retrain (champion gate applies).",
 )
+backtest_job = dg.define_asset_job(
+    "ml_backtest",
+    selection=dg.AssetSelection.assets(BACKTEST_KEY),
+    description="Backtest the latest trained recipe out of sample, beside its placebo; writes the model card.",
+)
 predictions_job = dg.define_asset_job("ml_predictions", selection=dg.AssetSelection.assets(PREDICTIONS_KEY))
+online_predictions_job = dg.define_asset_job(
+    "ml_online_predictions",
+    selection=dg.AssetSelection.assets(ONLINE_PREDICTIONS_KEY),
+    description="Publish each ticker's latest prediction to the Feast online store (feature server).",
+)
 performance_job = dg.define_asset_job(
     "ml_performance",
     selection=dg.AssetSelection.assets(PERFORMANCE_KEY),
@@ -78,9 +90,9 @@ def build_automation(settings: Settings) -> dg.Definitions:
             tags={"lakehouse/trigger": "performance_decay", "lakehouse/reason": "; ".join(reasons)[:200]},
         )
 
-    automation_sensor = follow_inputs_sensor(settings, PERFORMANCE_KEY)
+    automation_sensor = follow_inputs_sensor(settings, PERFORMANCE_KEY, ONLINE_PREDICTIONS_KEY)
     return dg.Definitions(
-        jobs=[retrain_job, predictions_job, performance_job],
+        jobs=[retrain_job, backtest_job, predictions_job, online_predictions_job, performance_job],
         schedules=[weekly_retrain, monthly_predictions],
         sensors=[retrain_on_decay, automation_sensor],
     )

@@ -5,11 +5,12 @@ starts, so the training set, the lineage columns and the MLflow dataset inputs d
 even while dbt rewrites Gold concurrently.
 
 Features come from Feast's offline store (``finance_assets.features.training.build_training_frame``,
-feature service ``return_model_v1``) when that module is present; :func:`gold_feature_frame` is the same
-point-in-time join written directly against Gold (``retrieval="gold"``): price features of the as-of
-session, and the latest financial ratios FILED on or before it (first-reported values; missing stays
-missing). It was the stand-in while the Feast repo was built and stays as an independent reference; it
-agrees with Feast except where one filing published several periods (a 10-K's FY and Q4 rows): Feast's
+feature service ``return_model_v2`` by default, or v1) when that module is present;
+:func:`gold_feature_frame` is return_model_v1's point-in-time join written directly against Gold
+(``retrieval="gold"``): price features of the as-of session, and the latest financial ratios FILED on or
+before it (first-reported values; missing stays missing). It was the stand-in while the Feast repo was
+built and stays as an independent reference; it agrees with Feast except where one filing published
+several periods (a 10-K's FY and Q4 rows): Feast's
 tables pick the more complete row, this join the quarterly one.
 """
 
@@ -29,6 +30,7 @@ from finance_assets.core.iceberg import IcebergLakehouse
 from finance_assets.core.names import (
     BALANCE_SHEET,
     CASH_FLOW,
+    COMPANY_SECTORS,
     EDGAR_FILINGS,
     INCOME_STATEMENT,
     MARKET_BENCHMARK,
@@ -36,6 +38,7 @@ from finance_assets.core.names import (
     table_name,
 )
 from finance_assets.core.names import FUNDAMENTAL_FEATURES as FUNDAMENTAL_FEATURES_KEY
+from finance_assets.features.catalog import DERIVED_FEATURES, SERVICE_V1
 from finance_assets.ml.spec import (
     FEATURE_SERVICE,
     FEATURES,
@@ -150,6 +153,31 @@ def attach_labels(entities: pl.DataFrame, lakehouse: IcebergLakehouse, snapshots
     return entities.join(labels, on=["ticker", "as_of_date"], how="left")
 
 
+LABEL_TRANSFORMS = ("excess", "sector_neutral_rank")
+SECTORS_TABLE = table_name(COMPANY_SECTORS)
+
+
+def sector_neutral_ranks(frame: pl.DataFrame, sectors: pl.DataFrame) -> pl.DataFrame:
+    """``label`` replaced by its rank within (as_of_date, sector), scaled to [-0.5, 0.5] (0 for a sector of
+    one name); the excess return stays in ``excess_return``. A model of it predicts who beats its sector
+    peers, not by how much: its quantiles are ranks, not returns (rank IC still applies)."""
+    joined = frame.join(sectors.select("ticker", "sector"), on="ticker", how="left").with_columns(
+        pl.col("sector").fill_null("Unknown")
+    )
+    group = ["as_of_date", "sector"]
+    n = pl.col("label").count().over(group)
+    rank = pl.col("label").rank("average").over(group)
+    return joined.with_columns(
+        pl.col("label").alias("excess_return"),
+        pl.when(pl.col("label").is_null())
+        .then(None)
+        .when(n > 1)
+        .then((rank - 1) / (n - 1) - 0.5)
+        .otherwise(0.0)
+        .alias("label"),
+    ).drop("sector")
+
+
 def _ratios_asof(ratios: pl.DataFrame) -> pl.DataFrame:
     """One ratio row per (ticker, filed_at): a 10-K publishes the FY row and the derived Q4 together;
     the quarterly one is kept so every company is seen at the same (quarterly) cadence."""
@@ -227,6 +255,11 @@ def feature_frame(
 ) -> FeatureFrame:
     """Features of ``entities`` from Feast's offline store ``store`` (``retrieval="feast"``) or the Gold join."""
     if retrieval == "gold":
+        if feature_service != GOLD_SERVICE:
+            raise ValueError(
+                f"retrieval='gold' reproduces {GOLD_SERVICE} only; {feature_service} is served by Feast "
+                "(retrieval='feast')"
+            )
         frame = gold_feature_frame(entities, lakehouse, snapshots)
         read = {t: snapshots[t] for t in (PRICE_FEATURES_TABLE, RATIOS_TABLE)}
         return FeatureFrame(frame, list(FEATURES), read, feature_service, "gold")
@@ -244,11 +277,48 @@ def feature_frame(
 
 # Feast string features turned into numbers XGBoost can split on (null stays null).
 CATEGORICAL_AS_NUMBER: dict[str, tuple[str, pl.Expr]] = {
-    "period_type": ("period_is_annual", (pl.col("period_type") == "FY").cast(pl.Float64)),
+    "period_type": (DERIVED_FEATURES["period_type"], (pl.col("period_type") == "FY").cast(pl.Float64)),
 }
 
 
-AGE_FEATURES: dict[str, str] = {"filed_at": "days_since_filing"}
+AGE_FEATURES: dict[str, str] = {"filed_at": DERIVED_FEATURES["filed_at"]}
+GOLD_SERVICE = SERVICE_V1  # the one service the direct Gold join reproduces
+
+
+def model_inputs(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """Feast's columns as the model reads them: labels as numbers (period_type -> period_is_annual), dates
+    as their age in days at ``as_of_date`` (filed_at -> days_since_filing), numbers as Float64.
+
+    The one transformation of both paths: the training export (offline store) and the serving path
+    (:func:`online_feature_frame`, the online store), so a served vector is the vector the model trained on.
+    """
+    for column, (name, expr) in CATEGORICAL_AS_NUMBER.items():
+        if column in frame.columns:
+            frame = frame.with_columns(expr.alias(name)).drop(column)
+    # a date feature is a staleness: days from it to the decision date (filed_at -> days_since_filing)
+    for column in [c for c, t in frame.schema.items() if t.is_temporal() and c != "as_of_date"]:
+        name = AGE_FEATURES.get(column, f"{column}_age_days")
+        age = (pl.col("as_of_date") - pl.col(column).cast(pl.Date)).dt.total_days().cast(pl.Float64)
+        frame = frame.with_columns(age.alias(name)).drop(column)
+    candidates = [c for c in frame.columns if c not in ("ticker", "as_of_date")]
+    dropped = [c for c in candidates if not (frame.schema[c].is_numeric() or frame.schema[c] == pl.Null)]
+    if dropped:
+        log.warning("non-numeric features left out of the model: %s", dropped)
+    features = [c for c in candidates if c not in dropped]
+    frame = frame.with_columns(pl.col(features).cast(pl.Float64)).select("ticker", "as_of_date", *features)
+    return frame, features
+
+
+def online_feature_frame(
+    store: FeatureStore, tickers: Sequence[str], as_of: date, feature_service: str = FEATURE_SERVICE
+) -> pl.DataFrame:
+    """The serving path: the model inputs of ``tickers`` from the online store (the latest values), as of
+    ``as_of`` (the decision date their ages are counted to)."""
+    response = store.get_online_features(
+        features=store.get_feature_service(feature_service), entity_rows=[{"ticker": t} for t in tickers]
+    ).to_dict()
+    frame = pl.DataFrame(response, strict=False).with_columns(pl.lit(as_of).alias("as_of_date"))
+    return model_inputs(frame)[0]
 
 
 def _feast_feature_frame(
@@ -266,20 +336,7 @@ def _feast_feature_frame(
     frame_pd, read = build_training_frame(entity_df, feature_service=feature_service, snapshots=snapshots)
     frame = pl.from_pandas(frame_pd)
     frame = frame.with_columns(pl.col("event_timestamp").dt.date().alias("as_of_date")).drop("event_timestamp")
-    for column, (name, expr) in CATEGORICAL_AS_NUMBER.items():
-        if column in frame.columns:
-            frame = frame.with_columns(expr.alias(name)).drop(column)
-    # a date feature is a staleness: days from it to the decision date (filed_at -> days_since_filing)
-    for column in [c for c, t in frame.schema.items() if t.is_temporal() and c != "as_of_date"]:
-        name = AGE_FEATURES.get(column, f"{column}_age_days")
-        age = (pl.col("as_of_date") - pl.col(column).cast(pl.Date)).dt.total_days().cast(pl.Float64)
-        frame = frame.with_columns(age.alias(name)).drop(column)
-    candidates = [c for c in frame.columns if c not in ("ticker", "as_of_date")]
-    dropped = [c for c in candidates if not (frame.schema[c].is_numeric() or frame.schema[c] == pl.Null)]
-    if dropped:
-        log.warning("non-numeric features left out of the model: %s", dropped)
-    features = [c for c in candidates if c not in dropped]
-    frame = frame.with_columns(pl.col(features).cast(pl.Float64)).select("ticker", "as_of_date", *features)
+    frame, features = model_inputs(frame)
     return FeatureFrame(frame, features, {k: int(v) for k, v in read.items()}, feature_service, "feast")
 
 

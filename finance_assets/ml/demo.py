@@ -12,8 +12,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from finance_assets.core.settings import Settings
+from finance_assets.ml.spec import N_TRIALS
 
-DEMO_TRIALS = 25
+DEMO_TRIALS = N_TRIALS  # the README's budget: the demo shows what a user's default run does
 OUT_OF_SAMPLE_DAYS = 365
 
 
@@ -31,6 +32,8 @@ def demo_runs(settings: Settings, last_price_date: date) -> list[tuple[str, dict
                 "run_config": {"ops": {"ml__return_model": {"config": model_config}}},
             },
         ),
+        ("ml_backtest", {"label": "ml/backtest (real vs placebo)"}),
         ("ml_predictions", {"label": "ml/predictions", "partition_range": (first_month, last_month)}),
+        ("ml_online_predictions", {"label": "ml/online_predictions (Feast online store)"}),
         ("ml_performance", {"label": "ml/prediction_performance"}),
     ]

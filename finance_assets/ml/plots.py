@@ -89,3 +89,91 @@ def markdown_table(frame: pl.DataFrame, digits: int = 4) -> str:
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * frame.width]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.iter_rows()]
     return "\n".join(lines)
+
+
+def backtest_cumulative(real: pl.DataFrame, placebo: pl.DataFrame, title: str) -> Figure:
+    """Compounded long-short return, gross and net of costs, of the real run and of the placebo."""
+    fig = Figure(figsize=(8, 4.5))
+    ax = fig.subplots()
+    for frame, label, color in ((real, "model", "#4C72B0"), (placebo, "placebo (shuffled labels)", "#999999")):
+        if frame.is_empty():
+            continue
+        dates = frame["as_of_date"].to_list()
+        ax.plot(dates, np.cumprod(1 + frame["long_short_return"].to_numpy()) - 1, color=color, label=f"{label}, gross")
+        net = np.cumprod(1 + frame["long_short_return_net"].to_numpy()) - 1
+        ax.plot(dates, net, color=color, linestyle="--", label=f"{label}, net of costs")
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.set_ylabel("cumulative long-short return")
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def ic_by_month(real: pl.DataFrame, placebo: pl.DataFrame, title: str) -> Figure:
+    """Monthly rank IC of the real run (bars) and of the placebo (line)."""
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
+    if not real.is_empty():
+        ic = real["rank_ic"].fill_null(np.nan).to_numpy()
+        colors = ["#55A868" if v >= 0 else "#C44E52" for v in np.nan_to_num(ic)]
+        ax.bar(real["as_of_date"].to_list(), ic, width=20, color=colors, label="model")
+    if not placebo.is_empty():
+        placebo_ic = placebo["rank_ic"].fill_null(np.nan).to_numpy()
+        ax.plot(placebo["as_of_date"].to_list(), placebo_ic, "k.-", label="placebo")
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.set_ylabel("rank IC")
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def quantile_calibration(predictions: pl.DataFrame, title: str, buckets: int = 10) -> Figure:
+    """Per decile of predicted p50: mean predicted p50 vs mean realised label, and the share of realised
+    labels under p10 and under p90 (nominal 10% and 90%)."""
+    fig = Figure(figsize=(9, 4))
+    ax1, ax2 = fig.subplots(1, 2)
+    scored = predictions.filter(pl.col("label").is_not_null())
+    if not scored.is_empty():
+        by = (
+            scored.with_columns(((pl.col("pred_p50").rank("ordinal") - 1) * buckets // pl.len()).alias("bucket"))
+            .group_by("bucket")
+            .agg(
+                pl.col("pred_p50").mean().alias("predicted"),
+                pl.col("label").mean().alias("realised"),
+                (pl.col("label") < pl.col("pred_p10")).mean().alias("below_p10"),
+                (pl.col("label") < pl.col("pred_p90")).mean().alias("below_p90"),
+            )
+            .sort("bucket")
+        )
+        ax1.plot(by["predicted"].to_numpy(), by["realised"].to_numpy(), "o-")
+        lo, hi = float(by["predicted"].min()), float(by["predicted"].max())  # type: ignore[arg-type]
+        ax1.plot([lo, hi], [lo, hi], "--", color="grey", linewidth=1)
+        ax2.plot(by["bucket"].to_numpy(), by["below_p10"].to_numpy(), "o-", label="share below p10")
+        ax2.plot(by["bucket"].to_numpy(), by["below_p90"].to_numpy(), "o-", label="share below p90")
+        for level in (0.1, 0.9):
+            ax2.axhline(level, color="grey", linestyle="--", linewidth=1)
+    ax1.set_xlabel("mean predicted p50 (decile)")
+    ax1.set_ylabel("mean realised label")
+    ax2.set_xlabel("decile of predicted p50")
+    ax2.set_ylim(-0.05, 1.05)
+    ax2.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def optimisation_history(values: list[float], title: str) -> Figure:
+    """Objective of each completed trial and the best so far (Optuna's optimisation history)."""
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    if values:
+        ax.plot(range(len(values)), values, "o", alpha=0.6, label="trial")
+        ax.plot(range(len(values)), np.minimum.accumulate(values), "-", color="#C44E52", label="best so far")
+    ax.set_xlabel("completed trial")
+    ax.set_ylabel("CV mean pinball loss")
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from finance_assets.core import names
+from finance_assets.features import catalog
 
 MODEL_NAME = "return_model"
 EXPERIMENT_NAME = "return_model"
-FEATURE_SERVICE = "return_model_v1"
+FEATURE_SERVICE = catalog.SERVICE_V2  # the market model; v1 stays registered to compare
 CODE_VERSION = "return_model/1"  # bump when the training protocol changes (Dagster code version too)
 
 LABEL = "forward_excess_log_return_21d"
@@ -16,37 +17,22 @@ PREDICTION_COLUMNS: tuple[str, ...] = ("pred_p10", "pred_p50", "pred_p90")
 NOMINAL_COVERAGE = QUANTILES[-1] - QUANTILES[0]
 CHAMPION_ALIAS = "champion"
 
+# Tuning budget: the Dagster config default, the trainer's default and the demo's (README: 30 trials).
+N_TRIALS = 30
+TUNING_TIMEOUT_SECONDS = 900.0
+
 # Entity of every row: a ticker at a month-end session.
 ENTITY_COLUMNS: tuple[str, ...] = ("ticker", "as_of_date")
 
-# return_model_v1, price side (gold.price_features at the month-end close): scale-free features only.
-PRICE_FEATURES: tuple[str, ...] = (
-    "momentum_21d",
-    "momentum_63d",
-    "momentum_126d",
-    "momentum_252d",
-    "realized_vol_20d",
-    "realized_vol_60d",
-    "volume_zscore_20d",
-    "distance_from_52w_high",
-    "beta_252d",
-)
-# return_model_v1, fundamentals (gold.financial_ratios, as first reported, as of the filing date).
-# Missing stays missing: XGBoost learns a default direction for it.
-FUNDAMENTAL_FEATURES: tuple[str, ...] = (
-    "gross_margin",
-    "operating_margin",
-    "net_margin",
-    "return_on_equity",
-    "return_on_assets",
-    "current_ratio",
-    "debt_to_equity",
-    "asset_turnover",
-    "fcf_margin",
-    "revenue_growth_yoy",
-    "eps_growth_yoy",
-)
+# The feature lists are the catalog's (finance_assets/features/catalog.py), shared with feature_repo/.
+# PRICE_FEATURES / FUNDAMENTAL_FEATURES / FEATURES: return_model_v1 as the direct Gold join
+# (``retrieval="gold"``) reads it: scale-free price features of the month-end close, the ratios as first
+# reported as of the filing date (missing stays missing: XGBoost learns a default direction for it).
+PRICE_FEATURES: tuple[str, ...] = catalog.V1_PRICE
+FUNDAMENTAL_FEATURES: tuple[str, ...] = catalog.V1_RATIOS
 FEATURES: tuple[str, ...] = (*PRICE_FEATURES, *FUNDAMENTAL_FEATURES, "days_since_filing")
+# What the model reads per feature service through Feast (the default path).
+MODEL_FEATURES = catalog.MODEL_FEATURES
 
 # Tables every training set / prediction reads (the snapshot of each is recorded).
 PRICE_FEATURES_TABLE = names.table_name(names.PRICE_FEATURES)

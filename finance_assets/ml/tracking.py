@@ -26,6 +26,16 @@ class MlflowStore:
     artifact_location: str | None  # None: the tracking server decides (prod)
 
 
+# The MLflow UI picks its experiment page from this tag: "custom_model_development" is the classic runs
+# table with metric columns and charts (without it, MLflow 3 may open the GenAI traces view).
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+EXPERIMENT_DESCRIPTION = (
+    "21-day excess-return quantile model (p10/p50/p90) on the market cross-section: Optuna-tuned XGBoost on "
+    "embargoed walk-forward CV. Parent runs = one tuning run each (trials nested under it, same metric "
+    "names); `backtest` runs = out-of-sample long-short backtest with its placebo."
+)
+
+
 def configure(store: MlflowStore, experiment: str = EXPERIMENT_NAME) -> tuple[MlflowClient, str]:
     """Point MLflow at ``store`` (per call: tests switch homes) and return the experiment id."""
     # MLflow exports the URI to MLFLOW_TRACKING_URI, which the settings read as "the prod server": keep the
@@ -46,10 +56,14 @@ def configure(store: MlflowStore, experiment: str = EXPERIMENT_NAME) -> tuple[Ml
             experiment_id = client.create_experiment(
                 experiment,
                 artifact_location=store.artifact_location,
-                tags={"model": MODEL_NAME, "mlflow.note.content": "Walk-forward tuned quantile XGBoost; see README"},
+                tags={"model": MODEL_NAME, "mlflow.note.content": EXPERIMENT_DESCRIPTION, **EXPERIMENT_TAGS},
             )
         except MlflowException:  # created concurrently
             experiment_id = client.get_experiment_by_name(experiment).experiment_id  # type: ignore[union-attr]
+    current = client.get_experiment(experiment_id).tags
+    for key, value in EXPERIMENT_TAGS.items():  # experiments created before the tag existed get it too
+        if current.get(key) != value:
+            client.set_experiment_tag(experiment_id, key, value)
     mlflow.set_experiment(experiment_id=experiment_id)
     return client, experiment_id
 
@@ -92,3 +106,52 @@ def run_link(store: MlflowStore, experiment_id: str, run_id: str) -> str:
 def safe_tags(tags: dict[str, Any]) -> dict[str, str]:
     """MLflow tags are strings of at most 8000 characters."""
     return {k: str(v)[:8000] for k, v in tags.items() if v is not None}
+
+
+def version_of_run(client: MlflowClient, run_id: str, name: str = MODEL_NAME) -> str | None:
+    """The registry version a training run registered (None if it registered none)."""
+    found = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    return str(found[0].version) if found else None
+
+
+def model_card(client: MlflowClient, run_id: str, version: str | None, backtest_table: Any, backtest_run: str) -> str:
+    """The model card of a registry version (Markdown, MLflow shows it as the version's description):
+    data range, universe, feature service, holdout metrics and the out-of-sample backtest beside its placebo."""
+    run = client.get_run(run_id)
+    tags, values = run.data.tags, run.data.metrics
+
+    def metric(key: str) -> str:
+        value = values.get(key)
+        return "n/a" if value is None else f"{value:.4f}"
+
+    rows = "\n".join(
+        f"| {r['statistic']} | {r['real']:.4f} | {r['placebo']:.4f} |" for r in backtest_table.iter_rows(named=True)
+    )
+    return f"""# {MODEL_NAME} v{version}
+
+Quantile XGBoost (p10/p50/p90) of the 21-session forward excess log return over ^GSPC.
+
+| | |
+|---|---|
+| training run | `{run_id}` |
+| feature service | {tags.get("feature_service", "?")} |
+| universe | {tags.get("universe.tickers", "?")} tickers |
+| month ends | {tags.get("data.first_as_of", "?")} to {tags.get("data.last_as_of", "?")} |
+| training cutoff | {tags.get("training.cutoff", "?")} (labels known by then) |
+| holdout from | {tags.get("holdout.start", "?")} |
+
+## Holdout (out of sample)
+| metric | model | unconditional baseline |
+|---|---|---|
+| pinball loss (mean) | {metric("holdout.pinball_mean")} | {metric("holdout.baseline.pinball_mean")} |
+| rank IC mean | {metric("holdout.rank_ic_mean")} | |
+| rank IC t-stat | {metric("holdout.rank_ic_tstat")} | |
+| p10-p90 coverage | {metric("holdout.coverage")} | {metric("holdout.baseline.coverage")} |
+
+## Backtest (walk-forward, out of sample; run `{backtest_run}`)
+| statistic | model | placebo (shuffled labels) |
+|---|---|---|
+{rows}
+
+No skill threshold is asserted: read the IC with its standard error and the Sharpe ratio with its own.
+"""

@@ -41,8 +41,10 @@ from finance_assets.ml.spec import (
     HORIZON_TRADING_DAYS,
     LABELS_TABLE,
     MODEL_NAME,
+    N_TRIALS,
     PREDICTION_COLUMNS,
     QUANTILES,
+    TUNING_TIMEOUT_SECONDS,
 )
 from finance_assets.ml.splits import embargoed_split, walk_forward_splits
 from finance_assets.ml.tracking import MlflowClient, champion, mlflow, safe_tags
@@ -50,12 +52,13 @@ from finance_assets.ml.tracking import MlflowClient, champion, mlflow, safe_tags
 log = logging.getLogger(__name__)
 MODEL_REQUIREMENTS = ("xgboost", "scikit-learn", "numpy", "pandas")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+CV_METRICS_ATTR = "cv_metrics"
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    n_trials: int = 30
-    timeout_seconds: float | None = 600.0
+    n_trials: int = N_TRIALS
+    timeout_seconds: float | None = TUNING_TIMEOUT_SECONDS
     n_folds: int = 4
     fold_months: int = 6
     holdout_months: int = 12
@@ -164,6 +167,7 @@ class Trainer:
         self.log = log_fn
         self.features = list(data.features)
         self.best_value = math.nan
+        self.best_cv: dict[str, float] = {}
         self.rows, self.cutoff = prepare(data.frame, config.cutoff)
         dates = self.rows["as_of_date"].to_list()
         distinct = sorted(set(dates))
@@ -234,6 +238,8 @@ class Trainer:
                     "optuna.study": trial.study.study_name,
                     "optuna.trial": trial.number,
                     "mlflow.runName": f"trial {trial.number}",
+                    "mlflow.note.content": f"Optuna trial {trial.number} of {trial.study.study_name}: "
+                    + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()),
                 }
             ),
         ):
@@ -246,6 +252,7 @@ class Trainer:
                 raise
             mlflow.set_tag("optuna.state", "COMPLETE")
             mlflow.log_metrics({**result, "duration_seconds": time.monotonic() - started})
+        trial.set_user_attr(CV_METRICS_ATTR, result)  # the parent logs the best trial's under the same names
         return result["cv.pinball_mean_of_folds"]
 
     def tune(self) -> tuple[dict[str, Any], str | None, int, int]:
@@ -281,7 +288,27 @@ class Trainer:
         if not completed:
             raise RuntimeError(f"study {name} has no completed trial (all pruned or failed)")
         self.best_value = float(study.best_value)
+        self.best_cv = dict(study.best_trial.user_attrs.get(CV_METRICS_ATTR, {}))
+        self._log_study(study)
         return dict(study.best_params), name, total - finished, total
+
+    def _log_study(self, study: optuna.Study) -> None:
+        """Optuna's optimisation history and parameter importances, as artifacts of the parent run."""
+        values = [t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
+        mlflow.log_figure(
+            plots.optimisation_history(values, f"{study.study_name}: objective by trial"),
+            "optuna/optimisation_history.png",
+        )
+        try:
+            importances = optuna.importance.get_param_importances(study)
+        except (RuntimeError, ValueError) as error:  # too few completed trials to tell
+            self.log(f"no parameter importances: {error}")
+            return
+        mlflow.log_dict({k: float(v) for k, v in importances.items()}, "optuna/param_importances.json")
+        mlflow.log_figure(
+            plots.feature_importance(importances, "Optuna parameter importances (fANOVA)"),
+            "optuna/param_importances.png",
+        )
 
     # ---- evaluation ------------------------------------------------------------------------------
     def holdout_predictions(self, params: Mapping[str, Any], features: list[str] | None = None) -> pl.DataFrame:
@@ -314,6 +341,31 @@ class Trainer:
         return self.holdout_predictions(params, features), "refit"
 
     # ---- the run ---------------------------------------------------------------------------------
+    def universe_tags(self) -> dict[str, Any]:
+        """What the run learned from: universe size and the month-end range (searchable run tags)."""
+        return {
+            "universe.tickers": self.rows["ticker"].n_unique(),
+            "data.first_as_of": str(self.rows["as_of_date"].min()),
+            "data.last_as_of": str(self.rows["as_of_date"].max()),
+            "data.rows": self.rows.height,
+        }
+
+    def description(self) -> str:
+        """The run's description (MLflow shows it on the run page): what was trained, on what, how."""
+        how = (
+            f"fixed parameters {dict(self.config.fixed_params)}"
+            if self.config.fixed_params is not None
+            else f"Optuna, {self.config.n_trials} trials"
+        )
+        universe = self.universe_tags()
+        return (
+            f"{self.model_name} on feature service {self.data.feature_service} ({len(self.features)} features), "
+            f"{universe['universe.tickers']} tickers, month ends {universe['data.first_as_of']} to "
+            f"{universe['data.last_as_of']} ({self.rows.height} rows); {how}; walk-forward CV "
+            f"{len(self.folds)} x {self.config.fold_months} months with a {HORIZON_TRADING_DAYS}-session embargo; "
+            f"holdout from {self.holdout_start}."
+        )
+
     def run(self) -> TrainResult:
         tags = safe_tags(
             {
@@ -324,6 +376,8 @@ class Trainer:
                 "code_version": CODE_VERSION,
                 "training.cutoff": self.cutoff.isoformat(),
                 "holdout.start": self.holdout_start.isoformat(),
+                **self.universe_tags(),
+                "mlflow.note.content": self.description(),
                 **{f"data.snapshot.{t}": s for t, s in sorted(self.data.snapshots.items())},
             }
         )
@@ -358,8 +412,9 @@ class Trainer:
                 cv = self._cv(best)
                 mlflow.log_metrics(cv)
             else:
-                cv = {"cv.pinball_mean_of_folds": self.best_value}
-                mlflow.log_metric("cv.best_pinball_mean_of_folds", self.best_value)
+                # the best trial's CV metrics under the trials' names: parent and trials compare in one table
+                cv = self.best_cv or {"cv.pinball_mean_of_folds": self.best_value}
+                mlflow.log_metrics(cv)
 
             holdout = self.holdout_predictions(best)
             holdout_metrics = metrics.evaluate(holdout)
