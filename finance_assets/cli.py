@@ -123,8 +123,8 @@ def summary(settings: Settings) -> list[tuple[str, int, int | None]]:
 LAYER_TABLES: dict[str, tuple[str, ...]] = {
     "Bronze": ("bronze.prices_daily", "bronze.edgar_company_facts", "bronze.edgar_filings"),
     "Silver": ("silver.prices_daily", "silver.financial_facts"),
-    "Gold": ("gold.price_features", "gold.income_statement"),
-    "features": ("gold.fundamental_features", "gold.ratio_features", "gold.filing_signal_features"),
+    "Gold": ("gold.labels", "gold.income_statement", "gold.financial_ratios"),
+    "features": ("gold.price_features", "gold.fundamental_features", "gold.ratio_features"),
     "predictions": ("ml.predictions",),
 }
 
@@ -226,8 +226,7 @@ def demo(settings: Settings) -> int:
         for column in ("layer", "companies", "of"):
             table.add_column(column, justify="right" if column != "layer" else "left")
         for layer, tickers in landed.items():
-            of = len(covered.edgar) if layer in ("features",) else len(universe)
-            table.add_row(layer, str(len(tickers & universe)), str(of))
+            table.add_row(layer, str(len(tickers & universe)), str(len(universe)))
         console.print(table)
 
         gaps = [w for o in reporter.outcomes for w in o.warnings] + reporter.notes

@@ -82,7 +82,8 @@ class Reporter:
                 runs = f"{len(outcomes)} run{'s' if len(outcomes) != 1 else ''}" + (
                     f", {failed} failed" if failed else ""
                 )
-                self.console.print(f"{mark} {title:<62} {runs:>16} {time.monotonic() - started:7.1f}s", highlight=False)
+                seconds = max(time.monotonic() - started, sum(o.seconds for o in outcomes))  # prices ran meanwhile
+                self.console.print(f"{mark} {title:<62} {runs:>16} {seconds:7.1f}s", highlight=False)
 
     @contextmanager
     def live(self) -> Iterator[None]:
@@ -198,7 +199,7 @@ def company_stage(
     known = [t for t in tickers if t in registered]
     if known:
         runs = plan(defs, instance, job, partition_keys=known, label=label)
-        title = f"bronze: {label or job} ({len(known)} companies)"
+        title = f"bronze: {label or job} ({len(known)} compan{'y' if len(known) == 1 else 'ies'})"
         failures += run_stage(defs, instance, title, runs, reporter)
     return failures
 

@@ -1,0 +1,51 @@
+"""The demo's console (issue 19.1): one line per stage on the terminal, every run line in the full log."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from finance_assets.launch import Launch, Outcome
+from finance_assets.pipeline import Reporter
+
+
+def test_each_stage_is_one_console_line_and_each_run_a_log_line() -> None:
+    screen, log = io.StringIO(), []
+    reporter = Reporter(log=log.append, console=Console(file=screen, width=120, color_system=None))
+    with reporter.live():
+        with reporter.stage("bronze: EDGAR filings + XBRL facts (2 companies)", 2) as done:
+            done(Outcome(Launch("bronze_edgar_companies", partition_range=("AAPL", "MSFT")), "r1", 1.5))
+            done(Outcome(Launch("bronze_edgar_companies", partition_key="SNOW"), "r2", 0.5, failures=["SNOW: 404"]))
+        with reporter.stage("silver + gold: dbt build", 1) as done:
+            done(Outcome(Launch("transform"), "r3", 2.0, warnings=["check gold/x:y (tickers_missing: LPA)"]))
+    lines = screen.getvalue().strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("✗ bronze: EDGAR filings") and "2 runs, 1 failed" in lines[0]
+    assert lines[1].startswith("✓ silver + gold: dbt build") and "1 run" in lines[1]
+    assert [o.run_id for o in reporter.outcomes] == ["r1", "r2", "r3"]
+    assert any("FAILED" in line and "[SNOW]" in line for line in log)  # the run lines go to the log
+
+
+def test_full_log_takes_the_process_and_child_output_and_keeps_the_terminal(tmp_path: Path) -> None:
+    script = f"""
+import subprocess, sys, warnings
+from pathlib import Path
+from finance_assets.cli import full_log
+with full_log(Path({str(tmp_path / "demo.log")!r})) as terminal:
+    print("dagster event log line")
+    warnings.warn("a dependency warning")
+    subprocess.run([sys.executable, "-c", "print('dbt output')"], check=True)
+    terminal.write("stage line\\n")
+print("after")
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "stage line\nafter\n" and result.stderr == ""
+    logged = (tmp_path / "demo.log").read_text()
+    assert "dagster event log line" in logged and "a dependency warning" in logged and "dbt output" in logged
