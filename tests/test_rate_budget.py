@@ -200,3 +200,13 @@ def test_replay_answers_whatever_origin_is_configured(replay_dir: Path, tmp_path
         facts, result = client.get_json(AAPL_FACTS)
     assert facts["entityName"] == "Apple Inc."  # the recorded payload (shared/replay/edgar/companyfacts)
     assert result.url == "https://sec-mirror.example.invalid/data/api/xbrl/companyfacts/CIK0000320193.json"
+
+
+def test_an_unreachable_budget_store_names_the_setting_and_not_the_password() -> None:
+    from finance_assets.core.ratelimit import RateLimiter
+
+    with pytest.raises(RuntimeError) as info:
+        RateLimiter(10.0, name="sec", store="redis://:hunter22@127.0.0.1:9/0")  # discard port: nothing listens
+    message = str(info.value)
+    assert "sec: the rate budget's Redis at 127.0.0.1:9/0 is unreachable" in message
+    assert "RATE_LIMIT_REDIS_URL" in message and "hunter22" not in message

@@ -48,7 +48,13 @@ class RateLimiter:
         if store is None:
             bucket = InMemoryBucket(rates)
         elif store.startswith(("redis://", "rediss://", "unix://")):
-            bucket = RedisBucket.init(rates, redis.Redis.from_url(store), f"finance-lakehouse:rate:{name}")
+            try:
+                bucket = RedisBucket.init(rates, redis.Redis.from_url(store), f"finance-lakehouse:rate:{name}")
+            except redis.RedisError as exc:  # say which store and which setting, never the password
+                raise RuntimeError(
+                    f"{name}: the rate budget's Redis at {store.split('@')[-1]} is unreachable ({type(exc).__name__}); "
+                    "check RATE_LIMIT_REDIS_URL (or FEAST_REDIS, its default in prod)"
+                ) from None
         else:
             Path(store).parent.mkdir(parents=True, exist_ok=True)
             bucket = SQLiteBucket.init_from_file(rates, table=f"rate_{name}", db_path=store, use_file_lock=True)
