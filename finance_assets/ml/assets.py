@@ -422,7 +422,8 @@ def backtest_asset(
         cost_bps=config.cost_bps,
         seed=config.seed,
     )
-    rows = frame.select("ticker", "as_of_date", "label", "label_end", "excess_return", *features)
+    realised = ["excess_return"] if "excess_return" in frame.columns else []  # training sets before the option
+    rows = frame.select("ticker", "as_of_date", "label", "label_end", *realised, *features)
     real = backtest.run(rows, features, params, settings, placebo=False)
     placebo = backtest.run(rows, features, params, settings, placebo=True)
     table = backtest.comparison_table(real.summary, placebo.summary)
