@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from finance_assets.core.automation import schedule_status
+from finance_assets.core.automation import TIMEZONE, schedule_status
 from finance_assets.core.names import PRICES_DAILY
 from finance_assets.core.partitions import prices_partitions
 from finance_assets.core.settings import Settings
@@ -19,6 +19,7 @@ def build_market_automation(settings: Settings) -> dg.Definitions:
         name="ingest_prices_daily",
         job=prices_job,
         cron_schedule="0 6 * * 1-5",
+        execution_timezone=TIMEZONE,
         default_status=schedule_status(settings),
         description="The weekday price partition that just closed (Friday's on Monday), universe + ^GSPC.",
     )
