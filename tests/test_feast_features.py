@@ -513,7 +513,7 @@ def feature_server(env: dict[str, str], log: Path) -> Iterator[str]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        # the server re-execs under -O, which byte-compiles every import afresh (no .opt-1.pyc): minutes on a busy machine
+        # the server re-execs under -O: every import is byte-compiled afresh (no .opt-1.pyc), minutes when busy
         deadline = time.monotonic() + 300
         while True:
             if process.poll() is not None:
