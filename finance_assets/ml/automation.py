@@ -52,6 +52,7 @@ def build_automation(settings: Settings) -> dg.Definitions:
         default_status=schedules_on,
         description="Retrain every Saturday: Optuna resumes the study when the data did not change.",
     )
+
     # A schedule of its own rather than build_schedule_from_partitioned_job: that one runs in the partitions'
     # time zone (UTC), and every schedule of the lakehouse runs in TIMEZONE.
     @dg.schedule(
