@@ -117,7 +117,7 @@ def ml(gold_lakehouse: GoldLakehouse) -> Iterator[MlLakehouse]:
     with isolated_env(gold_lakehouse.env):
         lake = MlLakehouse(gold_lakehouse)
         # the offline side only (tables + registry): the online store is not what the model reads
-        lake.materialize([k for k in feature_selection() if k != "feast_online_features"], "features")
+        lake.materialize([k for k in feature_selection() if k != "features/feast_online_features"], "features")
         lake.materialize(["ml/training_set"], "training_set")
         lake.materialize(["ml/return_model"], "tuned", run_config=_config("ml/return_model", TUNED))
         lake.materialize(["ml/return_model"], "crippled", run_config=_config("ml/return_model", CRIPPLED))
