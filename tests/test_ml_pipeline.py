@@ -128,7 +128,7 @@ def ml(gold_lakehouse: GoldLakehouse) -> Iterator[MlLakehouse]:
         lake.predictions_before = lake.lakehouse().read("ml.predictions")
         lake.materialize(["ml/predictions"], "july_again", partition_key="2023-07-01")
         lake.materialize(["ml/prediction_performance"], "performance")
-        lake.materialize(["feast_online_features"], "online_features")
+        lake.materialize(["features/feast_online_features"], "online_features")
         lake.materialize(["ml/online_predictions"], "online_predictions")
         yield lake
 
