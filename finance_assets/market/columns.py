@@ -21,4 +21,5 @@ PRICES_DOCS = {
     "dividend": "Cash dividend on its ex-date, split-adjusted; null: no dividend recorded that day.",
     "split_ratio": "New/old shares on the split date (4:1 is 4.0); null: no split that day.",
     "provider": "OpenBB provider that served the bar (PRICES_PROVIDER), the same in live and replay mode.",
+    "source_file": "Replay only: the recorded file that served this ticker (relative to REPLAY_DIR); null live.",
 }
