@@ -86,7 +86,10 @@ def test_processes_sharing_a_store_share_one_budget(backend: str, tmp_path: Path
     assert times[-1] - times[0] >= 23 * 0.100
     assert max_in_window(times) <= 10
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 0.095, gaps  # ms resolution of the stored timestamps
+    # each is admitted >= 103 ms after the previous; what a process records after acquire() returns also
+    # carries its scheduling delay (tens of ms on a busy 2-core machine), so the floor here is looser.
+    # Independent per-process limiters would release the three processes' requests together (gaps ~0).
+    assert min(gaps) >= 0.05, gaps
 
 
 def settings(env: dict[str, str]) -> Settings:
