@@ -244,6 +244,8 @@ def test_every_prediction_row_resolves_its_lineage(ml: MlLakehouse) -> None:
             for snap in row["source_snapshots"]:  # every snapshot is in its table's history
                 table = tables.setdefault(snap["table"], lake.load(snap["table"]))
                 assert table.snapshot_by_id(snap["snapshot_id"]) is not None, snap
+                # ... and tagged, so snapshot expiry keeps it (docs/operations.md)
+                assert f"lineage/ml.predictions/{snap['snapshot_id']}" in table.metadata.refs, snap
             version = client.get_model_version("return_model", row["model_version"])  # in the registry
             assert version.run_id == row["mlflow_run_id"]
             assert ml.gold.instance.get_run_by_id(row["dagster_run_id"]) is not None
