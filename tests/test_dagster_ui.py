@@ -1,6 +1,6 @@
 """What the Dagster UI shows after the demo, read through the running webserver's GraphQL API.
 
-A small demo (AAPL and MSFT, replayed sources, prices from 2023-06-01) runs with ``python -m finance_assets.cli
+A small demo (AAPL and MSFT, replayed sources, prices from 2022-06-01) runs with ``python -m finance_assets.cli
 demo`` into a temporary lakehouse; ``dagster-webserver`` then serves that instance on a free loopback port, and
 the assertions are about what its GraphQL API (the UI's own) answers: runs named by their job, dbt tests
 evaluated as checks, partition counts, owners.
@@ -42,7 +42,7 @@ def demo_env(home: Path) -> dict[str, str]:
         "DAGSTER_HOME": str(home / "dagster"),
         "REPLAY_DIR": str(REPLAY),
         "UNIVERSE": DEMO_UNIVERSE,
-        "PRICES_START": "2023-06-01",
+        "PRICES_START": "2022-06-01",  # the model needs a year of bars and labels before its cutoff
         "DAGSTER_DISABLE_TELEMETRY": "1",
         "DO_NOT_TRACK": "true",
         "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -188,3 +188,14 @@ def test_owners_are_shown_per_layer(graphql: str) -> None:
         "gold/income_statement": ["data-engineering"],
         "ml/predictions": ["quant-research"],
     }
+
+
+def test_the_model_links_to_its_mlflow_run_absolutely(graphql: str) -> None:
+    query = """query ($path: [String!]!) { assetNodeOrError(assetKey: {path: $path}) { ... on AssetNode {
+        assetMaterializations(limit: 1) { metadataEntries { label __typename
+        ... on UrlMetadataEntry { url } } } } } }"""
+    node = _query(graphql, query, {"path": ["ml", "return_model"]})["assetNodeOrError"]
+    entries = {e["label"]: e for e in node["assetMaterializations"][0]["metadataEntries"]}
+    link = entries["mlflow/run"]
+    assert link["__typename"] == "UrlMetadataEntry"
+    assert link["url"].startswith("http://127.0.0.1:5000/#/experiments/")  # `make mlflow-ui` of the demo's store

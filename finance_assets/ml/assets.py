@@ -347,7 +347,7 @@ def return_model(
             "mlflow/run_id": result.run_id,
             "mlflow/experiment_id": result.experiment_id,
             "mlflow/tracking_uri": store.tracking_uri if store.tracking_uri.startswith("sqlite") else "server",
-            "mlflow/run": tracking.run_link(store, result.experiment_id, result.run_id),
+            "mlflow/run": dg.MetadataValue.url(tracking.run_link(mlflow.ui_url, result.experiment_id, result.run_id)),
             "model/name": MODEL_NAME,
             "model/version": result.model_version,
             "model/champion_version": result.champion_version,
