@@ -31,15 +31,23 @@ from finance_assets.ml import checks as ml_checks
 from finance_assets.ml import dataset, metrics, plots, tracking
 from finance_assets.ml.resources import MlflowResource, OptunaResource
 from finance_assets.ml.spec import (
+    BACKTEST_COST_BPS,
+    BACKTEST_QUANTILES,
+    BACKTEST_REFIT_MONTHS,
     CODE_VERSION,
     FEATURE_SERVICE,
+    FOLD_MONTHS,
+    HOLDOUT_MONTHS,
     LABEL,
     LABELS_TABLE,
+    MIN_TRAIN_MONTHS,
     MODEL_NAME,
+    N_FOLDS,
     N_TRIALS,
     NOMINAL_COVERAGE,
     PREDICTION_COLUMNS,
     PREDICTIONS_TABLE,
+    SEED,
     TRAINING_SET_TABLE,
     TUNING_TIMEOUT_SECONDS,
 )
@@ -243,13 +251,13 @@ class ReturnModelConfig(dg.Config):
     """Optuna trials the study should have (a resumed study only runs the missing ones)."""
     timeout_seconds: float | None = TUNING_TIMEOUT_SECONDS
     """Stop starting trials after this long (the trials done so far count)."""
-    n_folds: int = 4
-    fold_months: int = 6
-    holdout_months: int = 12
-    min_train_months: int = 24
+    n_folds: int = N_FOLDS
+    fold_months: int = FOLD_MONTHS
+    holdout_months: int = HOLDOUT_MONTHS
+    min_train_months: int = MIN_TRAIN_MONTHS
     cutoff_date: str | None = None
     """Train on labels known by this date (default: the last known label)."""
-    seed: int = 42
+    seed: int = SEED
     study_name: str | None = None
     """Default: derived from the data and the protocol (same inputs -> same study, resumed)."""
     fixed_params: dict[str, float] | None = None
@@ -366,15 +374,15 @@ def return_model(
 
 # ---- backtest ---------------------------------------------------------------------------------------------
 class BacktestAssetConfig(dg.Config):
-    min_train_months: int = 24
+    min_train_months: int = MIN_TRAIN_MONTHS
     """Months of history before the first out-of-sample month."""
-    refit_months: int = 6
+    refit_months: int = BACKTEST_REFIT_MONTHS
     """Refit the model every this many months (walk forward, embargoed)."""
-    n_quantiles: int = 5
+    n_quantiles: int = BACKTEST_QUANTILES
     """Long the top, short the bottom of this many buckets of predicted p50."""
-    cost_bps: float = 10.0
+    cost_bps: float = BACKTEST_COST_BPS
     """Cost per unit of weight traded, in basis points."""
-    seed: int = 42
+    seed: int = SEED
 
 
 def _latest_training_run(context: dg.AssetExecutionContext) -> str:
