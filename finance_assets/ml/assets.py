@@ -366,7 +366,11 @@ def return_model(
             "holdout/challenger": dg.MetadataValue.json(_finite(result.holdout)),
             "holdout/baseline": dg.MetadataValue.json(_finite(result.baseline)),
             "holdout/champion": dg.MetadataValue.json(_finite(result.champion_holdout or {})),
-            "note": "Rank IC over 3 names is very noisy (4 possible values per month): read pinball loss first.",
+            "universe/tickers": frame["ticker"].n_unique(),
+            "note": (
+                f"Rank IC per month over {frame['ticker'].n_unique()} names: read it with its t-stat (and the "
+                "ml/backtest placebo); pinball loss against the baseline first."
+            ),
             **_snapshot_metadata(snapshots),
         }
     )
@@ -725,7 +729,7 @@ def prediction_performance(
             "overall": dg.MetadataValue.json(_finite(overall)),
             "plot": dg.MetadataValue.md(plots.markdown_image(png, "rank IC and coverage per month")),
             "months_table": dg.MetadataValue.md(plots.markdown_table(table.tail(24))),
-            "note": "Rank IC over 3 names takes 4 values per month: a noisy signal; coverage is steadier.",
+            "note": "Monthly rank IC is noisy with few names (n_names per month in the table); coverage is steadier.",
             **_snapshot_metadata(pins),
             "dagster/table_name": f"lakehouse.{table_name(PERFORMANCE_KEY)}",
         },
