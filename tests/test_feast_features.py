@@ -136,6 +136,7 @@ VIEWS = {
     "company_sectors": SECTOR_COLUMNS,
 }
 UNKNOWN = "ZZZZ"
+V1 = "return_model_v1"  # the service whose tables these export tests pin
 
 
 @dataclass
@@ -619,7 +620,8 @@ def test_redis_online_store_returns_nulls_for_an_unknown_ticker(
             )
             repo = load_definitions()
             store.apply([*repo.entities, *repo.data_sources, *repo.feature_views, *repo.feature_services])
-            store.materialize(datetime(1970, 1, 1, tzinfo=UTC), datetime.now(UTC))
+            # the Gold views (ml.predictions is written later, by the ML stage)
+            store.materialize(datetime(1970, 1, 1, tzinfo=UTC), datetime.now(UTC), feature_views=sorted(VIEWS))
             got = _online(store, ["AAPL", UNKNOWN])
             response = store.get_online_features(
                 features=["price_features:momentum_21d"], entity_rows=[{"ticker": UNKNOWN}]
@@ -655,9 +657,7 @@ def test_training_export_is_rebuilt_identically_from_recorded_snapshots(feast_la
         lakehouse = IcebergLakehouse.from_settings(Settings.from_env())
         store = feast_lakehouse.store()
         original = lakehouse.read(table)
-        frame, snapshots = build_training_frame(
-            entities, feature_service="return_model_v1", store=store, lakehouse=lakehouse
-        )
+        frame, snapshots = build_training_frame(entities, feature_service=V1, store=store, lakehouse=lakehouse)
         assert snapshots == {
             t: lakehouse.current_snapshot_id(t)
             for t in ("gold.fundamental_features", "gold.price_features", "gold.ratio_features")
@@ -666,15 +666,17 @@ def test_training_export_is_rebuilt_identically_from_recorded_snapshots(feast_la
         try:
             # a new snapshot of one source table: the ratios change
             lakehouse.write(table, original.with_columns(pl.col("net_margin") * 2))
-            now, now_snapshots = build_training_frame(entities, store=store, lakehouse=lakehouse)
+            now, now_snapshots = build_training_frame(entities, feature_service=V1, store=store, lakehouse=lakehouse)
             assert now_snapshots[table] != snapshots[table]
             assert not now["net_margin"].equals(frame["net_margin"])
             rebuilt, rebuilt_snapshots = build_training_frame(
-                entities, snapshots=snapshots, store=store, lakehouse=lakehouse
+                entities, feature_service=V1, snapshots=snapshots, store=store, lakehouse=lakehouse
             )
             assert rebuilt_snapshots == snapshots
             pd.testing.assert_frame_equal(rebuilt, frame)
             with pytest.raises(SnapshotPinError, match="do not cover"):
-                build_training_frame(entities, snapshots={table: snapshots[table]}, store=store, lakehouse=lakehouse)
+                build_training_frame(
+                    entities, feature_service=V1, snapshots={table: snapshots[table]}, store=store, lakehouse=lakehouse
+                )
         finally:
             lakehouse.write(table, original)  # other tests of the session read the original rows

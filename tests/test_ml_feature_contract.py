@@ -34,3 +34,21 @@ def test_feature_set_v2_is_the_default_and_grows_toward_fifty_features() -> None
 def test_a_feature_the_view_does_not_serve_is_refused() -> None:
     with pytest.raises(ValueError, match="price_features serves no"):
         catalog.features_of("price_features", ("momentum_21d", "momentum_7d"))
+
+
+def test_dagster_configs_the_trainer_the_demo_and_the_readme_share_one_budget() -> None:
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from finance_assets.ml.assets import BacktestAssetConfig, ReturnModelConfig
+    from finance_assets.ml.backtest import BacktestConfig
+    from finance_assets.ml.demo import DEMO_TRIALS
+    from finance_assets.ml.training import TrainConfig
+
+    dagster, trainer = ReturnModelConfig(), TrainConfig()
+    for name in ("n_trials", "timeout_seconds", "n_folds", "fold_months", "holdout_months", "min_train_months", "seed"):
+        assert getattr(dagster, name) == getattr(trainer, name), name
+    assert asdict(BacktestConfig()) == BacktestAssetConfig().model_dump()
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert dagster.n_trials == DEMO_TRIALS and f"`n_trials` ({dagster.n_trials})" in readme
+    assert f"`timeout_seconds` ({dagster.timeout_seconds:g})" in readme

@@ -32,15 +32,23 @@ from finance_assets.ml import checks as ml_checks
 from finance_assets.ml import dataset, metrics, plots, tracking
 from finance_assets.ml.resources import MlflowResource, OptunaResource
 from finance_assets.ml.spec import (
+    BACKTEST_COST_BPS,
+    BACKTEST_QUANTILES,
+    BACKTEST_REFIT_MONTHS,
     CODE_VERSION,
     FEATURE_SERVICE,
+    FOLD_MONTHS,
+    HOLDOUT_MONTHS,
     LABEL,
     LABELS_TABLE,
+    MIN_TRAIN_MONTHS,
     MODEL_NAME,
+    N_FOLDS,
     N_TRIALS,
     NOMINAL_COVERAGE,
     PREDICTION_COLUMNS,
     PREDICTIONS_TABLE,
+    SEED,
     TRAINING_SET_TABLE,
     TUNING_TIMEOUT_SECONDS,
 )
@@ -245,13 +253,13 @@ class ReturnModelConfig(dg.Config):
     """Optuna trials the study should have (a resumed study only runs the missing ones)."""
     timeout_seconds: float | None = TUNING_TIMEOUT_SECONDS
     """Stop starting trials after this long (the trials done so far count)."""
-    n_folds: int = 4
-    fold_months: int = 6
-    holdout_months: int = 12
-    min_train_months: int = 24
+    n_folds: int = N_FOLDS
+    fold_months: int = FOLD_MONTHS
+    holdout_months: int = HOLDOUT_MONTHS
+    min_train_months: int = MIN_TRAIN_MONTHS
     cutoff_date: str | None = None
     """Train on labels known by this date (default: the last known label)."""
-    seed: int = 42
+    seed: int = SEED
     study_name: str | None = None
     """Default: derived from the data and the protocol (same inputs -> same study, resumed)."""
     fixed_params: dict[str, float] | None = None
@@ -361,7 +369,11 @@ def return_model(
             "holdout/challenger": dg.MetadataValue.json(_finite(result.holdout)),
             "holdout/baseline": dg.MetadataValue.json(_finite(result.baseline)),
             "holdout/champion": dg.MetadataValue.json(_finite(result.champion_holdout or {})),
-            "note": "Rank IC over 3 names is very noisy (4 possible values per month): read pinball loss first.",
+            "universe/tickers": frame["ticker"].n_unique(),
+            "note": (
+                f"Rank IC per month over {frame['ticker'].n_unique()} names: read it with its t-stat (and the "
+                "ml/backtest placebo); pinball loss against the baseline first."
+            ),
             **_snapshot_metadata(snapshots),
         }
     )
@@ -369,15 +381,15 @@ def return_model(
 
 # ---- backtest ---------------------------------------------------------------------------------------------
 class BacktestAssetConfig(dg.Config):
-    min_train_months: int = 24
+    min_train_months: int = MIN_TRAIN_MONTHS
     """Months of history before the first out-of-sample month."""
-    refit_months: int = 6
+    refit_months: int = BACKTEST_REFIT_MONTHS
     """Refit the model every this many months (walk forward, embargoed)."""
-    n_quantiles: int = 5
+    n_quantiles: int = BACKTEST_QUANTILES
     """Long the top, short the bottom of this many buckets of predicted p50."""
-    cost_bps: float = 10.0
+    cost_bps: float = BACKTEST_COST_BPS
     """Cost per unit of weight traded, in basis points."""
-    seed: int = 42
+    seed: int = SEED
 
 
 def _latest_training_run(context: dg.AssetExecutionContext) -> str:
@@ -745,7 +757,7 @@ def prediction_performance(
             "overall": dg.MetadataValue.json(_finite(overall)),
             "plot": dg.MetadataValue.md(plots.markdown_image(png, "rank IC and coverage per month")),
             "months_table": dg.MetadataValue.md(plots.markdown_table(table.tail(24))),
-            "note": "Rank IC over 3 names takes 4 values per month: a noisy signal; coverage is steadier.",
+            "note": "Monthly rank IC is noisy with few names (n_names per month in the table); coverage is steadier.",
             **_snapshot_metadata(pins),
             "dagster/table_name": f"lakehouse.{table_name(PERFORMANCE_KEY)}",
         },

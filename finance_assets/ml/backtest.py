@@ -34,7 +34,14 @@ import numpy as np
 import polars as pl
 
 from finance_assets.ml import metrics, model
-from finance_assets.ml.spec import PREDICTION_COLUMNS
+from finance_assets.ml.spec import (
+    BACKTEST_COST_BPS,
+    BACKTEST_QUANTILES,
+    BACKTEST_REFIT_MONTHS,
+    MIN_TRAIN_MONTHS,
+    PREDICTION_COLUMNS,
+    SEED,
+)
 from finance_assets.ml.splits import embargoed_split
 
 MONTHS_PER_YEAR = 12
@@ -42,11 +49,11 @@ MONTHS_PER_YEAR = 12
 
 @dataclass(frozen=True)
 class BacktestConfig:
-    min_train_months: int = 24
-    refit_months: int = 6
-    n_quantiles: int = 5
-    cost_bps: float = 10.0
-    seed: int = 42
+    min_train_months: int = MIN_TRAIN_MONTHS
+    refit_months: int = BACKTEST_REFIT_MONTHS
+    n_quantiles: int = BACKTEST_QUANTILES
+    cost_bps: float = BACKTEST_COST_BPS
+    seed: int = SEED
 
 
 @dataclass(frozen=True)

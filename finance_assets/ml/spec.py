@@ -20,6 +20,16 @@ CHAMPION_ALIAS = "champion"
 # Tuning budget: the Dagster config default, the trainer's default and the demo's (README: 30 trials).
 N_TRIALS = 30
 TUNING_TIMEOUT_SECONDS = 900.0
+# The training protocol's defaults (Dagster config and the trainer read these; README documents them).
+N_FOLDS = 4
+FOLD_MONTHS = 6
+HOLDOUT_MONTHS = 12
+MIN_TRAIN_MONTHS = 24
+SEED = 42
+# The backtest's defaults: walk-forward refits, long-short quintiles, 10 bps per unit traded.
+BACKTEST_REFIT_MONTHS = 6
+BACKTEST_QUANTILES = 5
+BACKTEST_COST_BPS = 10.0
 
 # Entity of every row: a ticker at a month-end session.
 ENTITY_COLUMNS: tuple[str, ...] = ("ticker", "as_of_date")

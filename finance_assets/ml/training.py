@@ -38,12 +38,17 @@ from finance_assets.ml.dataset import STATEMENT_TABLES
 from finance_assets.ml.spec import (
     CHAMPION_ALIAS,
     CODE_VERSION,
+    FOLD_MONTHS,
+    HOLDOUT_MONTHS,
     HORIZON_TRADING_DAYS,
     LABELS_TABLE,
+    MIN_TRAIN_MONTHS,
     MODEL_NAME,
+    N_FOLDS,
     N_TRIALS,
     PREDICTION_COLUMNS,
     QUANTILES,
+    SEED,
     TUNING_TIMEOUT_SECONDS,
 )
 from finance_assets.ml.splits import embargoed_split, walk_forward_splits
@@ -59,12 +64,12 @@ CV_METRICS_ATTR = "cv_metrics"
 class TrainConfig:
     n_trials: int = N_TRIALS
     timeout_seconds: float | None = TUNING_TIMEOUT_SECONDS
-    n_folds: int = 4
-    fold_months: int = 6
-    holdout_months: int = 12
-    min_train_months: int = 24
+    n_folds: int = N_FOLDS
+    fold_months: int = FOLD_MONTHS
+    holdout_months: int = HOLDOUT_MONTHS
+    min_train_months: int = MIN_TRAIN_MONTHS
     cutoff: date | None = None
-    seed: int = 42
+    seed: int = SEED
     fixed_params: Mapping[str, Any] | None = None  # skip tuning: fit exactly these parameters
     study_name: str | None = None
     min_improvement: float = 0.0  # challenger must beat the champion's holdout pinball loss by this much
