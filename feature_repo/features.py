@@ -1,5 +1,5 @@
-"""The lakehouse's Feast definitions: entity ``ticker``, four feature views over Gold Iceberg tables and the
-feature service the return model trains on.
+"""The lakehouse's Feast definitions: entity ``ticker``, one feature view per Gold Iceberg table (and one over
+the model's predictions), and the feature services the return model trains on and serves.
 
 Applied by the Dagster asset ``feast_registry`` (or ``python -m finance_assets.features apply``). Every
 source is a :class:`LakehouseIcebergSource`: the registry stores ``namespace.table`` only, the catalog comes
@@ -43,137 +43,124 @@ def _schema(view: str) -> list[Field]:
     return [Field(name=f.name, dtype=_DTYPES[f.dtype], description=f.description) for f in catalog.VIEWS[view]]
 
 
-def _tags(domain: str, table: str, timestamp: str) -> dict[str, str]:
-    return {"domain": domain, "layer": "gold", "source_table": table, "point_in_time": timestamp}
+def _view(
+    name: str,
+    *,
+    source_name: str,
+    table: str,
+    timestamp_field: str,
+    point_in_time: str,
+    domain: str,
+    ttl: timedelta,
+    source_description: str,
+    description: str,
+    layer: str = "gold",
+) -> FeatureView:
+    """One feature view over one lakehouse table (its source declared with it; fields from the catalog)."""
+    tags = {"domain": domain, "layer": layer, "source_table": table, "point_in_time": point_in_time}
+    source = LakehouseIcebergSource(
+        name=source_name,
+        table=table,
+        timestamp_field=timestamp_field,
+        description=source_description,
+        owner=OWNER,
+        tags=tags,
+    )
+    return FeatureView(
+        name=name,
+        entities=[ticker],
+        ttl=ttl,
+        source=source,
+        online=True,
+        description=description,
+        owner=OWNER,
+        tags=tags,
+        schema=_schema(name),
+    )
 
 
 # ---- fundamentals: the three statements of the latest public period ------------------------------------
-fundamental_features_source = LakehouseIcebergSource(
-    name="gold_fundamental_features",
+fundamentals = _view(
+    "fundamentals",
+    source_name="gold_fundamental_features",
     table="gold.fundamental_features",
     timestamp_field="event_timestamp",
-    description="gold.fundamental_features: per (ticker, filing date) the statements of the latest public period.",
-    owner=OWNER,
-    tags=_tags("fundamentals", "gold.fundamental_features", "filed_at"),
-)
-
-fundamentals = FeatureView(
-    name="fundamentals",
-    entities=[ticker],
+    point_in_time="filed_at",
+    domain="fundamentals",
     ttl=FUNDAMENTALS_TTL,
-    source=fundamental_features_source,
-    online=True,
+    source_description="gold.fundamental_features: per (ticker, filing date) the latest public period's statements.",
     description=(
         "Income statement, balance sheet and cash flow of the most recent fiscal period public on the "
         "entity's date (first-reported values, never restated ones). A value exists only from the filing "
         "date (filed_at) on; before a company's first filing the features are null. 12m flows: the fiscal "
         "year for an annual row, the trailing twelve months for a quarterly row."
     ),
-    owner=OWNER,
-    tags=_tags("fundamentals", "gold.fundamental_features", "filed_at"),
-    schema=_schema("fundamentals"),
 )
 
 # ---- financial ratios of the same period ---------------------------------------------------------------
-ratio_features_source = LakehouseIcebergSource(
-    name="gold_ratio_features",
+financial_ratios = _view(
+    "financial_ratios",
+    source_name="gold_ratio_features",
     table="gold.ratio_features",
     timestamp_field="event_timestamp",
-    description="gold.ratio_features: gold.financial_ratios of the period gold.fundamental_features chose.",
-    owner=OWNER,
-    tags=_tags("fundamentals", "gold.ratio_features", "filed_at"),
-)
-
-financial_ratios = FeatureView(
-    name="financial_ratios",
-    entities=[ticker],
+    point_in_time="filed_at",
+    domain="fundamentals",
     ttl=FUNDAMENTALS_TTL,
-    source=ratio_features_source,
-    online=True,
+    source_description="gold.ratio_features: gold.financial_ratios of the period gold.fundamental_features chose.",
     description=(
         "KPIs of gold.financial_ratios for the same period as `fundamentals`, public from filed_at on. "
         "Valuation uses the last close on or before the filing date (null without a close in the 4 days "
         "before it, and for non-USD reporters)."
     ),
-    owner=OWNER,
-    tags=_tags("fundamentals", "gold.ratio_features", "filed_at"),
-    schema=_schema("financial_ratios"),
 )
 
 # ---- daily price features --------------------------------------------------------------------------------
-price_features_source = LakehouseIcebergSource(
-    name="gold_price_features",
+price_features = _view(
+    "price_features",
+    source_name="gold_price_features",
     table="gold.price_features",
     timestamp_field="trade_date",
-    description="gold.price_features: daily features per ticker from bars up to the trading date.",
-    owner=OWNER,
-    tags=_tags("markets", "gold.price_features", "trade_date"),
-)
-
-price_features = FeatureView(
-    name="price_features",
-    entities=[ticker],
+    point_in_time="trade_date",
+    domain="markets",
     ttl=PRICES_TTL,
-    source=price_features_source,
-    online=True,
+    source_description="gold.price_features: daily features per ticker from bars up to the trading date.",
     description=(
         "Daily price features of the trading date (bars up to and including its close; no look-ahead). "
         "Null when the last bar is more than 7 days old, and until a feature's window is full."
     ),
-    owner=OWNER,
-    tags=_tags("markets", "gold.price_features", "trade_date"),
-    schema=_schema("price_features"),
 )
 
 # ---- filing signals -----------------------------------------------------------------------------------------
-filing_signal_features_source = LakehouseIcebergSource(
-    name="gold_filing_signal_features",
+filing_signals = _view(
+    "filing_signals",
+    source_name="gold_filing_signal_features",
     table="gold.filing_signal_features",
     timestamp_field="event_timestamp",
-    description="gold.filing_signal_features: gold.filing_signals counted as of each date a count changes.",
-    owner=OWNER,
-    tags=_tags("filings", "gold.filing_signal_features", "signal_date"),
-)
-
-filing_signals = FeatureView(
-    name="filing_signals",
-    entities=[ticker],
+    point_in_time="signal_date",
+    domain="filings",
     ttl=timedelta(0),  # a count holds until the next change point (rows exist at every change)
-    source=filing_signal_features_source,
-    online=True,
+    source_description="gold.filing_signal_features: gold.filing_signals counted as of each date a count changes.",
     description=(
         "Late-filing notices, amendments and restatements of the company as of the entity's date: in the "
         "trailing 365 days and in total since the first recorded filing. Null for a company with no signal "
         "yet (read it as 0)."
     ),
-    owner=OWNER,
-    tags=_tags("filings", "gold.filing_signal_features", "signal_date"),
-    schema=_schema("filing_signals"),
 )
 
 # ---- sectors: reference data, one row per ticker ------------------------------------------------------------
-company_sectors_source = LakehouseIcebergSource(
-    name="gold_company_sectors",
+company_sectors = _view(
+    "company_sectors",
+    source_name="gold_company_sectors",
     table="gold.company_sectors",
     timestamp_field="valid_from",
-    description="gold.company_sectors: per priced ticker its SIC code and sector (valid_from = the epoch).",
-    owner=OWNER,
-    tags=_tags("companies", "gold.company_sectors", "valid_from"),
-)
-
-company_sectors = FeatureView(
-    name="company_sectors",
-    entities=[ticker],
+    point_in_time="valid_from",
+    domain="companies",
     ttl=timedelta(0),  # reference data: a sector holds on every date
-    source=company_sectors_source,
-    online=True,
+    source_description="gold.company_sectors: per priced ticker its SIC code and sector (valid_from = the epoch).",
     description=(
         "The company's SIC code and sector, for every priced ticker (with SEC data or without): from its "
         "filing index when ingested, else SEC's 2021q1 Financial Statement Data Sets; Unknown otherwise."
     ),
-    owner=OWNER,
-    tags=_tags("companies", "gold.company_sectors", "valid_from"),
-    schema=_schema("company_sectors"),
 )
 
 # ---- the model's predictions (ml.predictions, written by the Dagster asset ml/predictions) ----------------
@@ -181,29 +168,21 @@ company_sectors = FeatureView(
 # materializes it into the online store after each prediction run (feast_online_features leaves it alone).
 PREDICTIONS_TTL = timedelta(days=45)  # monthly predictions: the next month end, plus the time to run it
 
-predictions_source = LakehouseIcebergSource(
-    name="ml_predictions",
+return_model_predictions = _view(
+    "return_model_predictions",
+    source_name="ml_predictions",
     table="ml.predictions",
     timestamp_field="as_of_date",
-    description="ml.predictions: p10/p50/p90 per (ticker, month end) from the champion model version.",
-    owner=OWNER,
-    tags={"domain": "ml", "layer": "ml", "source_table": "ml.predictions", "point_in_time": "as_of_date"},
-)
-
-return_model_predictions = FeatureView(
-    name="return_model_predictions",
-    entities=[ticker],
+    point_in_time="as_of_date",
+    domain="ml",
+    layer="ml",
     ttl=PREDICTIONS_TTL,
-    source=predictions_source,
-    online=True,
+    source_description="ml.predictions: p10/p50/p90 per (ticker, month end) from the champion model version.",
     description=(
         "The latest month-end prediction of return_model for the company: p10/p50/p90 of the 21-session "
         "forward excess log return, the model version and the as-of session. Null for a company the model "
         "has not predicted."
     ),
-    owner=OWNER,
-    tags={"domain": "ml", "layer": "ml", "source_table": "ml.predictions", "point_in_time": "as_of_date"},
-    schema=_schema("return_model_predictions"),
 )
 
 # ---- what the return model trains on ---------------------------------------------------------------------
