@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from finance_assets.launch import Launch, Outcome
@@ -54,3 +55,27 @@ print("after")
     assert result.stdout == "stage line\nafter\n" and result.stderr == ""
     logged = (tmp_path / "demo.log").read_text()
     assert "dagster event log line" in logged and "a dependency warning" in logged and "dbt output" in logged
+
+
+def test_a_company_the_source_lacks_is_a_data_gap_of_its_run_not_an_error(
+    lakehouse_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # replay: EXPE's submissions are recorded, its companyfacts are not (a 404, status not_found)
+    monkeypatch.setenv("UNIVERSE", "EXPE")
+    import dagster as dg
+
+    from finance_assets.cli import init
+    from finance_assets.core.settings import Settings
+    from finance_assets.definitions import build_definitions
+    from finance_assets.launch import launch, plan
+
+    settings = Settings.from_env()
+    init(settings)
+    defs, instance = build_definitions(settings), dg.DagsterInstance.get()
+    [tickers] = plan(defs, instance, "bronze_reference")
+    assert launch(defs, instance, tickers, launched_by="test").ok
+    [run] = plan(defs, instance, "bronze_edgar_companies", partition_keys=["EXPE"])
+    outcome = launch(defs, instance, run, launched_by="test")
+    assert not outcome.ok  # Dagster shows EXPE's partition failed: re-run failed retries it
+    assert outcome.gaps == outcome.failures and outcome.errors == []
+    assert any("for EXPE" in gap for gap in outcome.gaps)
