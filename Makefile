@@ -20,6 +20,8 @@ ifeq ($(UV),)
   UV := $(PYTHON) -m uv
 endif
 
+DAGSTER_PORT ?= 3000
+
 .PHONY: setup demo test test-prod test-fast lint dev init clean bench serve-features mlflow-ui
 
 setup: ## install uv if missing, then the locked environment
@@ -63,8 +65,12 @@ serve-features: setup ## Feast feature server on http://127.0.0.1:$(FEAST_PORT) 
 
 # Schedules and sensors are created RUNNING here (LAKEHOUSE_AUTOMATION=on); tests and a bare instance keep
 # them STOPPED. LAKEHOUSE_AUTOMATION=off make dev starts the UI without them.
-dev: init ## the Dagster UI on http://127.0.0.1:3000
-	@LAKEHOUSE_AUTOMATION=$${LAKEHOUSE_AUTOMATION:-on} $(UV) run --frozen dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+# Stopping: Ctrl-C, or SIGTERM to make. `exec` puts uv (which forwards SIGINT/SIGTERM to its child) in the recipe
+# shell's place, so make's SIGTERM to its child reaches `dagster dev`, which treats SIGTERM as Ctrl-C and stops
+# its webserver and daemon; without it the shell swallowed the signal and Dagster kept running.
+dev: init ## the Dagster UI on http://127.0.0.1:3000 (stops on Ctrl-C or SIGTERM)
+	@export LAKEHOUSE_AUTOMATION=$${LAKEHOUSE_AUTOMATION:-on}; \
+		exec $(UV) run --frozen dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
 
 # The embedded profile's MLflow store (SQLite + local artifacts under LAKEHOUSE_HOME); in prod, open the
 # MLflow server at MLFLOW_TRACKING_URI instead.

@@ -13,4 +13,5 @@ BENCHMARKS: tuple[str, ...] = (
     "dbt_memory",
     "end_to_end",
     "feast_online",
+    "training",
 )

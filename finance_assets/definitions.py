@@ -10,6 +10,7 @@ import dagster as dg
 from finance_assets.core.alerts import build_alert_definitions
 from finance_assets.core.automation import with_default_automation
 from finance_assets.core.freshness import QUARTERLY, build_freshness_definitions
+from finance_assets.core.owners import with_owners
 from finance_assets.core.settings import Settings
 from finance_assets.edgar import assets as edgar_assets
 from finance_assets.edgar import holdings_assets
@@ -28,9 +29,11 @@ from finance_assets.resources import resources_for
 from finance_assets.transform import assets as transform_assets
 from finance_assets.transform.jobs import build_transform_definitions
 
-ASSETS = with_default_automation(
-    dg.load_assets_from_modules(
-        [edgar_assets, holdings_assets, market_assets, fmp_assets, transform_assets, feature_assets, ml_assets]
+ASSETS = with_owners(
+    with_default_automation(
+        dg.load_assets_from_modules(
+            [edgar_assets, holdings_assets, market_assets, fmp_assets, transform_assets, feature_assets, ml_assets]
+        )
     )
 )
 

@@ -90,6 +90,8 @@ def resources_for(settings: Settings, *, secrets: Secrets = "env") -> dict[str, 
     mlflow = MlflowResource(
         tracking_uri=secret("mlflow_tracking_uri") or mlflow_uri,
         artifact_location=(home / "mlartifacts").as_uri() if mlflow_local else None,  # a server decides its own
+        ui_url=settings.mlflow_ui_url
+        or (mlflow_uri if mlflow_uri and mlflow_uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"),
     )
     optuna = OptunaResource(
         storage=secret("optuna_storage") or (f"sqlite:///{home / 'optuna.db'}" if local else None),

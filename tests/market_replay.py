@@ -18,6 +18,16 @@ SP500 = REPLAY / "yahoo_sp500_2015_2020"
 GSPC = REPLAY / "yahoo_daily_2003_2023" / "GSPC.csv"
 HORIZON = 21
 FEATURES = ["momentum_21d", "momentum_63d", "momentum_126d", "momentum_252d", "realized_vol_20d"]
+# more of feature set v2's price side, for the training benchmark's width (same definitions as the SQL)
+WIDE_FEATURES = [
+    *FEATURES,
+    "momentum_5d",
+    "momentum_12_1",
+    "realized_vol_60d",
+    "realized_vol_120d",
+    "max_return_21d",
+    "log_dollar_volume_20d",
+]
 
 
 def _bars(limit: int | None) -> pl.DataFrame:
@@ -27,6 +37,8 @@ def _bars(limit: int | None) -> pl.DataFrame:
             pl.col("Date").str.to_date().alias("trade_date"),
             pl.lit(f.name.removesuffix(".csv.gz")).alias("ticker"),
             pl.col("Adj Close").alias("adj_close"),
+            pl.col("Close").alias("close"),
+            pl.col("Volume").alias("volume"),
         )
         for f in files
     ]
@@ -50,7 +62,13 @@ def market_frame(limit: int | None = None) -> pl.DataFrame:
             (pl.col("adj_close") / pl.col("adj_close").shift(n) - 1).over("ticker").alias(f"momentum_{n}d")
             for n in (21, 63, 126, 252)
         ],
-        (log_ret.rolling_std(20) * 252**0.5).over("ticker").alias("realized_vol_20d"),
+        *[(log_ret.rolling_std(n) * 252**0.5).over("ticker").alias(f"realized_vol_{n}d") for n in (20, 60, 120)],
+        (pl.col("adj_close") / pl.col("adj_close").shift(5) - 1).over("ticker").alias("momentum_5d"),
+        (pl.col("adj_close").shift(21) / pl.col("adj_close").shift(252) - 1).over("ticker").alias("momentum_12_1"),
+        ((pl.col("adj_close") / pl.col("adj_close").shift(1) - 1).rolling_max(21))
+        .over("ticker")
+        .alias("max_return_21d"),
+        (pl.col("close") * pl.col("volume")).rolling_mean(20).log().over("ticker").alias("log_dollar_volume_20d"),
         pl.col("trade_date").shift(-HORIZON).over("ticker").alias("label_end"),
         (
             (pl.col("adj_close").shift(-HORIZON) / pl.col("adj_close")).log()
@@ -63,6 +81,6 @@ def market_frame(limit: int | None = None) -> pl.DataFrame:
     month_ends = month_ends["trade_date"]
     return (
         frame.filter(pl.col("trade_date").is_in(month_ends.implode()) & pl.col("momentum_252d").is_not_null())
-        .select("ticker", pl.col("trade_date").alias("as_of_date"), "label", "label_end", *FEATURES)
+        .select("ticker", pl.col("trade_date").alias("as_of_date"), "label", "label_end", *WIDE_FEATURES)
         .sort("as_of_date", "ticker")
     )

@@ -241,3 +241,22 @@ def test_a_wrongly_typed_companyfacts_field_is_a_payload_error_naming_the_field(
         parse_company_facts(doc, ticker="AAPL")
     expected = field or "facts.dei.EntityCommonStockSharesOutstanding.units.shares"
     assert raised.value.field == expected
+
+
+def test_a_filing_index_with_a_missing_extra_page_lands_and_is_recorded_as_incomplete(
+    lakehouse_env: Path, replay_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # AAPL's recorded submissions index lists CIK0000320193-submissions-001.json (1,206 filings up to
+    # 2015-03-11), which is not recorded: the recent filings land, the company is flagged, nothing fails.
+    recent = orjson.loads((replay_dir / "edgar/submissions/CIK0000320193.json").read_bytes())["filings"]["recent"]
+    _register(monkeypatch, "AAPL")
+    result = _materialize(["bronze/edgar_filings"], "AAPL")
+    assert result.success
+    lake = IcebergLakehouse.from_settings(Settings.from_env())
+    filings = lake.read("bronze.edgar_filings")
+    assert filings.height == len(set(recent["accessionNumber"]))
+    [status] = lake.read(INGEST_STATUS_TABLE).iter_rows(named=True)
+    assert status["status"] == "incomplete_filing_index" and status["rows"] == filings.height
+    assert "CIK0000320193-submissions-001.json" in status["error"]
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks[COMPANIES_CHECK].passed and not checks["submissions_pages_complete"].passed

@@ -42,7 +42,7 @@ import pytest
 from pyiceberg.expressions import In
 
 from finance_assets.core.iceberg import IcebergLakehouse
-from finance_assets.core.partitions import range_tags
+from finance_assets.core.partitions import companies_partitions, range_tags
 from finance_assets.core.settings import Settings, environment
 from finance_assets.resources import resources_for
 
@@ -355,7 +355,7 @@ def test_persistent_fault_fails_naming_source_and_url_and_leaves_tables_untouche
     _assert_unchanged(before)
 
 
-def test_a_source_down_mid_backfill_fails_the_run_naming_the_url_and_writes_no_company(
+def test_a_source_failing_one_company_mid_backfill_fails_only_that_company_naming_the_url(
     live_lakehouse: Path, sec: Sec
 ) -> None:
     instance = dg.DagsterInstance.get()
@@ -367,8 +367,18 @@ def test_a_source_down_mid_backfill_fails_the_run_naming_the_url_and_writes_no_c
     sec.plan(("/api/xbrl/companyfacts/CIK0001045810", ["500"]))  # AAPL and TSM answer; NVDA's never does
     text = _failure(_materialize([FACTS], partition_range=("AAPL", "TSM")))
     assert f"sec: GET {nvda_url}" in text and "failed after 3 attempt(s); last error: HTTP 500" in text
+    assert "NVDA (CIK 0001045810) companyfacts" in text and "[source_error]" in text
     assert len(sec.hits("/api/xbrl/companyfacts/CIK0001045810")) == MAX_RETRIES + 1
-    _assert_unchanged(before)  # AAPL and TSM were fetched, yet neither is written: the run is one commit
+    facts = _state()["bronze.edgar_company_facts"][1]
+    # AAPL's rows are as before (same payload); TSM landed; NVDA was not written and its partition failed
+    assert facts.filter(pl.col("ticker") == "AAPL").equals(
+        before["bronze.edgar_company_facts"][1].filter(pl.col("ticker") == "AAPL")
+    )
+    assert set(facts.get_column("ticker").unique().to_list()) == {"AAPL", "TSM"}
+    status = instance.get_status_by_partition(
+        dg.AssetKey.from_user_string(FACTS), ["AAPL", "NVDA", "TSM"], companies_partitions
+    )
+    assert {k: v.value for k, v in (status or {}).items()}["NVDA"] == "FAILED"
 
 
 def test_ticker_map_served_as_html_fails_and_keeps_tables_and_partitions(live_lakehouse: Path, sec: Sec) -> None:

@@ -7,7 +7,6 @@ Dagster); the feature assets run on it once per module, through Dagster.
 
 from __future__ import annotations
 
-import calendar
 import json
 import math
 import os
@@ -150,13 +149,13 @@ class FeastLakehouse:
         from finance_assets.features.assets import OnlineFeaturesConfig, feature_selection
 
         selection = selection or feature_selection()
-        ops = {"feast_online_features": OnlineFeaturesConfig(full_refresh=full_refresh)}
+        ops = {"features__feast_online_features": OnlineFeaturesConfig(full_refresh=full_refresh)}
         return dg.materialize(
             list(self.gold.defs.assets or []),
             selection=selection,
             instance=self.gold.instance,
             resources=self.gold.defs.resources,
-            run_config=dg.RunConfig(ops=ops if "feast_online_features" in selection else {}),
+            run_config=dg.RunConfig(ops=ops if "features/feast_online_features" in selection else {}),
             raise_on_error=False,
         )
 
@@ -429,8 +428,8 @@ def test_dagster_materialization_is_recorded_and_idempotent(feast_lakehouse: Fea
     from finance_assets.core.settings import Settings
 
     first = feast_lakehouse.first_run
-    registry = _metadata(first, "feast_registry")
-    online = _metadata(first, "feast_online_features")
+    registry = _metadata(first, "features/feast_registry")
+    online = _metadata(first, "features/feast_online_features")
     assert registry["feature_views"] == sorted([*VIEWS, "return_model_predictions"])
     assert registry["feature_services"] == ["return_model_serving", "return_model_v1", "return_model_v2"]
     assert set(online["intervals"]) == set(VIEWS) and online["online_store"] == "sqlite"
@@ -452,9 +451,9 @@ def test_dagster_materialization_is_recorded_and_idempotent(feast_lakehouse: Fea
         assert again.success
         after = _online(feast_lakehouse.store(), tickers)
         lakehouse = IcebergLakehouse.from_settings(Settings.from_env())
-        read_snapshots = _metadata(again, "feast_online_features")["iceberg/snapshots"]
+        read_snapshots = _metadata(again, "features/feast_online_features")["iceberg/snapshots"]
         current = {t: str(lakehouse.current_snapshot_id(t)) for t in read_snapshots}
-    rerun = _metadata(again, "feast_registry")
+    rerun = _metadata(again, "features/feast_registry")
     assert rerun["applied"] is False and rerun["changes"] == []
     assert rerun["registry_fingerprint"] == registry["registry_fingerprint"]
     assert after == before  # same online values
@@ -473,13 +472,13 @@ def test_registry_is_reapplied_when_the_definitions_change(
         view.description = f"{view.description} (edited)"
         return repo
 
-    original = _metadata(feast_lakehouse.first_run, "feast_registry")["registry_fingerprint"]
+    original = _metadata(feast_lakehouse.first_run, "features/feast_registry")["registry_fingerprint"]
     with contextmanager(session_env)(feast_lakehouse.gold.env):
         monkeypatch.setattr(feature_assets, "load_definitions", edited)
-        changed = _metadata(feast_lakehouse.materialize(["feast_registry"]), "feast_registry")
+        changed = _metadata(feast_lakehouse.materialize(["features/feast_registry"]), "features/feast_registry")
         assert feast_lakehouse.store().get_feature_view("fundamentals").description.endswith("(edited)")
         monkeypatch.undo()
-        restored = _metadata(feast_lakehouse.materialize(["feast_registry"]), "feast_registry")
+        restored = _metadata(feast_lakehouse.materialize(["features/feast_registry"]), "features/feast_registry")
         assert not feast_lakehouse.store().get_feature_view("fundamentals").description.endswith("(edited)")
     assert changed["applied"] is True and changed["changes"] == ["update feature view fundamentals"]
     assert changed["registry_fingerprint"] != original
@@ -538,7 +537,8 @@ def feature_server(env: dict[str, str], log: Path) -> Iterator[str]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
+        # the server re-execs under -O: every import is byte-compiled afresh (no .opt-1.pyc), minutes when busy
+        deadline = time.monotonic() + 300
         while True:
             if process.poll() is not None:
                 pytest.fail(f"feast serve exited with {process.returncode}:\n{log.read_text()[-3000:]}")
@@ -549,7 +549,7 @@ def feature_server(env: dict[str, str], log: Path) -> Iterator[str]:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"feast serve did not answer /health in 90 s:\n{log.read_text()[-3000:]}")
+                pytest.fail(f"feast serve did not answer /health in 300 s:\n{log.read_text()[-3000:]}")
             time.sleep(0.5)
         yield base
     finally:
@@ -561,28 +561,36 @@ def feature_server(env: dict[str, str], log: Path) -> Iterator[str]:
             process.wait(timeout=10)
 
 
-def test_feature_server_answers_with_latest_gold_rows_and_nulls_for_unknown(
+def test_feature_server_answers_with_latest_gold_rows_within_ttl_and_nulls_for_unknown(
     feast_lakehouse: FeastLakehouse, tmp_path: Path
 ) -> None:
+    """AAPL's latest Gold rows where they are younger than their view's TTL, null (OUTSIDE_MAX_AGE) where older."""
     gold = feast_lakehouse.gold
     service = feast_lakehouse.store().get_feature_service("return_model_v1")
-    names = [f.name for projection in service.feature_view_projections for f in projection.features]
+    view_of = {f.name: p.name for p in service.feature_view_projections for f in p.features}
+    ttl_days = {"price_features": PRICES_TTL_DAYS, "fundamentals": FUNDAMENTALS_TTL_DAYS}
+    ttl_days["financial_ratios"] = FUNDAMENTALS_TTL_DAYS
     expected = latest_gold_rows(gold, "AAPL")
     with feature_server(gold.env, tmp_path / "serve.log") as base:
         body = _post(
             f"{base}/get-online-features",
             {"feature_service": "return_model_v1", "entities": {"ticker": ["AAPL", UNKNOWN]}},
         )
+    now = datetime.now(UTC)
     columns = body["metadata"]["feature_names"]
-    assert columns[0] == "ticker" and sorted(columns[1:]) == sorted(names)
-    served = {name: result["values"] for name, result in zip(columns, body["results"], strict=True)}
-    assert served["ticker"] == ["AAPL", UNKNOWN]
-    assert all(values[1] is None for name, values in served.items() if name != "ticker")  # nulls, no error
-    for name in names:
+    assert columns[0] == "ticker" and sorted(columns[1:]) == sorted(view_of)
+    results = dict(zip(columns, body["results"], strict=True))
+    assert results["ticker"]["values"] == ["AAPL", UNKNOWN]
+    assert all(r["values"][1] is None for name, r in results.items() if name != "ticker")  # nulls, no error
+    for name, view in view_of.items():
+        stamp = datetime.fromisoformat(results[name]["event_timestamps"][0].replace("Z", "+00:00"))
+        got, status = results[name]["values"][0], results[name]["statuses"][0]
+        if now - stamp > timedelta(days=ttl_days[view]):
+            assert (got, status) == (None, "OUTSIDE_MAX_AGE"), name  # never served as current
+            continue
         want = _value(expected[name])
-        got = served[name][0]
-        if name == "filed_at":  # a UnixTimestamp feature: epoch seconds over HTTP
-            assert got == calendar.timegm(want.timetuple()), (got, want)
+        if name == "filed_at":  # a UnixTimestamp feature: ISO-8601 over HTTP
+            assert got == f"{want.isoformat()}T00:00:00Z", (got, want)
         elif isinstance(want, float):
             assert got == pytest.approx(want, rel=1e-9), name
         else:

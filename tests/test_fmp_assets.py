@@ -330,3 +330,20 @@ def test_a_statement_in_an_unexpected_currency_is_rejected_naming_company_and_cu
     assert "unexpected reported_currency 'USX'" in status["error"]
     assert status["error"].startswith("AAPL (CIK 0000320193) balance-sheet-statement:")  # CIK from FMP's rows
     assert not _lake().table_exists("bronze.fmp_balance_sheet") or _counts("AAPL")["fmp_balance_sheet"] == 0
+
+
+def test_a_payload_that_is_no_list_of_records_fails_only_its_company_as_malformed(
+    fmp_instance: dg.DagsterInstance, replay_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = tmp_path / "replay"
+    shutil.copytree(replay_dir / "fmp", copy / "fmp")
+    (copy / "edgar").mkdir()
+    for path in (copy / "fmp/balance-sheet-statement").glob("AAPL__*.json"):
+        path.write_text("[1, 2, 3]")
+    monkeypatch.setenv("REPLAY_DIR", str(copy))
+    result = _materialize(fmp_instance, "AAPL", selection=[BALANCE], assets=[fmp_balance_sheet])
+    assert not result.success
+    status = _lake().read(INGEST_STATUS_TABLE).row(0, named=True)
+    assert status["status"] == "malformed" and status["endpoint"] == "balance-sheet-statement"
+    assert "item [0] is int, not an object" in status["error"]  # where the payload stops being records
+    assert "malformed payload" in status["error"] and "apikey=***" in status["error"]

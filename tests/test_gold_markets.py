@@ -149,7 +149,7 @@ def test_every_priced_company_has_a_sector_from_its_sic_code(gold_lakehouse: Gol
     import json
 
     sectors = gold_lakehouse.read("gold.company_sectors")
-    priced = set(gold_lakehouse.read("gold.price_features", columns=["ticker"])["ticker"].unique()) - {"^GSPC"}
+    priced = set(gold_lakehouse.read("gold.price_features")["ticker"].unique()) - {"^GSPC"}
     assert set(sectors["ticker"]) == priced and sectors["sector"].null_count() == 0
     # AAPL: SIC 3571 "Electronic Computers" in its recorded filing index (the live path wins over the seed)
     payload = json.loads((REPLAY / "edgar" / "submissions" / "CIK0000320193.json").read_text())

@@ -86,7 +86,10 @@ def test_processes_sharing_a_store_share_one_budget(backend: str, tmp_path: Path
     assert times[-1] - times[0] >= 23 * 0.100
     assert max_in_window(times) <= 10
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 0.095, gaps  # ms resolution of the stored timestamps
+    # each is admitted >= 103 ms after the previous; what a process records after acquire() returns also
+    # carries its scheduling delay (tens of ms on a busy 2-core machine), so the floor here is looser.
+    # Independent per-process limiters would release the three processes' requests together (gaps ~0).
+    assert min(gaps) >= 0.05, gaps
 
 
 def settings(env: dict[str, str]) -> Settings:
@@ -200,3 +203,13 @@ def test_replay_answers_whatever_origin_is_configured(replay_dir: Path, tmp_path
         facts, result = client.get_json(AAPL_FACTS)
     assert facts["entityName"] == "Apple Inc."  # the recorded payload (shared/replay/edgar/companyfacts)
     assert result.url == "https://sec-mirror.example.invalid/data/api/xbrl/companyfacts/CIK0000320193.json"
+
+
+def test_an_unreachable_budget_store_names_the_setting_and_not_the_password() -> None:
+    from finance_assets.core.ratelimit import RateLimiter
+
+    with pytest.raises(RuntimeError) as info:
+        RateLimiter(10.0, name="sec", store="redis://:hunter22@127.0.0.1:9/0")  # discard port: nothing listens
+    message = str(info.value)
+    assert "sec: the rate budget's Redis at 127.0.0.1:9/0 is unreachable" in message
+    assert "RATE_LIMIT_REDIS_URL" in message and "hunter22" not in message

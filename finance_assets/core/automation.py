@@ -14,12 +14,13 @@ import dagster as dg
 
 from finance_assets.core.settings import Settings
 
-# Silver, Gold and the feature tables follow their inputs: ``eager()`` without "every upstream partition
-# exists" (one missing weekday or a company SEC does not know must not freeze the whole lake).
+# dbt's layers (staging, reference, silver, intermediate, gold), the feature tables and Feast follow their
+# inputs: ``eager()`` without "every upstream partition exists" (one missing weekday or a company SEC does
+# not know must not freeze the whole lake).
 FOLLOW_INPUTS = (
     dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing()).with_label("follow_inputs")
 )
-FOLLOW_GROUPS = ("silver", "gold", "features")
+FOLLOW_GROUPS = ("staging", "reference", "silver", "intermediate", "gold", "features")
 TIMEZONE = "America/New_York"
 
 

@@ -39,7 +39,6 @@ from finance_assets.core.io_manager import write_metadata
 from finance_assets.core.names import INGEST_STATUS_TABLE, SEC_COMPANY_TICKERS, table_name
 from finance_assets.core.sources import fetch_each
 
-T = TypeVar("T")
 R = TypeVar("R")
 
 OK = "ok"

@@ -39,7 +39,7 @@ WEEKLY = timedelta(days=8)
 MONTHLY = timedelta(days=33)
 QUARTERLY = timedelta(days=100)
 # Bronze, dbt's layers and the feature tables: what Feast and the model read (ML is bounded per asset below)
-DAILY_GROUPS = ("bronze", "silver", "gold", "features")
+DAILY_GROUPS = ("bronze", "staging", "reference", "silver", "intermediate", "gold", "features")
 
 
 def freshness_bounds(

@@ -326,7 +326,7 @@ class SourceClient:
         )
         max_age = self.max_age_seconds if max_age is None else max_age
         if self._storage is not None and max_age > 0:
-            fresh = self._fresh(key, shown, max_age, parse)
+            fresh = self._fresh(key, str(public), shown, max_age, parse)
             if fresh is not None:
                 return fresh
 
@@ -393,13 +393,17 @@ class SourceClient:
             raise _Retryable(f"HTTP {status} {response.reason_phrase}".rstrip(), status, retry_after)
         raise self._non_retryable(status, shown, scrub(response.content[:200].decode("utf-8", "replace").strip()))
 
-    def _fresh(self, key: str, shown: str, max_age: float, parse: Callable | None) -> tuple[Any, FetchResult] | None:
+    def _fresh(
+        self, key: str, url: str, shown: str, max_age: float, parse: Callable | None
+    ) -> tuple[Any, FetchResult] | None:
         """A stored body younger than ``max_age`` seconds, without a request (and without a token)."""
         assert self._storage is not None
         for entry in self._storage.get_entries(key):
             stamp = entry.response.headers.get(FETCHED_AT)
             at = datetime.fromisoformat(stamp) if stamp else None
-            if at is None or not 0 <= (datetime.now(UTC) - at).total_seconds() < max_age:
+            if at is None or entry.response.status_code != 200 or entry.request.url != url:
+                continue  # a redirect hop stored under the same key, or not ours
+            if not 0 <= (datetime.now(UTC) - at).total_seconds() < max_age:
                 continue
             body = b"".join(entry.response.stream)  # type: ignore[arg-type]
             stored = [(k, v) for k in entry.response.headers for v in entry.response.headers.get_list(k) or []]

@@ -9,7 +9,7 @@ table and re-runs the whole operation when pyiceberg gives up or its conflict va
 the whole write lands in one commit or nothing does.
 
 Litter: a commit that fails leaves nothing behind. pyiceberg deletes the manifests of a failed commit;
-the writer deletes the data files the failed attempt wrote (:func:`_discard_uncommitted`), and the
+the writer deletes the data files the failed attempt wrote (:func:`discard_uncommitted`), and the
 catalog deletes the metadata file of a commit that lost the compare-and-swap
 (:class:`LakehouseSqlCatalog`). What a killed process leaves is removed by the maintenance job
 (``finance_assets/maintenance``).
@@ -221,7 +221,7 @@ def _log_retry(name: str) -> Callable[[RetryCallState], None]:
     return before_sleep
 
 
-def _discard_uncommitted(tx: Any) -> None:
+def discard_uncommitted(tx: Any) -> None:
     """Delete every file a transaction that did not commit wrote: its data files and its manifests.
 
     Call it only when the commit is known not to have landed: an exception before the commit, or
@@ -336,12 +336,12 @@ class IcebergLakehouse:
                             tx.append(_conform(to_arrow(chunk), target), snapshot_properties=props)
                             rows += chunk.num_rows
             except BaseException:
-                _discard_uncommitted(tx)  # nothing was committed: every file written so far is ours
+                discard_uncommitted(tx)  # nothing was committed: every file written so far is ours
                 raise
             try:
                 tx.commit_transaction()
             except CONFLICTS:
-                _discard_uncommitted(tx)  # the commit did not land; a retry writes its files afresh
+                discard_uncommitted(tx)  # the commit did not land; a retry writes its files afresh
                 raise
             return rows
 

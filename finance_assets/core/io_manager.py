@@ -7,7 +7,7 @@ The table is ``<first key part>.<last key part>``: asset ``bronze/edgar_company_
 ``bronze.edgar_company_facts``.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import dagster as dg
@@ -24,6 +24,7 @@ from pyiceberg.expressions import (
 )
 
 from finance_assets.core.checks import Metadata
+from finance_assets.core.columns import COLUMN_SCHEMA, column_docs
 from finance_assets.core.iceberg import WriteResult
 from finance_assets.core.names import table_name as table_name_for
 from finance_assets.core.resources import LakehouseResource
@@ -32,14 +33,18 @@ PARTITION_EXPR = "partition_expr"
 PARTITION_BY = "iceberg/partition_by"
 
 
-def column_schema(schema: pa.Schema) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name=f.name, type=str(f.type)) for f in schema])
+def column_schema(schema: pa.Schema, docs: Mapping[str, str] | None = None) -> dg.TableSchema:
+    """The written table's schema, with the asset's column descriptions (its definition metadata) kept."""
+    docs = docs or {}
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name=f.name, type=str(f.type), description=docs.get(f.name)) for f in schema]
+    )
 
 
-def write_metadata(result: WriteResult, replaced: BooleanExpression) -> Metadata:
+def write_metadata(result: WriteResult, replaced: BooleanExpression, docs: Mapping[str, str] | None = None) -> Metadata:
     return {
         "dagster/table_name": f"lakehouse.{result.table}",
-        "dagster/column_schema": column_schema(result.schema),
+        "dagster/column_schema": column_schema(result.schema, docs),
         "dagster/row_count": result.rows,
         "iceberg/table": result.table,
         "iceberg/snapshot_id": str(result.snapshot_id),
@@ -134,7 +139,7 @@ class IcebergIOManager(dg.ConfigurableIOManager):
                 "dagster.partition-key": partition_label,
             },
         )
-        context.add_output_metadata(write_metadata(result, replace))
+        context.add_output_metadata(write_metadata(result, replace, column_docs(meta.get(COLUMN_SCHEMA))))
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
         assert context.asset_key is not None

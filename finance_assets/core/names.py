@@ -36,8 +36,8 @@ COMPANY_SECTORS = dg.AssetKey(["gold", "company_sectors"])
 FUNDAMENTAL_FEATURES = dg.AssetKey(["gold", "fundamental_features"])
 RATIO_FEATURES = dg.AssetKey(["gold", "ratio_features"])
 FILING_SIGNAL_FEATURES = dg.AssetKey(["gold", "filing_signal_features"])
-FEAST_REGISTRY = dg.AssetKey("feast_registry")
-FEAST_ONLINE_FEATURES = dg.AssetKey("feast_online_features")
+FEAST_REGISTRY = dg.AssetKey(["features", "feast_registry"])  # not tables: the group `features` is their prefix
+FEAST_ONLINE_FEATURES = dg.AssetKey(["features", "feast_online_features"])
 
 # ---- ml ------------------------------------------------------------------------------------------------------
 TRAINING_SET = dg.AssetKey(["ml", "training_set"])

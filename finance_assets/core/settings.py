@@ -212,6 +212,9 @@ class Settings(BaseSettings):
     """prod: Feast's SQL registry on Postgres (local: `$LAKEHOUSE_HOME/feast/registry.db`)."""
     feast_redis: str | None = _var("FEAST_REDIS", SERVICES, secret=True)
     """prod: Feast's Redis online store, `host:port[,db=N][,password=...]` (local: SQLite)."""
+    mlflow_ui_url: str | None = _var("MLFLOW_UI_URL", SERVICES)
+    """Where operators open MLflow (run links in Dagster's metadata). Default: the tracking server's URL when
+    it is http(s), else `make mlflow-ui`'s http://127.0.0.1:5000."""
     optuna_storage: str | None = _var("OPTUNA_STORAGE", SERVICES, secret=True)
     """Optuna study storage. Default (local): `sqlite:///$LAKEHOUSE_HOME/optuna.db`; prod: required."""
 
@@ -372,6 +375,7 @@ class Settings(BaseSettings):
         "optuna_storage",
         "alert_webhook_url",
         "dagster_ui_url",
+        "mlflow_ui_url",
         mode="before",
     )
     @classmethod
@@ -491,6 +495,7 @@ _SCHEMES: dict[str, tuple[str, ...]] = {
     "optuna_storage": _SQL,
     "alert_webhook_url": ("http", "https"),
     "dagster_ui_url": ("http", "https"),
+    "mlflow_ui_url": ("http", "https"),
 }
 
 

@@ -12,6 +12,7 @@ import pyarrow as pa
 from finance_assets.core import checks
 from finance_assets.core.archive import PayloadArchive
 from finance_assets.core.checks import Metadata
+from finance_assets.core.columns import COLUMN_SCHEMA, described_schema
 from finance_assets.core.companies import (
     INCOMPLETE_FILING_INDEX,
     CompanyStep,
@@ -22,10 +23,12 @@ from finance_assets.core.http import FetchResult, NotFoundError, SourceClient
 from finance_assets.core.names import EDGAR_COMPANY_FACTS, EDGAR_FILINGS, SEC_COMPANY_TICKERS
 from finance_assets.core.partitions import companies_partitions, company_asset
 from finance_assets.core.resources import IngestPolicyResource, LakehouseResource, RawArchiveResource
+from finance_assets.edgar.columns import COMPANY_FACTS_DOCS, COMPANY_TICKERS_DOCS, FILINGS_DOCS
 from finance_assets.edgar.parse import (
     ACCESSION_PATTERN,
     CIK_PATTERN,
     COMPANY_FACTS_SCHEMA,
+    COMPANY_TICKERS_SCHEMA,
     FILINGS_SCHEMA,
     expected_unit,
     parse_company_facts,
@@ -179,6 +182,11 @@ def ticker_checks(problem: str | None = None, warnings: Sequence[str] = ()) -> t
     kinds={"iceberg", "python"},
     pool=SEC_POOL,
     check_specs=checks.specs(TICKERS_KEY, ticker_checks()),
+    metadata={
+        COLUMN_SCHEMA: described_schema(
+            COMPANY_TICKERS_SCHEMA, COMPANY_TICKERS_DOCS, table="bronze.sec_company_tickers"
+        )
+    },
     description="SEC's ticker -> CIK map with exchange (company_tickers_exchange.json + company_tickers.json).",
 )
 def sec_company_tickers(
@@ -326,6 +334,7 @@ def _load_filings(client: SourceClient, payloads: PayloadArchive, ticker: str, c
         ),
     ],
     description="One row per filing from the EDGAR submissions index, including its extra (older) pages.",
+    metadata={COLUMN_SCHEMA: described_schema(FILINGS_SCHEMA, FILINGS_DOCS, table="bronze.edgar_filings")},
 )
 def edgar_filings(
     context: dg.AssetExecutionContext,
@@ -476,6 +485,9 @@ FACT_GUARDS = (_values_present, _units_expected)
     pool=SEC_POOL,
     ins={"tickers": dg.AssetIn(key=TICKERS_KEY)},
     check_specs=checks.specs(FACTS_KEY, FACT_CHECKS),
+    metadata={
+        COLUMN_SCHEMA: described_schema(COMPANY_FACTS_SCHEMA, COMPANY_FACTS_DOCS, table="bronze.edgar_company_facts")
+    },
     description="Every XBRL fact of the company's companyfacts payload: one row per (concept, unit, period, filing).",
 )
 def edgar_company_facts(

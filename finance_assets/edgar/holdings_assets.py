@@ -29,16 +29,19 @@ import pyarrow as pa
 from finance_assets.core import checks
 from finance_assets.core.archive import PayloadArchive
 from finance_assets.core.checks import Metadata
+from finance_assets.core.columns import COLUMN_SCHEMA, described_schema
 from finance_assets.core.http import FetchResult, NotFoundError, SourceClient
 from finance_assets.core.io_manager import PARTITION_BY, PARTITION_EXPR
 from finance_assets.core.resources import LakehouseResource, RawArchiveResource
 from finance_assets.core.sources import fetch_each
 from finance_assets.edgar.assets import BRONZE, SEC_POOL, SUBMISSIONS_URL
+from finance_assets.edgar.columns import COVER_PAGES_DOCS, HOLDINGS_DOCS, THIRTEENF_FILINGS_DOCS
 from finance_assets.edgar.holdings import (
     COVER_PAGE_SCHEMA,
     HOLDINGS_FORMS,
     INFORMATION_TABLE_SCHEMA,
     PRIMARY_DOCUMENT,
+    THIRTEENF_FILINGS_SCHEMA,
     ShadowedDocumentError,
     WrongDocumentError,
     document_url,
@@ -177,7 +180,13 @@ DISCOVERY_CHECKS = (
     partitions_def=thirteenf_managers,
     backfill_policy=dg.BackfillPolicy.multi_run(FILINGS_PER_RUN),
     io_manager_key="iceberg_io_manager",
-    metadata={PARTITION_EXPR: "manager_cik", PARTITION_BY: ["identity(manager_cik)"]},
+    metadata={
+        PARTITION_EXPR: "manager_cik",
+        PARTITION_BY: ["identity(manager_cik)"],
+        COLUMN_SCHEMA: described_schema(
+            THIRTEENF_FILINGS_SCHEMA, THIRTEENF_FILINGS_DOCS, table="bronze.edgar_13f_filings"
+        ),
+    },
     group_name=BRONZE,
     kinds={"iceberg", "python"},
     pool=SEC_POOL,
@@ -542,7 +551,10 @@ _FILING_OUT = {
         "cover_pages": dg.AssetOut(
             key=COVER_PAGES_KEY,
             io_manager_key="iceberg_io_manager",
-            metadata=_FILING_OUT,
+            metadata={
+                **_FILING_OUT,
+                COLUMN_SCHEMA: described_schema(COVER_SCHEMA, COVER_PAGES_DOCS, table="bronze.edgar_13f_cover_pages"),
+            },
             kinds={"iceberg", "python"},
             description="One row per 13F filing: its cover page (manager, period, amendment, totals as reported) "
             "and where its information table came from.",
@@ -550,7 +562,10 @@ _FILING_OUT = {
         "holdings": dg.AssetOut(
             key=HOLDINGS_KEY,
             io_manager_key="iceberg_io_manager",
-            metadata=_FILING_OUT,
+            metadata={
+                **_FILING_OUT,
+                COLUMN_SCHEMA: described_schema(HOLDINGS_SCHEMA, HOLDINGS_DOCS, table="bronze.edgar_13f_holdings"),
+            },
             kinds={"iceberg", "python"},
             description="One row per information table entry of each 13F filing, values as reported.",
         ),

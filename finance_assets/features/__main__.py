@@ -8,7 +8,9 @@ picks the file; nothing is edited or rendered to disk). Examples::
     python -m finance_assets.features apply
     python -m finance_assets.features serve --host 127.0.0.1 --port 6566 --max-requests 0
 
-``serve`` runs the interpreter optimised (``-O``): Feast decorates its registry classes with typeguard's
+``serve`` takes ``feast serve``'s options and runs Feast's app behind the lakehouse's wrapper
+(:mod:`finance_assets.features.server`: 4xx errors as plain JSON, TTLs enforced online, ISO-8601 timestamps).
+It runs the interpreter optimised (``-O``): Feast decorates its registry classes with typeguard's
 ``@typechecked``, which re-checks every field of the feature service each time a request deserialises
 it from the cached registry (~1 ms of a ~3 ms request); typeguard is a no-op under ``-O``.
 """
@@ -19,11 +21,15 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from finance_assets.core.entry import ignore_known_warnings
 from finance_assets.core.settings import Settings, SettingsError
 from finance_assets.features.store import FEATURE_REPO
 from finance_assets.resources import resources_for
+
+if TYPE_CHECKING:
+    from finance_assets.features.resources import FeastResource
 
 
 def main(argv: list[str]) -> int:
@@ -48,10 +54,31 @@ def main(argv: list[str]) -> int:
         except OSError:
             runtime = Path(tempfile.mkdtemp(prefix="feast-serve-"))
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+    if argv[:1] == ["serve"]:
+        return _serve(feast, argv[1:])
     from feast.cli.cli import cli
 
     args = ["--chdir", str(FEATURE_REPO), "--feature-store-yaml", str(feast.config_file()), *argv]
     return int(cli.main(args=args, prog_name="feast", standalone_mode=False) or 0)
+
+
+def _serve(feast: FeastResource, argv: list[str]) -> int:
+    """``feast serve``'s options, with the app behind :class:`finance_assets.features.server.LakehouseFeatureApi`."""
+    import click
+    from feast.cli.serve import serve_command
+
+    from finance_assets.features.server import serve
+
+    def run(type_: str, metrics: bool, **options: Any) -> None:
+        if type_ != "http":
+            raise click.BadParameter("only --type http is served (the lakehouse's REST feature server)")
+        if metrics:
+            raise click.BadParameter("--metrics is not supported by the lakehouse feature server")
+        workers = options.pop("workers")
+        serve(feast.store(), workers=max(1, os.cpu_count() or 1) * 2 + 1 if workers == -1 else workers, **options)
+
+    command = click.Command("serve", params=serve_command.params, callback=run, help=serve_command.help)
+    return int(command.main(args=argv, prog_name="python -m finance_assets.features serve", standalone_mode=False) or 0)
 
 
 if __name__ == "__main__":

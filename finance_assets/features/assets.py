@@ -29,6 +29,7 @@ from finance_assets.core import checks, names
 from finance_assets.core.checks import FrameCheck, Metadata
 from finance_assets.core.iceberg import IcebergLakehouse
 from finance_assets.core.names import table_name as _table
+from finance_assets.core.owners import QUANT_RESEARCH
 from finance_assets.core.resources import LakehouseResource
 from finance_assets.features import tables
 from finance_assets.features.resources import FeastResource
@@ -45,7 +46,8 @@ if TYPE_CHECKING:  # feast takes seconds to import: the asset bodies import it, 
     from feast import FeatureView
 
 
-GROUP = "features"
+GROUP = "features"  # Feast's registry and online store (features/...)
+TABLE_GROUP = "gold"  # the feature tables are Gold Iceberg tables (gold/...): a group is its keys' prefix
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 AUTOMATION = dg.AutomationCondition.eager()
 
@@ -106,7 +108,8 @@ def _feature_table(
     return dg.asset(
         key=key,
         deps=list(deps),
-        group_name=GROUP,
+        group_name=TABLE_GROUP,
+        owners=[QUANT_RESEARCH],  # the feature layer's tables, though Gold by namespace
         io_manager_key="iceberg_io_manager",
         kinds={"polars", "iceberg"},
         automation_condition=AUTOMATION,

@@ -528,6 +528,11 @@ def records(payload: Any) -> list[dict[str, Any]]:
         message = payload.get("Error Message") or payload.get("message") or payload.get("error")
         detail = f": {str(message)[:200]!r}" if message else f" with keys {sorted(payload)[:8]}"
         raise PayloadShapeError(f"expected a JSON list of records, got an object{detail}")
+    if isinstance(payload, list):
+        bad = next(i for i, r in enumerate(payload) if not isinstance(r, dict))
+        raise PayloadShapeError(
+            f"expected a JSON list of records, item [{bad}] is {type(payload[bad]).__name__}, not an object"
+        )
     raise PayloadShapeError(f"expected a JSON list of records, got {type(payload).__name__}")
 
 

@@ -48,6 +48,7 @@ import dagster as dg
 
 from finance_assets.core.http import (
     FetchResult,
+    MalformedPayloadError,
     NotFoundError,
     SourceAuthError,
     SourceClient,
@@ -166,10 +167,14 @@ class FmpSession:
                 return self._refused(api, period, result.url, 403, message)
             if "limit reach" not in lowered and any(word in lowered for word in _PLAN_WORDS):
                 return self._refused(api, period, result.url, 402, message)
-            # a quota message ("Limit Reach"), or anything else: fail rather than write a partial partition
-            raise dg.Failure(
-                description=f"FMP answered {result.url} with an error instead of data: {message}",
-                metadata={"url": result.url, "http_status": result.status},
+            if "limit reach" in lowered:  # the key's quota: every company of the run would get the same answer
+                raise dg.Failure(
+                    description=f"FMP answered {result.url} with an error instead of data: {message}",
+                    metadata={"url": result.url, "http_status": result.status},
+                ) from None
+            # anything else is this company's malformed payload: it fails its own partition (CompanyStep)
+            raise MalformedPayloadError(
+                f"fmp: GET {result.url} returned a malformed payload: {message}", "fmp", result.url, result.status
             ) from None
         if not rows:
             self.attempts.append(Attempt(api, period, result.url, EMPTY, detail="[]"))

@@ -34,7 +34,7 @@ from pyiceberg.io.pyarrow import PyArrowFileIO
 from pyiceberg.table import Table
 from pyiceberg.transforms import IdentityTransform
 
-from finance_assets.core.iceberg import LINEAGE_TAG_PREFIX, IcebergLakehouse
+from finance_assets.core.iceberg import CONFLICTS, LINEAGE_TAG_PREFIX, IcebergLakehouse, discard_uncommitted
 from finance_assets.core.names import PREDICTIONS, TRAINING_SET, table_name
 
 log = logging.getLogger("finance_assets.maintenance")
@@ -242,8 +242,17 @@ def compact(lakehouse: IcebergLakehouse, name: str, min_files: int, target_bytes
 
         def rewrite(table: Table, row_filter: BooleanExpression = row_filter) -> int:
             rows = table.scan(row_filter=row_filter).to_arrow()
-            with table.transaction() as tx:
+            tx = table.transaction()
+            try:
                 tx.overwrite(rows, overwrite_filter=row_filter, snapshot_properties={COMPACTION_PROPERTY: "compaction"})
+            except BaseException:
+                discard_uncommitted(tx)
+                raise
+            try:
+                tx.commit_transaction()
+            except CONFLICTS:
+                discard_uncommitted(tx)  # a concurrent write won: leave no rewritten file behind, retry
+                raise
             return rows.num_rows
 
         rows, _ = lakehouse.commit(name, rewrite)

@@ -11,10 +11,12 @@ import polars as pl
 
 from finance_assets.core import checks
 from finance_assets.core.checks import Metadata
+from finance_assets.core.columns import COLUMN_SCHEMA, described_schema
 from finance_assets.core.io_manager import PARTITION_BY, PARTITION_EXPR
 from finance_assets.core.names import MARKET_BENCHMARK, PRICES_DAILY
 from finance_assets.core.partitions import prices_partitions
 from finance_assets.edgar.universe import UniverseResource
+from finance_assets.market.columns import PRICES_DOCS, PRICES_TABLE_SCHEMA
 from finance_assets.market.resources import MarketDataResource
 from finance_assets.market.source import PriceFileError, PriceSourceError, UnknownSymbolError, empty_prices
 
@@ -161,7 +163,11 @@ PRICE_CHECKS = (
     io_manager_key="iceberg_io_manager",
     kinds={"iceberg", "python", "openbb"},
     pool=MARKET_DATA_POOL,
-    metadata={PARTITION_EXPR: "date", PARTITION_BY: ["year(date)"]},
+    metadata={
+        PARTITION_EXPR: "date",
+        PARTITION_BY: ["year(date)"],
+        COLUMN_SCHEMA: described_schema(PRICES_TABLE_SCHEMA, PRICES_DOCS, table="bronze.prices_daily"),
+    },
     check_specs=checks.specs(PRICES_KEY, PRICE_CHECKS),
     description=(
         "Daily OHLCV, adjusted close, dividends and splits for every UNIVERSE member and ^GSPC via OpenBB "

@@ -22,6 +22,7 @@ import dagster as dg
 import polars as pl
 
 from finance_assets.core import names
+from finance_assets.core.columns import COLUMN_SCHEMA, described_schema
 from finance_assets.core.io_manager import PARTITION_BY, PARTITION_EXPR
 from finance_assets.core.names import table_name
 from finance_assets.core.resources import LakehouseResource
@@ -346,7 +347,7 @@ def return_model(
             "mlflow/run_id": result.run_id,
             "mlflow/experiment_id": result.experiment_id,
             "mlflow/tracking_uri": store.tracking_uri if store.tracking_uri.startswith("sqlite") else "server",
-            "mlflow/run": tracking.run_link(store, result.experiment_id, result.run_id),
+            "mlflow/run": dg.MetadataValue.url(tracking.run_link(mlflow.ui_url, result.experiment_id, result.run_id)),
             "model/name": MODEL_NAME,
             "model/version": result.model_version,
             "model/champion_version": result.champion_version,
@@ -422,7 +423,8 @@ def backtest_asset(
         cost_bps=config.cost_bps,
         seed=config.seed,
     )
-    rows = frame.select("ticker", "as_of_date", "label", "label_end", "excess_return", *features)
+    realised = ["excess_return"] if "excess_return" in frame.columns else []  # training sets before the option
+    rows = frame.select("ticker", "as_of_date", "label", "label_end", *realised, *features)
     real = backtest.run(rows, features, params, settings, placebo=False)
     placebo = backtest.run(rows, features, params, settings, placebo=True)
     table = backtest.comparison_table(real.summary, placebo.summary)
@@ -497,13 +499,37 @@ PREDICTION_SCHEMA = {
 }
 
 
+PREDICTION_DOCS = {
+    "ticker": "Company the prediction is for.",
+    "as_of_date": "Decision date: features as public at its close; the label starts the next session.",
+    "prediction_as_of": "The decision date again, as a column Feast serves (its timestamp column is not a feature).",
+    "pred_p10": "10th percentile of the predicted 21-day forward excess log return over ^GSPC.",
+    "pred_p50": "Median predicted 21-day forward excess log return over ^GSPC.",
+    "pred_p90": "90th percentile of the predicted 21-day forward excess log return over ^GSPC.",
+    "model_name": "Registered MLflow model that predicted (return_model).",
+    "model_version": "Its registered version (the champion at prediction time).",
+    "mlflow_run_id": "MLflow run that trained the model version.",
+    "feature_service": "Feast feature service the inputs came from (e.g. return_model_v2).",
+    "training_cutoff": "Last decision date of the model's training data.",
+    "is_out_of_sample": "as_of_date is after the training cutoff plus the label horizon (a true forecast).",
+    "source_snapshots": "Iceberg snapshot id of every table the inputs were read from.",
+    "source_partitions": "Dagster partitions of the inputs the prediction read.",
+    "dagster_run_id": "Dagster run that wrote the row.",
+    "predicted_at": "When the prediction was made, UTC.",
+}
+
+
 @dg.asset(
     key=PREDICTIONS_KEY,
     group_name=GROUP,
     partitions_def=predictions_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="iceberg_io_manager",
-    metadata={PARTITION_EXPR: "as_of_date", PARTITION_BY: ["month(as_of_date)"]},
+    metadata={
+        PARTITION_EXPR: "as_of_date",
+        PARTITION_BY: ["month(as_of_date)"],
+        COLUMN_SCHEMA: described_schema(PREDICTION_SCHEMA, PREDICTION_DOCS, table="ml.predictions"),
+    },
     deps=[
         dg.AssetDep(RETURN_MODEL_KEY),
         dg.AssetDep(

@@ -11,6 +11,7 @@ Off unless ``LAKEHOUSE_AUTOMATION=on`` (see :mod:`finance_assets.core.automation
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
@@ -24,6 +25,7 @@ from finance_assets.ml.assets import (
     PREDICTIONS_KEY,
     RETURN_MODEL_KEY,
     TRAINING_SET_KEY,
+    predictions_partitions,
 )
 
 # ---- jobs ----------------------------------------------------------------------------------------------------
@@ -62,14 +64,21 @@ def build_automation(settings: Settings) -> dg.Definitions:
         default_status=schedules_on,
         description="Retrain every Saturday: Optuna resumes the study when the data did not change.",
     )
-    monthly_predictions = dg.build_schedule_from_partitioned_job(
-        predictions_job,
+
+    # A schedule of its own rather than build_schedule_from_partitioned_job: that one runs in the partitions'
+    # time zone (UTC), and every schedule of the lakehouse runs in TIMEZONE.
+    @dg.schedule(
         name="ml_predictions_monthly",
-        day_of_month=5,
-        hour_of_day=9,
+        job=predictions_job,
+        cron_schedule="0 9 5 * *",
+        execution_timezone=TIMEZONE,
         default_status=schedules_on,
         description="The previous month's predictions, once its last session's bar and Gold are in.",
     )
+    def monthly_predictions(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        last_month = context.scheduled_execution_time.replace(day=1) - timedelta(days=1)
+        key = predictions_partitions.get_partition_key_for_timestamp(last_month.timestamp())
+        return dg.RunRequest(run_key=key, partition_key=key)
 
     @dg.asset_sensor(
         asset_key=PERFORMANCE_KEY,

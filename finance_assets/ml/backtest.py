@@ -176,6 +176,11 @@ def performance(returns: np.ndarray) -> dict[str, float]:
     }
 
 
+def _number(value: object) -> float:
+    """A polars aggregate as a float; NaN when there was nothing to aggregate (0 stays 0)."""
+    return math.nan if value is None else float(value)  # type: ignore[arg-type]
+
+
 def summarize(predictions: pl.DataFrame, monthly: pl.DataFrame) -> dict[str, float]:
     """Every backtest number (flat, MLflow-ready names): IC and its t-stat, gross and net portfolio stats."""
     ic = metrics.ic_summary(monthly["rank_ic"].to_list())
@@ -185,9 +190,10 @@ def summarize(predictions: pl.DataFrame, monthly: pl.DataFrame) -> dict[str, flo
     return {
         **ic,
         "rank_ic_se": ic["rank_ic_std"] / math.sqrt(ic["rank_ic_months"]) if ic["rank_ic_months"] > 1 else math.nan,
-        "hit_rate": float((scored["pred_p50"].sign() == scored["label"].sign()).mean() or math.nan),
-        "names_per_month": float(monthly["n_names"].mean() or math.nan),
-        "turnover_mean": float(monthly["turnover"].tail(max(monthly.height - 1, 0)).mean() or math.nan),
+        "hit_rate": _number((scored["pred_p50"].sign() == scored["label"].sign()).mean()),
+        "names_per_month": _number(monthly["n_names"].mean()),
+        # after the first month (built from cash, 2.0 by construction)
+        "turnover_mean": _number(monthly["turnover"].tail(max(monthly.height - 1, 0)).mean()),
         **{f"gross_{k}": v for k, v in gross.items()},
         **{f"net_{k}": v for k, v in net.items() if k != "months"},
     }

@@ -29,6 +29,10 @@ class MlflowResource(dg.ConfigurableResource):
         default=None, description="Where a new experiment's artifacts go; None: the tracking server decides."
     )
 
+    ui_url: str = Field(
+        default="http://127.0.0.1:5000", description="MLFLOW_UI_URL: base of the run links in asset metadata."
+    )
+
     def store(self) -> "MlflowStore":
         from finance_assets.ml.tracking import MlflowStore
 

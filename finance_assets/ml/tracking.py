@@ -98,9 +98,9 @@ def code_version() -> str:
         return "unknown"
 
 
-def run_link(store: MlflowStore, experiment_id: str, run_id: str) -> str:
-    """Where to look at a run (the UI path; `make mlflow-ui` serves the local store)."""
-    return f"#/experiments/{experiment_id}/runs/{run_id}"
+def run_link(ui_url: str, experiment_id: str, run_id: str) -> str:
+    """The run's page in the MLflow UI, absolute (a relative ``#/...`` link resolved against Dagster's own UI)."""
+    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
 def safe_tags(tags: dict[str, Any]) -> dict[str, str]:

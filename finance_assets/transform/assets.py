@@ -27,7 +27,6 @@ from finance_assets.transform.project import dbt_project, manifest_path, prepare
 from finance_assets.transform.resources import LakehouseDbtResource
 
 STORED_SCHEMAS = ("silver", "gold")  # models of these schemas are Iceberg tables <schema>.<model>
-GROUPS = {"staging": "silver", "silver": "silver", "reference": "silver", "intermediate": "gold", "gold": "gold"}
 DBT_POOL = "dbt_duckdb"  # one dbt build at a time: the DuckDB engine file takes one writer
 # A run that builds some models tests them, and only them: dbt's default ("eager") also runs every test that
 # touches a selected node, so building one seed ran a test joining it to a model this run did not build (on
@@ -70,7 +69,8 @@ class LakehouseDbtTranslator(DagsterDbtTranslator):
         return dg.AssetKey([_schema(dbt_resource_props), dbt_resource_props["name"]])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        return GROUPS.get(_schema(dbt_resource_props))
+        """The layer (the model's schema): a group is its assets' key prefix (``staging/stg_x`` is in ``staging``)."""
+        return _schema(dbt_resource_props)
 
     def get_asset_check_spec(
         self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any], unique_id: str, project: Any

@@ -1,0 +1,98 @@
+"""What the Dagster UI shows an operator, asserted over the code location (``build_definitions``).
+
+Every asset has a team owner; every Iceberg table has a column schema with a description for each column;
+every schedule runs in one time zone; an asset key's prefix is its group (the layer).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import dagster as dg
+import pytest
+
+from finance_assets.core.automation import TIMEZONE
+from finance_assets.core.settings import Settings
+
+# Tables whose column descriptions are not written yet (they fail this test: strict xfail, see the report)
+UNDESCRIBED = {"gold/fundamental_features", "gold/ratio_features", "gold/filing_signal_features"}
+UNDESCRIBED |= {"ml/training_set", "ml/prediction_performance"}
+
+
+@cache
+def _defs() -> dg.Definitions:
+    from finance_assets.definitions import build_definitions
+
+    return build_definitions(Settings.from_env({}))
+
+
+def _nodes() -> list[dg.AssetSpec]:
+    graph = _defs().resolve_asset_graph()
+    return [node.to_asset_spec() for node in graph.asset_nodes]
+
+
+def _tables() -> list[dg.AssetSpec]:
+    return [spec for spec in _nodes() if "iceberg" in spec.kinds]
+
+
+def test_every_asset_has_a_team_owner() -> None:
+    missing = [spec.key.to_user_string() for spec in _nodes() if not any(o.startswith("team:") for o in spec.owners)]
+    assert not missing
+
+
+def test_owners_follow_the_layer() -> None:
+    owners = {spec.key.to_user_string(): spec.owners for spec in _nodes()}
+    assert owners["bronze/edgar_company_facts"] == ["team:data-engineering"]
+    assert owners["gold/income_statement"] == ["team:data-engineering"]
+    assert owners["ml/predictions"] == ["team:quant-research"]
+    assert owners["gold/fundamental_features"] == ["team:quant-research"]  # the feature layer's table
+
+
+def test_every_asset_key_prefix_is_its_group() -> None:
+    wrong = [(s.key.to_user_string(), s.group_name) for s in _nodes() if s.key.path[0] != s.group_name]
+    assert not wrong
+
+
+def test_every_schedule_runs_in_the_one_time_zone() -> None:
+    zones = {schedule.name: schedule.execution_timezone for schedule in _defs().schedules or []}
+    assert zones and set(zones.values()) == {TIMEZONE}, zones
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param(k, marks=pytest.mark.xfail(strict=True, reason="column descriptions not written yet"))
+        if k in UNDESCRIBED
+        else k
+        for k in sorted(s.key.to_user_string() for s in _tables())
+    ],
+)
+def test_every_table_describes_every_column(key: str) -> None:
+    spec = next(s for s in _tables() if s.key.to_user_string() == key)
+    value = spec.metadata.get("dagster/column_schema")
+    assert value is not None, f"{key} has no column schema"
+    schema = getattr(value, "schema", value)
+    assert schema.columns, key
+    undescribed = [c.name for c in schema.columns if not (c.description or "").strip()]
+    assert not undescribed, f"{key}: {undescribed}"
+
+
+def test_bronze_column_schema_matches_the_arrow_schema_it_writes() -> None:
+    from finance_assets.edgar.parse import COMPANY_FACTS_SCHEMA
+
+    spec = next(s for s in _tables() if s.key.to_user_string() == "bronze/edgar_company_facts")
+    value = spec.metadata["dagster/column_schema"]
+    schema = getattr(value, "schema", value)
+    assert [c.name for c in schema.columns] == COMPANY_FACTS_SCHEMA.names
+    fy = next(c for c in schema.columns if c.name == "fy")
+    assert "FILING" in fy.description  # fy/fp belong to the filing, not the period (pitfall 1)
+
+
+def test_a_schema_without_a_sentence_for_a_column_is_an_error() -> None:
+    import pyarrow as pa
+
+    from finance_assets.core.columns import described_schema
+
+    schema = pa.schema([("cik", pa.string()), ("value", pa.float64())])
+    with pytest.raises(ValueError, match=r"bronze.x: columns without a description \['value'\]"):
+        described_schema(schema, {"cik": "the CIK"}, table="bronze.x")
