@@ -77,10 +77,11 @@ class Reporter:
             if task is not None:
                 self._progress.remove_task(task)
             if self.console is not None:
-                failed = sum(1 for o in outcomes if not o.ok)
-                mark = "[red]✗[/red]" if failed else "[green]✓[/green]"
+                failed = sum(1 for o in outcomes if o.errors)
+                gaps = sum(1 for o in outcomes if o.gaps and not o.errors)
+                mark = "[red]✗[/red]" if failed else "[yellow]~[/yellow]" if gaps else "[green]✓[/green]"
                 runs = f"{len(outcomes)} run{'s' if len(outcomes) != 1 else ''}" + (
-                    f", {failed} failed" if failed else ""
+                    f", {failed} failed" if failed else f", {gaps} with data gaps" if gaps else ""
                 )
                 seconds = max(time.monotonic() - started, sum(o.seconds for o in outcomes))  # prices ran meanwhile
                 self.console.print(f"{mark} {title:<62} {runs:>16} {seconds:7.1f}s", highlight=False)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from finance_assets.launch import Launch, Outcome
@@ -21,13 +22,18 @@ def test_each_stage_is_one_console_line_and_each_run_a_log_line() -> None:
         with reporter.stage("bronze: EDGAR filings + XBRL facts (2 companies)", 2) as done:
             done(Outcome(Launch("bronze_edgar_companies", partition_range=("AAPL", "MSFT")), "r1", 1.5))
             done(Outcome(Launch("bronze_edgar_companies", partition_key="SNOW"), "r2", 0.5, failures=["SNOW: 404"]))
+        with reporter.stage("bronze: FMP fundamentals (1 company)", 1) as done:
+            gap = "FMP [EXPE]: step fmp failed for EXPE"  # every company status not_found: a data gap
+            done(Outcome(Launch("bronze_fmp_companies", partition_key="EXPE"), "r4", 0.2, failures=[gap], gaps=[gap]))
         with reporter.stage("silver + gold: dbt build", 1) as done:
             done(Outcome(Launch("transform"), "r3", 2.0, warnings=["check gold/x:y (tickers_missing: LPA)"]))
     lines = screen.getvalue().strip().splitlines()
-    assert len(lines) == 2
+    assert len(lines) == 3
     assert lines[0].startswith("✗ bronze: EDGAR filings") and "2 runs, 1 failed" in lines[0]
-    assert lines[1].startswith("✓ silver + gold: dbt build") and "1 run" in lines[1]
-    assert [o.run_id for o in reporter.outcomes] == ["r1", "r2", "r3"]
+    assert lines[1].startswith("~ bronze: FMP fundamentals") and "1 run, 1 with data gaps" in lines[1]
+    assert lines[2].startswith("✓ silver + gold: dbt build") and "1 run" in lines[2]
+    assert [o.run_id for o in reporter.outcomes] == ["r1", "r2", "r4", "r3"]
+    assert reporter.outcomes[2].errors == [] and reporter.outcomes[1].errors == ["SNOW: 404"]
     assert any("FAILED" in line and "[SNOW]" in line for line in log)  # the run lines go to the log
 
 
@@ -49,3 +55,27 @@ print("after")
     assert result.stdout == "stage line\nafter\n" and result.stderr == ""
     logged = (tmp_path / "demo.log").read_text()
     assert "dagster event log line" in logged and "a dependency warning" in logged and "dbt output" in logged
+
+
+def test_a_company_the_source_lacks_is_a_data_gap_of_its_run_not_an_error(
+    lakehouse_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # replay: EXPE's submissions are recorded, its companyfacts are not (a 404, status not_found)
+    monkeypatch.setenv("UNIVERSE", "EXPE")
+    import dagster as dg
+
+    from finance_assets.cli import init
+    from finance_assets.core.settings import Settings
+    from finance_assets.definitions import build_definitions
+    from finance_assets.launch import launch, plan
+
+    settings = Settings.from_env()
+    init(settings)
+    defs, instance = build_definitions(settings), dg.DagsterInstance.get()
+    [tickers] = plan(defs, instance, "bronze_reference")
+    assert launch(defs, instance, tickers, launched_by="test").ok
+    [run] = plan(defs, instance, "bronze_edgar_companies", partition_keys=["EXPE"])
+    outcome = launch(defs, instance, run, launched_by="test")
+    assert not outcome.ok  # Dagster shows EXPE's partition failed: re-run failed retries it
+    assert outcome.gaps == outcome.failures and outcome.errors == []
+    assert any("for EXPE" in gap for gap in outcome.gaps)
