@@ -9,7 +9,7 @@ answer, takes three PNGs with headless Chromium (Debian package ``chromium``) an
 - ``docs/dagster-asset-page.png``: ``gold/income_statement`` (owner, checks, column descriptions);
 - ``docs/mlflow-experiment.png``: the ``return_model`` experiment's runs.
 
-Chromium renders the single-page apps for 30 s (``--timeout``) before it shoots.
+Chromium renders the single-page apps for ``--virtual-time-budget`` ms of virtual time before it shoots.
 The instance must have ``nux: {enabled: false}`` (``cli init`` writes it), or Dagster's "Join the community"
 dialog covers the pages.
 """
@@ -69,8 +69,8 @@ def server(command: list[str], ready_url: str, env: dict[str, str], log: Path) -
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def shoot(url: str, target: Path, wait_ms: int = 30000) -> None:
-    """A PNG of ``url`` after ``wait_ms`` of wall-clock time (both UIs poll: virtual time would never run out)."""
+def shoot(url: str, target: Path, budget_ms: int = 20000) -> None:
+    """A PNG of ``url`` once ``budget_ms`` of virtual time has passed (the page's requests answered)."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         raise RuntimeError("headless Chromium not found: apt-get install -y chromium")
@@ -79,13 +79,13 @@ def shoot(url: str, target: Path, wait_ms: int = 30000) -> None:
             browser,
             *("--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run"),
             f"--window-size={WINDOW}",
-            f"--timeout={wait_ms}",
+            f"--virtual-time-budget={budget_ms}",
             f"--screenshot={target}",
             url,
         ],
         check=True,
         capture_output=True,
-        timeout=180,
+        timeout=600,
     )
     print(f"{target.relative_to(REPO)}  {target.stat().st_size // 1024} KiB  <- {url}")
 
