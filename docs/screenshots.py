@@ -114,7 +114,7 @@ def main() -> int:
     ]
     with server(mlflow_cmd, f"{mlflow}/health", env, logs / "mlflow.log"):
         experiment = _experiment_id(home)
-        shoot(f"{mlflow}/#/experiments/{experiment}", DOCS / "mlflow-experiment.png")
+        shoot(f"{mlflow}/#/experiments/{experiment}/runs", DOCS / "mlflow-experiment.png")  # the runs table
     return 0
 
 
