@@ -10,6 +10,8 @@ answer, takes three PNGs with headless Chromium (Debian package ``chromium``) an
 - ``docs/mlflow-experiment.png``: the ``return_model`` experiment's runs.
 
 Chromium renders the single-page apps for ``--virtual-time-budget`` ms of virtual time before it shoots.
+The instance must have ``nux: {enabled: false}`` (``cli init`` writes it), or Dagster's "Join the community"
+dialog covers the pages.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ def server(command: list[str], ready_url: str, env: dict[str, str], log: Path) -
 
 
 def shoot(url: str, target: Path, budget_ms: int = 20000) -> None:
+    """A PNG of ``url`` once ``budget_ms`` of virtual time has passed (the page's requests answered)."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         raise RuntimeError("headless Chromium not found: apt-get install -y chromium")
@@ -82,7 +85,7 @@ def shoot(url: str, target: Path, budget_ms: int = 20000) -> None:
         ],
         check=True,
         capture_output=True,
-        timeout=180,
+        timeout=600,
     )
     print(f"{target.relative_to(REPO)}  {target.stat().st_size // 1024} KiB  <- {url}")
 
@@ -111,7 +114,7 @@ def main() -> int:
     ]
     with server(mlflow_cmd, f"{mlflow}/health", env, logs / "mlflow.log"):
         experiment = _experiment_id(home)
-        shoot(f"{mlflow}/#/experiments/{experiment}", DOCS / "mlflow-experiment.png")
+        shoot(f"{mlflow}/#/experiments/{experiment}/runs", DOCS / "mlflow-experiment.png")  # the runs table
     return 0
 
 

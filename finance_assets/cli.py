@@ -34,6 +34,8 @@ DAGSTER_YAML_LOCAL = """\
 # Written by `python -m finance_assets.cli init`: the embedded (local) Dagster instance.
 telemetry:
   enabled: false
+nux:  # the UI's "Join the community" dialog (newsletter sign-up, links out): not for an offline lakehouse
+  enabled: false
 concurrency:
   runs:
     max_concurrent_runs: 4
