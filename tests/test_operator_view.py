@@ -96,3 +96,14 @@ def test_a_schema_without_a_sentence_for_a_column_is_an_error() -> None:
     schema = pa.schema([("cik", pa.string()), ("value", pa.float64())])
     with pytest.raises(ValueError, match=r"bronze.x: columns without a description \['value'\]"):
         described_schema(schema, {"cik": "the CIK"}, table="bronze.x")
+
+
+def test_mlflow_run_links_are_absolute_urls_of_the_mlflow_ui() -> None:
+    from finance_assets.ml.tracking import run_link
+    from finance_assets.resources import resources_for
+
+    local = resources_for(Settings.from_env({}))["mlflow"]
+    assert local.ui_url == "http://127.0.0.1:5000"  # `make mlflow-ui` over the embedded store
+    server = resources_for(Settings.from_env({"MLFLOW_TRACKING_URI": "https://mlflow.example.test"}), secrets="values")
+    assert server["mlflow"].ui_url == "https://mlflow.example.test"  # the tracking server serves the UI
+    assert run_link(local.ui_url, "3", "abc123") == "http://127.0.0.1:5000/#/experiments/3/runs/abc123"
