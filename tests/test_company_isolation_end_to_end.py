@@ -111,9 +111,8 @@ def test_one_range_lands_the_good_companies_everywhere_and_reruns_only_the_faile
     _put(root, "MRVL", orjson.dumps(mrvl))
     # prices for the good companies only, from one recorded source (the bad ones have none: not in any layer)
     (root / "prices" / PRICE_SOURCE).mkdir(parents=True)
-    for ticker in GOOD:
+    for ticker in (*GOOD, "GSPC"):  # GSPC: the S&P 500 index, the benchmark of the excess-return labels
         shutil.copy(replay_dir / "prices" / PRICE_SOURCE / f"{ticker}.csv", root / "prices" / PRICE_SOURCE)
-    shutil.copytree(replay_dir / "fmp", root / "fmp")  # the dbt project's FMP models read AAPL's FMP payloads
     monkeypatch.setenv("REPLAY_DIR", str(root))
     monkeypatch.setenv("UNIVERSE", ",".join(UNIVERSE))
     monkeypatch.setenv("PRICES_START", PRICES_START)
@@ -208,16 +207,16 @@ def _features_and_predictions(settings: Settings, lake: IcebergLakehouse) -> Non
     predictions, each launched as a Dagster run; the good companies land in every layer, the bad ones in none."""
     from finance_assets.core.partitions import range_tags
     from finance_assets.features.assets import feature_selection
-    from finance_assets.fmp.assets import FMP_ASSET_KEYS
     from finance_assets.pipeline import price_range
     from finance_assets.resources import resources_for
     from finance_assets.transform.assets import dbt_selection
 
-    _run(list(FMP_ASSET_KEYS), partition_key="AAPL")
     _run(["bronze/prices_daily"], tags=range_tags(*price_range(settings)))
-    _run(dbt_selection())
+    # dbt: the models the features and the model read (no 13F, no FMP in this universe's replay)
+    _run(_feature_models(dbt_selection(), [*feature_selection(), "ml/training_set", "ml/predictions"]))
     prices = lake.read("bronze.prices_daily")
-    assert set(prices.get_column("ticker").unique().to_list()) == set(GOOD)
+    priced = set(prices.get_column("ticker").unique().to_list())
+    assert set(GOOD) <= priced and not {*BAD, "SNOW"} & priced
 
     _run(feature_selection())
     _run(["ml/training_set"])
@@ -244,6 +243,19 @@ def _features_and_predictions(settings: Settings, lake: IcebergLakehouse) -> Non
     for ticker in (*BAD, "SNOW"):  # no prices recorded for these: no price features, no prediction
         assert by_ticker[ticker]["momentum_21d"] is None, ticker
         assert by_ticker[ticker]["pred_p50"] is None, ticker
+
+
+def _feature_models(models: list[str], assets: list[str]) -> list[str]:
+    """The dbt models that ``assets`` read, directly or not."""
+    graph = _definitions().resolve_asset_graph()
+    found: set[dg.AssetKey] = set()
+    stack = [dg.AssetKey.from_user_string(k) for k in assets]
+    while stack:
+        for parent in graph.get(stack.pop()).parent_keys:
+            if parent not in found and parent.to_user_string() in models:
+                found.add(parent)
+                stack.append(parent)
+    return [key.to_user_string() for key in found]
 
 
 def _definitions() -> dg.Definitions:
