@@ -7,6 +7,9 @@ recordings with, on purpose:
 - GOOGL: in SEC's ticker map, nothing recorded: both endpoints answer 404;
 - TSM: companyfacts cut off mid-transfer (truncated JSON);
 - MRVL: its revenue facts in "USX" instead of "USD" (an unexpected unit).
+Prices are recorded for AAPL, MSFT and NVDA only (plus the GSPC benchmark): after Gold, the feature layer
+(Feast registry + online store) and the return model (tiny Optuna budget, predictions June-August 2023,
+online predictions) run as Dagster runs; the good companies are served online and predicted, the others not.
 Expected counts come from the recorded payloads.
 """
 
