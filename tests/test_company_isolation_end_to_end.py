@@ -7,6 +7,9 @@ recordings with, on purpose:
 - GOOGL: in SEC's ticker map, nothing recorded: both endpoints answer 404;
 - TSM: companyfacts cut off mid-transfer (truncated JSON);
 - MRVL: its revenue facts in "USX" instead of "USD" (an unexpected unit).
+Prices are recorded for AAPL, MSFT and NVDA only (plus the GSPC benchmark): after Gold, the feature layer
+(Feast registry + online store) and the return model (tiny Optuna budget, predictions June-August 2023,
+online predictions) run as Dagster runs; the good companies are served online and predicted, the others not.
 Expected counts come from the recorded payloads.
 """
 
@@ -32,6 +35,28 @@ from finance_assets.core.settings import Settings
 FACTS = dg.AssetKey(["bronze", "edgar_company_facts"])
 FILINGS = dg.AssetKey(["bronze", "edgar_filings"])
 UNIVERSE = ("AAPL", "MSFT", "NVDA", "SNOW", "GOOGL", "TSM", "MRVL")
+GOOD = ("AAPL", "MSFT", "NVDA")
+BAD = ("GOOGL", "TSM", "MRVL")
+PRICE_SOURCE = "yahoo_daily_2003_2023"  # 2003-10-30 -> 2023-10-27, the three good companies recorded
+PRICES_START = "2022-06-01"  # a short history keeps the run short
+# a tiny tuning budget (tests/test_ml_pipeline.py shows the model itself); labels known by the cutoff
+TUNED = {
+    "n_trials": 2,
+    "n_folds": 2,
+    "fold_months": 2,
+    "holdout_months": 2,
+    "min_train_months": 3,
+    "cutoff_date": "2023-05-31",
+    "timeout_seconds": 120.0,
+}
+PREDICTED = ("2023-06-01", "2023-08-01")  # out of sample
+ISOLATED = (
+    "MLFLOW_TRACKING_URI",
+    "OPTUNA_STORAGE",
+    "LAKEHOUSE_AUTOMATION",
+    "RETRAIN_MIN_RANK_IC",
+    "RETRAIN_MIN_COVERAGE",
+)
 CIKS = {"AAPL": 320193, "MSFT": 789019, "NVDA": 1045810, "SNOW": 1640147, "TSM": 1046179, "MRVL": 1835632}
 
 
@@ -87,8 +112,15 @@ def test_one_range_lands_the_good_companies_everywhere_and_reruns_only_the_faile
     revenues = mrvl["facts"]["us-gaap"]["RevenueFromContractWithCustomerExcludingAssessedTax"]["units"]
     revenues["USX"] = revenues.pop("USD")
     _put(root, "MRVL", orjson.dumps(mrvl))
+    # prices for the good companies only, from one recorded source (the bad ones have none: not in any layer)
+    (root / "prices" / PRICE_SOURCE).mkdir(parents=True)
+    for ticker in (*GOOD, "GSPC"):  # GSPC: the S&P 500 index, the benchmark of the excess-return labels
+        shutil.copy(replay_dir / "prices" / PRICE_SOURCE / f"{ticker}.csv", root / "prices" / PRICE_SOURCE)
     monkeypatch.setenv("REPLAY_DIR", str(root))
     monkeypatch.setenv("UNIVERSE", ",".join(UNIVERSE))
+    monkeypatch.setenv("PRICES_START", PRICES_START)
+    for name in ISOLATED:  # MLflow/Optuna stores are this lakehouse's own, whatever the shell exports
+        monkeypatch.delenv(name, raising=False)
     from finance_assets.cli import materialize
 
     settings = Settings.from_env()
@@ -134,6 +166,9 @@ def test_one_range_lands_the_good_companies_everywhere_and_reruns_only_the_faile
     assert {"AAPL", "NVDA", "SNOW"} <= set(income.get_column("ticker").unique().to_list())
     assert not {"GOOGL", "TSM", "MRVL"} & set(income.get_column("ticker").unique().to_list())
 
+    # ... and in the Feast online store and the predictions; the bad ones in neither
+    _features_and_predictions(settings, lake)
+
     # the input is fixed (GOOGL stays unrecorded): `--failed` re-runs exactly the failed partitions
     aapl_rows = facts.filter(pl.col("ticker") == "AAPL").sort(facts.columns, nulls_last=True)
     aapl_files = _files_of(lake, "AAPL")
@@ -152,6 +187,78 @@ def test_one_range_lands_the_good_companies_everywhere_and_reruns_only_the_faile
     assert _dbt(selection).success
     income = lake.read("gold.income_statement")
     assert {"TSM", "MRVL"} <= set(income.get_column("ticker").unique().to_list())
+
+
+def _run(selection: list[str], **kwargs: Any) -> dg.ExecuteInProcessResult:
+    """One Dagster run of ``selection`` with the project's definitions; fails the test naming the failed steps."""
+    defs = _definitions()
+    result = dg.materialize(
+        list(defs.assets or []),
+        selection=selection,
+        instance=dg.DagsterInstance.get(),
+        resources=defs.resources,
+        raise_on_error=False,
+        **kwargs,
+    )
+    failures = [e.event_specific_data.error.to_string() for e in result.get_step_failure_events()]  # type: ignore[union-attr]
+    assert result.success, f"{selection} failed:\n" + "\n".join(failures)
+    return result
+
+
+def _features_and_predictions(settings: Settings, lake: IcebergLakehouse) -> None:
+    """Prices, the whole dbt project, the feature layer (Feast registry + online store) and the return model's
+    predictions, each launched as a Dagster run; the good companies land in every layer, the bad ones in none."""
+    from finance_assets.core.partitions import range_tags
+    from finance_assets.features.assets import feature_selection
+    from finance_assets.pipeline import price_range
+    from finance_assets.resources import resources_for
+    from finance_assets.transform.assets import dbt_selection
+
+    _run(["bronze/prices_daily"], tags=range_tags(*price_range(settings)))
+    # dbt: the models the features and the model read (no 13F, no FMP in this universe's replay)
+    _run(_feature_models(dbt_selection(), [*feature_selection(), "ml/training_set", "ml/predictions"]))
+    prices = lake.read("bronze.prices_daily")
+    priced = set(prices.get_column("ticker").unique().to_list())
+    assert set(GOOD) <= priced and not {*BAD, "SNOW"} & priced
+
+    _run(feature_selection())
+    _run(["ml/training_set"])
+    config = {"ops": {"ml__return_model": {"config": TUNED}}}
+    _run(["ml/return_model"], run_config=config)
+    _run(["ml/predictions"], tags=range_tags(*PREDICTED))
+    _run(["ml/online_predictions"])
+
+    predictions = lake.read("ml.predictions")
+    months = predictions.group_by("ticker").agg(pl.col("as_of_date").n_unique())
+    assert dict(months.iter_rows()) == dict.fromkeys(GOOD, 3)  # June, July, August 2023 month ends
+    assert predictions.filter(pl.col("pred_p50").is_null()).is_empty()
+
+    from finance_assets.features import catalog
+
+    store = resources_for(Settings.from_env(), secrets="values")["feast"].store()
+    served = store.get_online_features(
+        features=store.get_feature_service(catalog.SERVING_SERVICE), entity_rows=[{"ticker": t} for t in UNIVERSE]
+    ).to_dict()
+    by_ticker = {t: {k: v[i] for k, v in served.items()} for i, t in enumerate(served["ticker"])}
+    for ticker in GOOD:
+        assert by_ticker[ticker]["momentum_21d"] is not None, ticker
+        assert by_ticker[ticker]["pred_p50"] is not None, ticker
+    for ticker in (*BAD, "SNOW"):  # no prices recorded for these: no price features, no prediction
+        assert by_ticker[ticker]["momentum_21d"] is None, ticker
+        assert by_ticker[ticker]["pred_p50"] is None, ticker
+
+
+def _feature_models(models: list[str], assets: list[str]) -> list[str]:
+    """The dbt models that ``assets`` read, directly or not."""
+    graph = _definitions().resolve_asset_graph()
+    found: set[dg.AssetKey] = set()
+    stack = [dg.AssetKey.from_user_string(k) for k in assets]
+    while stack:
+        for parent in graph.get(stack.pop()).parent_keys:
+            if parent not in found and parent.to_user_string() in models:
+                found.add(parent)
+                stack.append(parent)
+    return [key.to_user_string() for key in found]
 
 
 def _definitions() -> dg.Definitions:

@@ -234,3 +234,60 @@ def test_the_sensor_requests_only_filings_never_loaded(instance: dg.DagsterInsta
     register_managers(instance, [BERKSHIRE])
     [daily] = manager_requests(instance, "2025-02-15")
     assert isinstance(daily, dg.RunRequest) and daily.partition_key == BERKSHIRE
+
+
+def test_a_truncated_filing_fails_alone_in_a_multi_filing_run_and_reruns_alone(
+    instance: dg.DagsterInstance, replay_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One run over the three recorded filings with Acorn Creek's information table cut off mid-transfer:
+    LTS One and MetLife land, Acorn Creek fails its own partition (status row, failing check naming it);
+    once the document is whole again, re-running that partition alone lands it and leaves the others' files."""
+    from finance_assets.core.companies import COMPANIES_CHECK
+    from finance_assets.core.names import INGEST_STATUS_TABLE
+    from finance_assets.edgar.holdings_assets import thirteenf_filings_partitions
+
+    document = "ACORN_CREEK_CAPITAL_CIK0001994827__2024Q4__F_13F_AcornCreek_Q42024.xml"
+    recorded = (replay_dir / "edgar" / "13f" / document).read_bytes()
+    root = tmp_path / "replay"
+    shutil.copytree(replay_dir / "edgar" / "13f", root / "edgar" / "13f")
+    (root / "edgar" / "13f" / document).write_bytes(recorded[: len(recorded) // 2])
+    monkeypatch.setenv("REPLAY_DIR", str(root))
+    keys = filing_keys(instance)
+    assert keys == [LTS, ACORN, METLIFE]
+
+    result = _materialize(instance, DOCUMENTS, keys)
+    assert not result.success
+    for asset in (COVER_PAGES_KEY, HOLDINGS_KEY):  # Dagster shows exactly the bad filing as failed
+        status = instance.get_status_by_partition(asset, keys, thirteenf_filings_partitions) or {}
+        assert {k: v.value for k, v in status.items()} == {
+            LTS: "MATERIALIZED",
+            ACORN: "FAILED",
+            METLIFE: "MATERIALIZED",
+        }, asset
+    covers = _read("bronze.edgar_13f_cover_pages")
+    assert sorted(covers.get_column("filing_key").to_list()) == [METLIFE, LTS]
+    holdings = _read("bronze.edgar_13f_holdings")
+    # LTS One's recorded information table: 14 entries summing to its tableValueTotal 454,926,000
+    assert holdings.group_by("filing_key").agg(pl.len(), pl.col("value_reported").sum()).rows() == [
+        (LTS, 14, 454_926_000)
+    ]
+    loaded = _check(result, COMPANIES_CHECK)
+    assert not loaded.passed and _meta(loaded, "failed") == ACORN
+    [row] = _read(INGEST_STATUS_TABLE).filter(pl.col("ticker") == ACORN).rows(named=True)
+    assert (row["cik"], row["status"], row["endpoint"]) == ("0001994827", "malformed", "13f_documents")
+    assert row["error"].startswith(f"{ACORN} (CIK 0001994827) 13f_documents: malformed payload")
+    assert "F_13F_AcornCreek_Q42024.xml" in row["error"]
+    [failure] = result.get_step_failure_events()
+    assert f"{ACORN} (CIK 0001994827)" in failure.event_specific_data.error.message
+
+    lakehouse = IcebergLakehouse.from_settings(Settings.from_env())
+    lts_files = {r["file_path"] for r in lakehouse.load("bronze.edgar_13f_holdings").inspect.files().to_pylist()}
+    (root / "edgar" / "13f" / document).write_bytes(recorded)
+    assert _materialize(instance, DOCUMENTS, [ACORN]).success
+    holdings = _read("bronze.edgar_13f_holdings")
+    assert sorted(holdings.group_by("filing_key").agg(pl.len(), pl.col("value_reported").sum()).rows()) == [
+        (LTS, 14, 454_926_000),
+        (ACORN, 77, 194_611_845),  # Acorn Creek's cover page: tableEntryTotal 77, tableValueTotal 194,611,845
+    ]
+    after = {r["file_path"] for r in lakehouse.load("bronze.edgar_13f_holdings").inspect.files().to_pylist()}
+    assert lts_files <= after  # LTS One's data files were not rewritten

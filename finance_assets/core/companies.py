@@ -12,6 +12,12 @@ the step fails, Dagster shows exactly the bad partitions as failed, and "re-run 
 would mark every partition of the range materialized, which is why it cannot be used on partial success;
 Dagster has no per-partition output for one step (a partition-keyed ``MaterializeResult`` does not exist).
 
+The same step serves every Bronze asset whose partitions are independent source entities: companies
+(partition = ticker, ``key_column="ticker"``), 13F managers (``manager_cik``) and 13F filings
+(``filing_key``, two tables written together through ``companions``). "Company" below stands for the
+partition's entity; its status row keeps the partition key in the column ``ticker`` and the entity's CIK
+(the manager's, for a 13F filing) in ``cik``.
+
 Every company's attempt is also a row of ``bronze.ingest_status`` (appended in the same run) and the
 check ``companies_loaded`` fails naming each bad company with its status and reason.
 
@@ -171,6 +177,8 @@ class CompanyStep:
     max_shrink: float = 0.5
     accept_shrink: bool = False
     partition_by: Sequence[str] = ("identity(ticker)",)
+    # the column holding the partition key in the written tables (a 13F filing: filing_key)
+    key_column: str = "ticker"
     outcomes: dict[str, Outcome] = field(default_factory=dict)
 
     @property
@@ -213,8 +221,8 @@ class CompanyStep:
         name = table_name(self.asset_key)
         if not tickers or not self.lakehouse.table_exists(name):
             return {}
-        frame = self.lakehouse.read(name, In("ticker", set(tickers)), columns=["ticker"])
-        return dict(frame.group_by("ticker").len().iter_rows())
+        frame = self.lakehouse.read(name, In(self.key_column, set(tickers)), columns=[self.key_column])
+        return dict(frame.group_by(self.key_column).len().iter_rows())
 
     def validate(
         self,
@@ -249,19 +257,23 @@ class CompanyStep:
         return good
 
     # ---- commit and report ----------------------------------------------------------------------------------
-    def write(self, frames: Mapping[str, pl.DataFrame]) -> WriteResult | None:
-        """One atomic overwrite of exactly the good companies' partitions (None when there are none)."""
+    def write(self, frames: Mapping[str, pl.DataFrame], asset_key: dg.AssetKey | None = None) -> WriteResult | None:
+        """One atomic overwrite of exactly the good companies' partitions (None when there are none).
+
+        ``asset_key``: a companion table of the same step (default: the step's asset).
+        """
         if not frames:
             return None
+        key = asset_key or self.asset_key
         frame = pl.concat(list(frames.values()), how="diagonal_relaxed")
         return self.lakehouse.write(
-            table_name(self.asset_key),
+            table_name(key),
             frame,
-            replace=In("ticker", set(frames)),
+            replace=In(self.key_column, set(frames)),
             partition_by=list(self.partition_by),
             snapshot_properties={
                 "dagster.run-id": self.context.run.run_id,
-                "dagster.asset-key": self.asset_key.to_user_string(),
+                "dagster.asset-key": key.to_user_string(),
                 "dagster.partition-key": ",".join(frames),
             },
         )
@@ -299,13 +311,25 @@ class CompanyStep:
         frame_checks: Sequence[checks.FrameCheck] = (),
         extra_checks: Callable[[pl.DataFrame, list[str]], Iterable[dg.AssetCheckResult]] | None = None,
         empty: pl.DataFrame | None = None,
+        output_name: str = "result",
+        companions: Mapping[dg.AssetKey, tuple[str, Mapping[str, pl.DataFrame]]] | None = None,
     ) -> Iterator[dg.Output | dg.AssetMaterialization | dg.AssetCheckResult]:
         """Write the good companies, record every attempt, yield events and checks, fail naming the bad ones.
 
         ``frames``: the validated frame of every company to write. ``empty``: a frame with the table's
-        columns, for the checks when no company was written.
+        columns, for the checks when no company was written. ``output_name``: the step asset's output (a
+        multi-asset's). ``companions``: further assets of the same multi-asset step, as asset key ->
+        (output name, frame of each good company); they are written for the same companies (a company's rows
+        of every table, or none) and materialized per good partition like the step's own asset.
         """
+        companions = {k: (name, {t: f.get(t) for t in frames}) for k, (name, f) in (companions or {}).items()}
         result = self.write(frames)
+        companion_meta: dict[dg.AssetKey, Metadata] = {}
+        for key, (_, parts) in companions.items():
+            written_parts = {t: f for t, f in parts.items() if f is not None}
+            companion_result = self.write(written_parts, key)
+            if companion_result is not None:
+                companion_meta[key] = write_metadata(companion_result, In(self.key_column, set(written_parts)))
         status = self.status_rows(frames)
         self.lakehouse.write(INGEST_STATUS_TABLE, status, replace=AlwaysFalse())
         written = list(frames)
@@ -321,7 +345,10 @@ class CompanyStep:
         }
         write_meta = write_metadata(result, In("ticker", set(written))) if result else {}
         if bad.is_empty():
-            yield dg.Output(None, metadata={**run_metadata, **write_meta})
+            yield dg.Output(None, output_name=output_name, metadata={**run_metadata, **write_meta})
+            for key, (name, parts) in companions.items():
+                rows = sum(f.height for f in parts.values() if f is not None)
+                yield dg.Output(None, output_name=name, metadata={"rows": rows, **companion_meta.get(key, {})})
         else:
             for ticker in written:
                 yield dg.AssetMaterialization(
@@ -336,6 +363,13 @@ class CompanyStep:
                         **write_meta,
                     },
                 )
+                for key, (_, parts) in companions.items():
+                    part = parts.get(ticker)
+                    yield dg.AssetMaterialization(
+                        asset_key=key,
+                        partition=ticker,
+                        metadata={"rows": 0 if part is None else part.height, **companion_meta.get(key, {})},
+                    )
         checked = pl.concat(list(frames.values()), how="diagonal_relaxed") if frames else empty
         if checked is not None:
             yield from checks.results(self.asset_key, checked, frame_checks, partition_keys=written)

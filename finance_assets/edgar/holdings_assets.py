@@ -12,6 +12,12 @@ Two partition sets, both dynamic:
   amendments are filings of their own. Re-materialising replaces exactly that filing's rows; a new
   quarter is a new partition and never rewrites the old ones; a bad filing fails alone.
 
+A run over many managers or filings (a backfill runs up to ``FILINGS_PER_RUN`` per run) goes through the
+same per-partition step as the company assets (``core/companies.py::CompanyStep``): the good managers
+or filings are written in one atomic commit per table, each bad one gets a ``bronze.ingest_status`` row
+(status ``not_found`` / ``malformed`` / ``source_error`` / ``rejected`` and the reason), the check
+``companies_loaded`` fails naming it, and Dagster shows exactly its partition as failed.
+
 Documents are fetched through the project's one SEC client (``SecEdgarResource``: SEC rate limit,
 retries, cache, replay) and archived raw; values are stored as reported (see ``edgar/holdings.py``).
 The checks compare each filing's information table with its cover page (``tableEntryTotal``,
@@ -30,11 +36,18 @@ from finance_assets.core import checks
 from finance_assets.core.archive import PayloadArchive
 from finance_assets.core.checks import Metadata
 from finance_assets.core.columns import COLUMN_SCHEMA, described_schema
+from finance_assets.core.companies import (
+    CompanyError,
+    CompanyStep,
+    MalformedPayload,
+    NotFound,
+    Rejected,
+    companies_check_spec,
+)
 from finance_assets.core.http import FetchResult, NotFoundError, SourceClient
 from finance_assets.core.io_manager import PARTITION_BY, PARTITION_EXPR
 from finance_assets.core.resources import LakehouseResource, RawArchiveResource
-from finance_assets.core.sources import fetch_each
-from finance_assets.edgar.assets import BRONZE, SEC_POOL, SUBMISSIONS_URL
+from finance_assets.edgar.assets import BRONZE, SEC_POOL, SUBMISSIONS, SUBMISSIONS_URL
 from finance_assets.edgar.columns import COVER_PAGES_DOCS, HOLDINGS_DOCS, THIRTEENF_FILINGS_DOCS
 from finance_assets.edgar.holdings import (
     COVER_PAGE_SCHEMA,
@@ -73,36 +86,29 @@ HOLDINGS_KEY = dg.AssetKey([BRONZE, "edgar_13f_holdings"])
 LOADED, MISSING, EMPTY_REPORT = "loaded", "missing", "empty_report"
 
 
+DOCUMENTS_ENDPOINT = "13f_documents"  # the filing's cover page and information table, in bronze.ingest_status
+SUBMISSIONS_ENDPOINT = f"{SUBMISSIONS} (13F)"
+
+
 class FilingProblem(Exception):
-    """One manager or filing of a run could not be loaded (404, malformed document)."""
+    """One manager or filing of a run could not be loaded: ``not_found`` (404) or a malformed document."""
+
+    def __init__(self, message: str, *, not_found: bool = False) -> None:
+        super().__init__(message)
+        self.not_found = not_found
 
 
-def _load_each(keys: Sequence[str], load: Callable[[str], T], what: str) -> list[tuple[str, T]]:
-    """``load`` every key of the run (overlapping under the shared SEC rate limit), in key order.
+def _per_partition(load: Callable[[str], T], endpoint: str, ciks: dict[str, str]) -> Callable[[str], T]:
+    """``load`` with its :class:`FilingProblem` as the partition's :class:`CompanyError` (for CompanyStep)."""
 
-    A source outage stops the run with its own error. Problems of single keys are collected and the run
-    then fails naming every one of them: nothing is written, the tables stay as they were.
-    """
-    problems: dict[str, str] = {}
-    loaded: list[tuple[str, T]] = []
-    for key, outcome in fetch_each(keys, load):
-        if isinstance(outcome, FilingProblem):
-            problems[key] = str(outcome)
-        elif isinstance(outcome, Exception):
-            raise outcome
-        else:
-            loaded.append((key, outcome))
-    if problems:
-        others = ""
-        if len(keys) > 1:
-            others = f" The other {len(keys) - len(problems)} {what}s of this run were not written either."
-        raise dg.Failure(
-            description=" ".join(problems.values())
-            + f" No table was changed.{others} Materialise the {what} alone once fixed, or delete its partition; "
-            "if SEC changed a format, adapt finance_assets/edgar/holdings.py.",
-            metadata={f"failed_{what}s": ", ".join(problems)},
-        )
-    return loaded
+    def run(key: str) -> T:
+        try:
+            return load(key)
+        except FilingProblem as exc:
+            kind: type[CompanyError] = NotFound if exc.not_found else MalformedPayload
+            raise kind(key, ciks.get(key, "?"), endpoint, str(exc)) from None
+
+    return run
 
 
 def _archive(payloads: PayloadArchive, result: FetchResult, partition_key: str) -> None:
@@ -140,7 +146,9 @@ def load_manager_filings(client: SourceClient, payloads: PayloadArchive, cik: st
     try:
         doc, result = client.get_json(url)
     except NotFoundError:
-        raise FilingProblem(f"SEC EDGAR has no submissions index for manager CIK {cik} ({url} answered 404).") from None
+        raise FilingProblem(
+            f"SEC EDGAR has no submissions index for manager CIK {cik} ({url} answered 404).", not_found=True
+        ) from None
     _archive(payloads, result, cik)
     try:
         name = str(doc.get("name") or "")
@@ -192,6 +200,7 @@ DISCOVERY_CHECKS = (
     pool=SEC_POOL,
     check_specs=[
         *checks.specs(FILINGS_KEY, DISCOVERY_CHECKS),
+        companies_check_spec(FILINGS_KEY),
         dg.AssetCheckSpec(
             MANAGER_PAGES_CHECK,
             asset=FILINGS_KEY,
@@ -210,16 +219,35 @@ def edgar_13f_filings(
     lakehouse: LakehouseResource,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     keys = list(context.partition_keys)
-    bad = [k for k in keys if not CIK_PATTERN.match(k)]
-    if bad:
-        raise dg.Failure(
-            description=f"13F manager partition {', '.join(map(repr, bad))} is not a 10-digit CIK "
-            "(e.g. 0001067983). Delete it and add the manager by its zero-padded CIK. No table was changed."
-        )
+    step = CompanyStep(
+        context,
+        FILINGS_KEY,
+        endpoint=SUBMISSIONS_ENDPOINT,
+        ciks={k: k for k in keys},
+        lakehouse=lakehouse.lakehouse(),
+        partition_by=("identity(manager_cik)",),
+        key_column="manager_cik",
+    )
+    for key in keys:
+        if not CIK_PATTERN.match(key):
+            step.fail(
+                Rejected(
+                    key,
+                    key,
+                    "partition key",
+                    f"13F manager partition {key!r} is not a 10-digit CIK (e.g. 0001067983). Delete it and add the "
+                    "manager by its zero-padded CIK.",
+                )
+            )
+    valid = [k for k in keys if k not in step.outcomes]
     payloads = archive.archive()
     with sec.client() as client:
-        managers = _load_each(keys, lambda cik: load_manager_filings(client, payloads, cik), "manager")
-    frame = pl.concat([m.frame for _, m in managers])
+        load = _per_partition(lambda cik: load_manager_filings(client, payloads, cik), SUBMISSIONS_ENDPOINT, step.ciks)
+        managers = list(step.load(valid, load).items())
+    frames = {cik: m.frame for cik, m in managers}
+    empty = pl.from_arrow(THIRTEENF_FILINGS_SCHEMA.empty_table())
+    assert isinstance(empty, pl.DataFrame)
+    frame = pl.concat([empty, *frames.values()], how="diagonal_relaxed")
     payloads.commit_index(
         lakehouse.lakehouse(), run_id=context.run.run_id, asset_key=FILINGS_KEY.to_user_string(), partition_key=None
     )
@@ -243,8 +271,18 @@ def edgar_13f_filings(
         }
         for cik, m in managers
     ]
-    yield dg.Output(
-        frame,
+
+    def pages_check(_: pl.DataFrame, __: list[str]) -> Iterator[dg.AssetCheckResult]:
+        yield dg.AssetCheckResult(
+            asset_key=FILINGS_KEY,
+            check_name=MANAGER_PAGES_CHECK,
+            passed=not missing,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"missing_pages": ", ".join(missing) or "none"},
+        )
+
+    yield from step.finish(
+        frames,
         metadata={
             "managers": len(keys),
             "filings": frame.height,
@@ -252,14 +290,10 @@ def edgar_13f_filings(
             "text_era_filings_not_registered": frame.height - len(found),
             "per_manager": _markdown(per_manager),
         },
-    )
-    yield from checks.results(FILINGS_KEY, frame, DISCOVERY_CHECKS, partition_keys=keys)
-    yield dg.AssetCheckResult(
-        asset_key=FILINGS_KEY,
-        check_name=MANAGER_PAGES_CHECK,
-        passed=not missing,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"missing_pages": ", ".join(missing) or "none"},
+        per_company={cik: {"filings": m.frame.height} for cik, m in managers},
+        frame_checks=DISCOVERY_CHECKS,
+        extra_checks=pages_check,
+        empty=empty,
     )
 
 
@@ -359,7 +393,8 @@ def load_filing(client: SourceClient, payloads: PayloadArchive, key: str) -> Loa
     except NotFoundError:
         raise FilingProblem(
             f"SEC EDGAR has no 13F cover page for filing {key} ({url} answered 404): check the manager CIK and "
-            "the accession number (13F filings before 2013 have no XML documents)."
+            "the accession number (13F filings before 2013 have no XML documents).",
+            not_found=True,
         ) from None
     _archive(payloads, result, key)
     try:
@@ -576,6 +611,7 @@ _FILING_OUT = {
     pool=SEC_POOL,
     check_specs=[
         *checks.specs(COVER_PAGES_KEY, COVER_CHECKS),
+        companies_check_spec(COVER_PAGES_KEY),
         *checks.specs(HOLDINGS_KEY, (*TOTALS_CHECKS, *HOLDINGS_CHECKS)),
     ],
 )
@@ -585,17 +621,31 @@ def edgar_13f_documents(
     archive: RawArchiveResource,
     lakehouse: LakehouseResource,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-    """Cover page and information table of each filing of the run (``<manager CIK>/<accession>``)."""
+    """Cover page and information table of each filing of the run (``<manager CIK>/<accession>``).
+
+    A filing's two tables are written together (both or neither); a bad filing fails its own partition.
+    """
     keys = list(context.partition_keys)
+    step = CompanyStep(
+        context,
+        COVER_PAGES_KEY,
+        endpoint=DOCUMENTS_ENDPOINT,
+        ciks={key: key.partition("/")[0] for key in keys},
+        lakehouse=lakehouse.lakehouse(),
+        partition_by=("identity(manager_cik)",),
+        key_column="filing_key",
+    )
     payloads = archive.archive()
     with sec.client() as client:
-        filings = _load_each(keys, lambda key: load_filing(client, payloads, key), "filing")
+        load = _per_partition(lambda key: load_filing(client, payloads, key), DOCUMENTS_ENDPOINT, step.ciks)
+        filings = step.load(keys, load)
     payloads.commit_index(
         lakehouse.lakehouse(), run_id=context.run.run_id, asset_key=HOLDINGS_KEY.to_user_string(), partition_key=None
     )
-    covers = cover_frame([f for _, f in filings])
-    holdings = pl.from_arrow(pa.concat_tables([f.holdings for _, f in filings]))
-    assert isinstance(holdings, pl.DataFrame)
+    cover_frames = {key: cover_frame([f]) for key, f in filings.items()}
+    holding_frames = {key: _frame(f.holdings) for key, f in filings.items()}
+    covers = cover_frame(list(filings.values()))
+    holdings = _frame(pa.concat_tables([HOLDINGS_SCHEMA.empty_table(), *(f.holdings for f in filings.values())]))
     for row in covers.filter(pl.col("information_table_status") == MISSING).iter_rows(named=True):
         context.log.warning(
             f"13F {_filing_label(row)}: information table not loaded: {row['information_table_detail']}"
@@ -610,13 +660,27 @@ def edgar_13f_documents(
         }
         for row in covers.iter_rows(named=True)
     ]
-    yield dg.Output(
-        covers, output_name="cover_pages", metadata={"filings": covers.height, "per_filing": _markdown(summary)}
+
+    def holdings_checks(_: pl.DataFrame, __: list[str]) -> Iterator[dg.AssetCheckResult]:
+        yield from checks.results(HOLDINGS_KEY, covers, TOTALS_CHECKS)
+        yield from checks.results(HOLDINGS_KEY, holdings, HOLDINGS_CHECKS)
+
+    yield from step.finish(
+        cover_frames,
+        metadata={"filings": covers.height, "holdings": holdings.height, "per_filing": _markdown(summary)},
+        per_company={key: {"holdings": frame.height} for key, frame in holding_frames.items()},
+        frame_checks=COVER_CHECKS,
+        extra_checks=holdings_checks,
+        empty=cover_frame([]),
+        output_name="cover_pages",
+        companions={HOLDINGS_KEY: ("holdings", holding_frames)},
     )
-    yield dg.Output(holdings, output_name="holdings", metadata={"filings": covers.height, "holdings": holdings.height})
-    yield from checks.results(COVER_PAGES_KEY, covers, COVER_CHECKS, partition_keys=keys)
-    yield from checks.results(HOLDINGS_KEY, covers, TOTALS_CHECKS)
-    yield from checks.results(HOLDINGS_KEY, holdings, HOLDINGS_CHECKS)
+
+
+def _frame(table: pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def register_filings(instance: dg.DagsterInstance, keys: Sequence[str]) -> list[str]:
