@@ -14,6 +14,7 @@ outside a Dagster run (the CLI, the Feast CLI wrapper, tests reading what a run 
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
@@ -90,8 +91,7 @@ def resources_for(settings: Settings, *, secrets: Secrets = "env") -> dict[str, 
     mlflow = MlflowResource(
         tracking_uri=secret("mlflow_tracking_uri") or mlflow_uri,
         artifact_location=(home / "mlartifacts").as_uri() if mlflow_local else None,  # a server decides its own
-        ui_url=settings.mlflow_ui_url
-        or (mlflow_uri if mlflow_uri and mlflow_uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"),
+        ui_url=settings.mlflow_ui_url or _public_url(mlflow_uri) or "http://127.0.0.1:5000",
     )
     optuna = OptunaResource(
         storage=secret("optuna_storage") or (f"sqlite:///{home / 'optuna.db'}" if local else None),
@@ -136,3 +136,13 @@ def resources_for(settings: Settings, *, secrets: Secrets = "env") -> dict[str, 
         "optuna": optuna,
         "alerts": AlertWebhookResource(url=secret("alert_webhook_url"), ui_url=settings.dagster_ui_url),
     }
+
+
+def _public_url(uri: str | None) -> str | None:
+    """An http(s) tracking URI without its credentials (links in metadata are shown to everyone), else None."""
+    if not uri or not uri.startswith(("http://", "https://")):
+        return None
+    parts = urlsplit(uri)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
