@@ -1,6 +1,11 @@
 """Regenerate the UI screenshots in docs/ from a lakehouse where the demo ran.
 
-    LAKEHOUSE_HOME=.lakehouse uv run python docs/screenshots.py   # after `make demo`
+    LAKEHOUSE_HOME=.lakehouse uv run python docs/screenshots.py          # after `make demo`
+    LAKEHOUSE_HOME=/tmp/copy uv run python docs/screenshots.py mlflow   # only the MLflow page
+
+Each argument (``dagster``, ``mlflow``) takes only those pages; none takes all. The MLflow page needs only
+``mlflow.db`` and ``mlartifacts/`` in the home (the two-company ``make demo`` cannot train the model: shoot
+it over a home where the full demo ran, or a copy of one, since ``mlflow ui`` may migrate the store).
 
 Starts ``dagster-webserver`` and ``mlflow ui`` on free loopback ports over that lakehouse, waits until both
 answer, takes three PNGs with headless Chromium (Debian package ``chromium``) and stops both servers:
@@ -90,9 +95,13 @@ def shoot(url: str, target: Path, budget_ms: int = 20000) -> None:
     print(f"{target.relative_to(REPO)}  {target.stat().st_size // 1024} KiB  <- {url}")
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    pages = set(argv) or {"dagster", "mlflow"}
+    if pages - {"dagster", "mlflow"}:
+        print(f"unknown pages {sorted(pages - {'dagster', 'mlflow'})}: dagster, mlflow", file=sys.stderr)
+        return 2
     home = Path(os.environ.get("LAKEHOUSE_HOME", REPO / ".lakehouse")).resolve()
-    if not (home / "dagster").is_dir() or not (home / "mlflow.db").is_file():
+    if ("dagster" in pages and not (home / "dagster").is_dir()) or not (home / "mlflow.db").is_file():
         print(f"no demo lakehouse at {home}: run `make demo` first (or set LAKEHOUSE_HOME)", file=sys.stderr)
         return 2
     env = {**os.environ, "LAKEHOUSE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
@@ -104,9 +113,12 @@ def main() -> int:
     logs = home / "screenshots"
     logs.mkdir(exist_ok=True)
     webserver = [str(bin_dir / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(dagster_port)]
-    with server(webserver, f"{dagster}/server_info", env, logs / "webserver.log"):
-        shoot(f"{dagster}/asset-groups", DOCS / "dagster-asset-graph.png")
-        shoot(f"{dagster}/assets/gold/income_statement", DOCS / "dagster-asset-page.png")
+    if "dagster" in pages:
+        with server(webserver, f"{dagster}/server_info", env, logs / "webserver.log"):
+            shoot(f"{dagster}/asset-groups", DOCS / "dagster-asset-graph.png")
+            shoot(f"{dagster}/assets/gold/income_statement", DOCS / "dagster-asset-page.png")
+    if "mlflow" not in pages:
+        return 0
     mlflow_cmd = [
         str(bin_dir / "mlflow"),
         *("ui", "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}"),
@@ -129,4 +141,4 @@ def _experiment_id(home: Path) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

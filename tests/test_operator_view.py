@@ -14,11 +14,6 @@ import pytest
 from finance_assets.core.automation import TIMEZONE
 from finance_assets.core.settings import Settings
 
-# Tables whose column descriptions are not written yet (they fail this test: strict xfail, see the report)
-UNDESCRIBED = {"gold/fundamental_features", "gold/ratio_features", "gold/filing_signal_features"}
-UNDESCRIBED |= {"ml/training_set", "ml/prediction_performance"}
-
-
 @cache
 def _defs() -> dg.Definitions:
     from finance_assets.definitions import build_definitions
@@ -58,15 +53,7 @@ def test_every_schedule_runs_in_the_one_time_zone() -> None:
     assert zones and set(zones.values()) == {TIMEZONE}, zones
 
 
-@pytest.mark.parametrize(
-    "key",
-    [
-        pytest.param(k, marks=pytest.mark.xfail(strict=True, reason="column descriptions not written yet"))
-        if k in UNDESCRIBED
-        else k
-        for k in sorted(s.key.to_user_string() for s in _tables())
-    ],
-)
+@pytest.mark.parametrize("key", sorted(s.key.to_user_string() for s in _tables()))
 def test_every_table_describes_every_column(key: str) -> None:
     spec = next(s for s in _tables() if s.key.to_user_string() == key)
     value = spec.metadata.get("dagster/column_schema")

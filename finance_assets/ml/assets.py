@@ -30,6 +30,13 @@ from finance_assets.core.settings import PRICES_PARTITIONS_START
 from finance_assets.features.resources import FeastResource
 from finance_assets.ml import checks as ml_checks
 from finance_assets.ml import dataset, metrics, plots, tracking
+from finance_assets.ml.columns import (
+    LINEAGE_DOCS,
+    PERFORMANCE_DOCS,
+    PERFORMANCE_SCHEMA,
+    TRAINING_SET_DOCS,
+    TRAINING_SET_SCHEMA,
+)
 from finance_assets.ml.resources import MlflowResource, OptunaResource
 from finance_assets.ml.spec import (
     BACKTEST_COST_BPS,
@@ -157,6 +164,7 @@ def _pin_inputs(
     group_name=GROUP,
     deps=[LABELS_KEY, FEAST_REGISTRY_KEY, *FEATURE_TABLE_KEYS],
     io_manager_key="iceberg_io_manager",
+    metadata={COLUMN_SCHEMA: described_schema(TRAINING_SET_SCHEMA, TRAINING_SET_DOCS, table=TRAINING_SET_TABLE)},
     kinds={"feast", "polars", "iceberg"},
     code_version=CODE_VERSION,
     check_specs=[
@@ -521,12 +529,9 @@ PREDICTION_DOCS = {
     "model_name": "Registered MLflow model that predicted (return_model).",
     "model_version": "Its registered version (the champion at prediction time).",
     "mlflow_run_id": "MLflow run that trained the model version.",
-    "feature_service": "Feast feature service the inputs came from (e.g. return_model_v2).",
     "training_cutoff": "Last decision date of the model's training data.",
     "is_out_of_sample": "as_of_date is after the training cutoff plus the label horizon (a true forecast).",
-    "source_snapshots": "Iceberg snapshot id of every table the inputs were read from.",
-    "source_partitions": "Dagster partitions of the inputs the prediction read.",
-    "dagster_run_id": "Dagster run that wrote the row.",
+    **LINEAGE_DOCS,
     "predicted_at": "When the prediction was made, UTC.",
 }
 
@@ -706,6 +711,9 @@ class PerformanceConfig(dg.Config):
     group_name=GROUP,
     deps=[dg.AssetDep(PREDICTIONS_KEY, partition_mapping=dg.AllPartitionMapping()), LABELS_KEY],
     io_manager_key="iceberg_io_manager",
+    metadata={
+        COLUMN_SCHEMA: described_schema(PERFORMANCE_SCHEMA, PERFORMANCE_DOCS, table=table_name(PERFORMANCE_KEY))
+    },
     kinds={"polars", "iceberg"},
     code_version=CODE_VERSION,
     automation_condition=dg.AutomationCondition.eager()
