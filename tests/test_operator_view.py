@@ -14,6 +14,7 @@ import pytest
 from finance_assets.core.automation import TIMEZONE
 from finance_assets.core.settings import Settings
 
+
 @cache
 def _defs() -> dg.Definitions:
     from finance_assets.definitions import build_definitions

@@ -711,9 +711,7 @@ class PerformanceConfig(dg.Config):
     group_name=GROUP,
     deps=[dg.AssetDep(PREDICTIONS_KEY, partition_mapping=dg.AllPartitionMapping()), LABELS_KEY],
     io_manager_key="iceberg_io_manager",
-    metadata={
-        COLUMN_SCHEMA: described_schema(PERFORMANCE_SCHEMA, PERFORMANCE_DOCS, table=table_name(PERFORMANCE_KEY))
-    },
+    metadata={COLUMN_SCHEMA: described_schema(PERFORMANCE_SCHEMA, PERFORMANCE_DOCS, table=table_name(PERFORMANCE_KEY))},
     kinds={"polars", "iceberg"},
     code_version=CODE_VERSION,
     automation_condition=dg.AutomationCondition.eager()
