@@ -36,6 +36,7 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 REPO = DOCS.parent
 WINDOW = "1440,900"
+MLFLOW_HOST = "mlflow.screenshot"  # a name that is not localhost (see main)
 
 
 def _free_port() -> int:
@@ -74,7 +75,7 @@ def server(command: list[str], ready_url: str, env: dict[str, str], log: Path) -
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def shoot(url: str, target: Path, budget_ms: int = 20000) -> None:
+def shoot(url: str, target: Path, budget_ms: int = 20000, extra: tuple[str, ...] = ()) -> None:
     """A PNG of ``url`` once ``budget_ms`` of virtual time has passed (the page's requests answered)."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
@@ -86,6 +87,7 @@ def shoot(url: str, target: Path, budget_ms: int = 20000) -> None:
             f"--window-size={WINDOW}",
             f"--virtual-time-budget={budget_ms}",
             f"--screenshot={target}",
+            *extra,
             url,
         ],
         check=True,
@@ -119,14 +121,23 @@ def main(argv: list[str]) -> int:
             shoot(f"{dagster}/assets/gold/income_statement", DOCS / "dagster-asset-page.png")
     if "mlflow" not in pages:
         return 0
+    # MLflow's assistant panel is localhost-only and opens itself on a first visit, covering half the runs
+    # table: Chromium reaches the loopback server under another name (MLFLOW_HOST), which MLflow then allows
+    # (host header and origin of the page's API calls).
+    hosts = f"{MLFLOW_HOST}:{mlflow_port},127.0.0.1:{mlflow_port}"
     mlflow_cmd = [
         str(bin_dir / "mlflow"),
         *("ui", "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}"),
         *("--default-artifact-root", str(home / "mlartifacts"), "--host", "127.0.0.1", "--port", str(mlflow_port)),
+        *("--allowed-hosts", hosts, "--cors-allowed-origins", f"http://{MLFLOW_HOST}:{mlflow_port}"),
     ]
     with server(mlflow_cmd, f"{mlflow}/health", env, logs / "mlflow.log"):
         experiment = _experiment_id(home)
-        shoot(f"{mlflow}/#/experiments/{experiment}/runs", DOCS / "mlflow-experiment.png")  # the runs table
+        shoot(  # the classic runs table (the experiment's mlflow.experimentKind tag, set by the ML code)
+            f"http://{MLFLOW_HOST}:{mlflow_port}/#/experiments/{experiment}/runs",
+            DOCS / "mlflow-experiment.png",
+            extra=(f"--host-resolver-rules=MAP {MLFLOW_HOST} 127.0.0.1",),
+        )
     return 0
 
 

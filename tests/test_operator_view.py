@@ -95,3 +95,32 @@ def test_mlflow_run_links_are_absolute_urls_of_the_mlflow_ui() -> None:
     server = resources_for(Settings.from_env({"MLFLOW_TRACKING_URI": "https://mlflow.example.test"}), secrets="values")
     assert server["mlflow"].ui_url == "https://mlflow.example.test"  # the tracking server serves the UI
     assert run_link(local.ui_url, "3", "abc123") == "http://127.0.0.1:5000/#/experiments/3/runs/abc123"
+
+
+def test_filing_signal_features_declares_the_columns_it_builds() -> None:
+    from datetime import date
+
+    import polars as pl
+
+    from finance_assets.features import tables
+    from finance_assets.features.columns import FILING_SIGNAL_FEATURES_SCHEMA
+
+    signals = pl.DataFrame(
+        {
+            "ticker": ["X"],
+            "signal_type": ["amendment"],
+            "signal_date": [date(2024, 1, 10)],
+            "accession_number": ["a1"],
+        }
+    )
+    built = tables.filing_signal_features(signals).schema
+    assert built == pl.DataFrame(FILING_SIGNAL_FEATURES_SCHEMA.empty_table()).schema  # names, order and types
+
+
+def test_feature_columns_reuse_the_feature_catalog_sentences() -> None:
+    from finance_assets.features.catalog import FINANCIAL_RATIOS
+
+    spec = next(s for s in _tables() if s.key.to_user_string() == "gold/ratio_features")
+    value = spec.metadata["dagster/column_schema"]
+    docs = {c.name: c.description for c in getattr(value, "schema", value).columns}
+    assert docs["earnings_yield"] == next(f.description for f in FINANCIAL_RATIOS if f.name == "earnings_yield")

@@ -4,8 +4,9 @@
 A feature column's sentence is its entry in :mod:`.catalog` (the one Feast shows too): :data:`FEATURE_DOCS`
 collects them, so only the columns Feast does not serve (keys, timestamps, period bookkeeping) are written
 here. The column lists come from :mod:`.tables`' constants, so a column added there without a sentence
-fails :func:`finance_assets.core.columns.described_schema` at import; ``tests/test_feature_tables.py``
-checks the built frames have exactly these columns.
+fails :func:`finance_assets.core.columns.described_schema` at import. These are the definition's schemas (the
+UI shows them before a first run); each materialization records the schema it wrote, with these sentences
+(:func:`finance_assets.core.io_manager.column_schema`).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ import dagster as dg
 import polars as pl
 
 from finance_assets.core import names
+from finance_assets.core.checks import readable
 from finance_assets.core.columns import COLUMN_SCHEMA, described_schema
 from finance_assets.core.io_manager import PARTITION_BY, PARTITION_EXPR
 from finance_assets.core.names import table_name
@@ -117,7 +118,8 @@ def _snapshot_metadata(snapshots: dict[str, int]) -> dict[str, Any]:
 
 
 def _finite(values: dict[str, float]) -> dict[str, float]:
-    return {k: round(v, 6) for k, v in values.items() if v is not None and math.isfinite(v)}
+    """The finite values (JSON has no NaN); :func:`~finance_assets.core.checks.readable` rounds them."""
+    return {k: v for k, v in values.items() if v is not None and math.isfinite(v)}
 
 
 LABEL_COVERAGE_DESCRIPTION = (
@@ -221,18 +223,20 @@ def training_set(
     null_share = {f: round(frame[f].null_count() / frame.height, 3) for f in features.features}
     yield dg.Output(
         frame,
-        metadata={
-            "features": dg.MetadataValue.json(features.features),
-            "feature_service": config.feature_service,
-            "retrieval": features.retrieval,
-            "label": config.label,
-            "tickers": dg.MetadataValue.json(sorted(frame["ticker"].unique().to_list())),
-            "months": frame["as_of_date"].n_unique(),
-            "first_as_of_date": str(frame["as_of_date"].min()),
-            "last_as_of_date": str(frame["as_of_date"].max()),
-            "feature_null_share": dg.MetadataValue.json(null_share),
-            **_snapshot_metadata(snapshots),
-        },
+        metadata=readable(
+            {
+                "features": dg.MetadataValue.json(features.features),
+                "feature_service": config.feature_service,
+                "retrieval": features.retrieval,
+                "label": config.label,
+                "tickers": dg.MetadataValue.json(sorted(frame["ticker"].unique().to_list())),
+                "months": frame["as_of_date"].n_unique(),
+                "first_as_of_date": str(frame["as_of_date"].min()),
+                "last_as_of_date": str(frame["as_of_date"].max()),
+                "feature_null_share": dg.MetadataValue.json(null_share),
+                **_snapshot_metadata(snapshots),
+            }
+        ),
     )
     yield ml_checks.NO_FUTURE_FEATURES.result(TRAINING_SET_KEY, frame)
     # months whose labels have matured (known by the last label date): every ticker with a bar should have one
@@ -243,7 +247,7 @@ def training_set(
         check_name="label_coverage",
         passed=passed,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata=meta,
+        metadata=readable(meta),
     )
     passed, meta = ml_checks.feature_drift(frame, features.features)
     yield dg.AssetCheckResult(
@@ -251,7 +255,7 @@ def training_set(
         check_name="feature_drift",
         passed=passed,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={**meta, "psi": dg.MetadataValue.json(meta["psi"])},
+        metadata=readable(meta),
     )
 
 
@@ -359,31 +363,35 @@ def return_model(
     result = trainer.run()
     store = mlflow.store()
     return dg.MaterializeResult(
-        metadata={
-            "mlflow/run_id": result.run_id,
-            "mlflow/experiment_id": result.experiment_id,
-            "mlflow/tracking_uri": store.tracking_uri if store.tracking_uri.startswith("sqlite") else "server",
-            "mlflow/run": dg.MetadataValue.url(tracking.run_link(mlflow.ui_url, result.experiment_id, result.run_id)),
-            "model/name": MODEL_NAME,
-            "model/version": result.model_version,
-            "model/champion_version": result.champion_version,
-            "model/decision": result.decision,
-            "optuna/study": result.study_name or "fixed parameters",
-            "optuna/trials_run": result.trials_run,
-            "optuna/trials_total": result.trials_total,
-            "best_params": dg.MetadataValue.json(result.best_params),
-            "training/cutoff": result.cutoff.isoformat(),
-            "holdout/start": result.holdout_start.isoformat(),
-            "holdout/challenger": dg.MetadataValue.json(_finite(result.holdout)),
-            "holdout/baseline": dg.MetadataValue.json(_finite(result.baseline)),
-            "holdout/champion": dg.MetadataValue.json(_finite(result.champion_holdout or {})),
-            "universe/tickers": frame["ticker"].n_unique(),
-            "note": (
-                f"Rank IC per month over {frame['ticker'].n_unique()} names: read it with its t-stat (and the "
-                "ml/backtest placebo); pinball loss against the baseline first."
-            ),
-            **_snapshot_metadata(snapshots),
-        }
+        metadata=readable(
+            {
+                "mlflow/run_id": result.run_id,
+                "mlflow/experiment_id": result.experiment_id,
+                "mlflow/tracking_uri": store.tracking_uri if store.tracking_uri.startswith("sqlite") else "server",
+                "mlflow/run": dg.MetadataValue.url(
+                    tracking.run_link(mlflow.ui_url, result.experiment_id, result.run_id)
+                ),
+                "model/name": MODEL_NAME,
+                "model/version": result.model_version,
+                "model/champion_version": result.champion_version,
+                "model/decision": result.decision,
+                "optuna/study": result.study_name or "fixed parameters",
+                "optuna/trials_run": result.trials_run,
+                "optuna/trials_total": result.trials_total,
+                "best_params": dg.MetadataValue.json(result.best_params),
+                "training/cutoff": result.cutoff.isoformat(),
+                "holdout/start": result.holdout_start.isoformat(),
+                "holdout/challenger": dg.MetadataValue.json(_finite(result.holdout)),
+                "holdout/baseline": dg.MetadataValue.json(_finite(result.baseline)),
+                "holdout/champion": dg.MetadataValue.json(_finite(result.champion_holdout or {})),
+                "universe/tickers": frame["ticker"].n_unique(),
+                "note": (
+                    f"Rank IC per month over {frame['ticker'].n_unique()} names: read it with its t-stat (and the "
+                    "ml/backtest placebo); pinball loss against the baseline first."
+                ),
+                **_snapshot_metadata(snapshots),
+            }
+        )
     )
 
 
@@ -485,16 +493,20 @@ def backtest_asset(
         client.set_model_version_tag(MODEL_NAME, version, "backtest.run_id", run.info.run_id)
     images = {name: plots.png_bytes(figure) for name, figure in figures.items()}
     return dg.MaterializeResult(
-        metadata={
-            "mlflow/run_id": run.info.run_id,
-            "mlflow/training_run_id": training_run_id,
-            "model/version": str(version),
-            "backtest/table": dg.MetadataValue.md(plots.markdown_table(table)),
-            **{f"backtest/{k}": v for k, v in _finite(real.summary).items()},
-            **{f"placebo/{k}": v for k, v in _finite(placebo.summary).items()},
-            **{f"plot/{name}": dg.MetadataValue.md(plots.markdown_image(png, name)) for name, png in images.items()},
-            "model_card": dg.MetadataValue.md(card),
-        }
+        metadata=readable(
+            {
+                "mlflow/run_id": run.info.run_id,
+                "mlflow/training_run_id": training_run_id,
+                "model/version": str(version),
+                "backtest/table": dg.MetadataValue.md(plots.markdown_table(table)),
+                **{f"backtest/{k}": v for k, v in _finite(real.summary).items()},
+                **{f"placebo/{k}": v for k, v in _finite(placebo.summary).items()},
+                **{
+                    f"plot/{name}": dg.MetadataValue.md(plots.markdown_image(png, name)) for name, png in images.items()
+                },
+                "model_card": dg.MetadataValue.md(card),
+            }
+        )
     )
 
 
@@ -633,15 +645,17 @@ def predictions(
     )
     yield dg.Output(
         frame,
-        metadata={
-            **meta,
-            "months": frame["as_of_date"].n_unique(),
-            "out_of_sample_rows": int(frame["is_out_of_sample"].sum()),
-            "preview": dg.MetadataValue.md(
-                plots.markdown_table(frame.select("ticker", "as_of_date", *PREDICTION_COLUMNS).head(12))
-            ),
-            **_snapshot_metadata(snapshots),
-        },
+        metadata=readable(
+            {
+                **meta,
+                "months": frame["as_of_date"].n_unique(),
+                "out_of_sample_rows": int(frame["is_out_of_sample"].sum()),
+                "preview": dg.MetadataValue.md(
+                    plots.markdown_table(frame.select("ticker", "as_of_date", *PREDICTION_COLUMNS).head(12))
+                ),
+                **_snapshot_metadata(snapshots),
+            }
+        ),
     )
     passed, coverage = ml_checks.coverage(frame, entities, "pred_p50")
     yield dg.AssetCheckResult(
@@ -649,7 +663,7 @@ def predictions(
         check_name="prediction_coverage",
         passed=passed,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata=coverage,
+        metadata=readable(coverage),
     )
 
 
@@ -758,15 +772,19 @@ def prediction_performance(
     table = monthly.select("as_of_date", "model_versions", "n_names", "rank_ic", "hit_rate", "coverage", "pinball_mean")
     return dg.Output(
         monthly,
-        metadata={
-            **live,
-            "overall": dg.MetadataValue.json(_finite(overall)),
-            "plot": dg.MetadataValue.md(plots.markdown_image(png, "rank IC and coverage per month")),
-            "months_table": dg.MetadataValue.md(plots.markdown_table(table.tail(24))),
-            "note": "Monthly rank IC is noisy with few names (n_names per month in the table); coverage is steadier.",
-            **_snapshot_metadata(pins),
-            "dagster/table_name": f"lakehouse.{table_name(PERFORMANCE_KEY)}",
-        },
+        metadata=readable(
+            {
+                **live,
+                "overall": dg.MetadataValue.json(_finite(overall)),
+                "plot": dg.MetadataValue.md(plots.markdown_image(png, "rank IC and coverage per month")),
+                "months_table": dg.MetadataValue.md(plots.markdown_table(table.tail(24))),
+                "note": (
+                    "Monthly rank IC is noisy with few names (n_names per month in the table); coverage is steadier."
+                ),
+                **_snapshot_metadata(pins),
+                "dagster/table_name": f"lakehouse.{table_name(PERFORMANCE_KEY)}",
+            }
+        ),
     )
 
 
