@@ -124,3 +124,20 @@ def test_feature_columns_reuse_the_feature_catalog_sentences() -> None:
     value = spec.metadata["dagster/column_schema"]
     docs = {c.name: c.description for c in getattr(value, "schema", value).columns}
     assert docs["earnings_yield"] == next(f.description for f in FINANCIAL_RATIOS if f.name == "earnings_yield")
+
+
+def test_replaced_rows_read_as_sql_not_as_an_expression_repr() -> None:
+    from datetime import datetime
+
+    import pyarrow as pa
+
+    from finance_assets.core.io_manager import partition_filter, readable_filter
+
+    month = dg.TimeWindow(datetime(2024, 1, 1), datetime(2024, 2, 1))
+    assert readable_filter(partition_filter("trade_date", pa.date32(), window=month)) == (
+        "trade_date >= '2024-01-01' AND trade_date < '2024-02-01'"
+    )
+    assert readable_filter(partition_filter("ticker", pa.string(), keys=["MSFT", "AAPL"])) == (
+        "ticker IN ('AAPL', 'MSFT')"
+    )
+    assert readable_filter(partition_filter("ticker", pa.string(), keys=["AAPL"])) == "ticker = 'AAPL'"
