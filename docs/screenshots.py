@@ -1,6 +1,11 @@
 """Regenerate the UI screenshots in docs/ from a lakehouse where the demo ran.
 
-    LAKEHOUSE_HOME=.lakehouse uv run python docs/screenshots.py   # after `make demo`
+    LAKEHOUSE_HOME=.lakehouse uv run python docs/screenshots.py          # after `make demo`
+    LAKEHOUSE_HOME=/tmp/copy uv run python docs/screenshots.py mlflow   # only the MLflow page
+
+Each argument (``dagster``, ``mlflow``) takes only those pages; none takes all. The MLflow page needs only
+``mlflow.db`` and ``mlartifacts/`` in the home (the two-company ``make demo`` cannot train the model: shoot
+it over a home where the full demo ran, or a copy of one, since ``mlflow ui`` may migrate the store).
 
 Starts ``dagster-webserver`` and ``mlflow ui`` on free loopback ports over that lakehouse, waits until both
 answer, takes three PNGs with headless Chromium (Debian package ``chromium``) and stops both servers:
@@ -31,6 +36,7 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 REPO = DOCS.parent
 WINDOW = "1440,900"
+MLFLOW_HOST = "mlflow.screenshot"  # a name that is not localhost (see main)
 
 
 def _free_port() -> int:
@@ -69,7 +75,7 @@ def server(command: list[str], ready_url: str, env: dict[str, str], log: Path) -
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def shoot(url: str, target: Path, budget_ms: int = 20000) -> None:
+def shoot(url: str, target: Path, budget_ms: int = 20000, extra: tuple[str, ...] = ()) -> None:
     """A PNG of ``url`` once ``budget_ms`` of virtual time has passed (the page's requests answered)."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
@@ -81,6 +87,7 @@ def shoot(url: str, target: Path, budget_ms: int = 20000) -> None:
             f"--window-size={WINDOW}",
             f"--virtual-time-budget={budget_ms}",
             f"--screenshot={target}",
+            *extra,
             url,
         ],
         check=True,
@@ -90,9 +97,13 @@ def shoot(url: str, target: Path, budget_ms: int = 20000) -> None:
     print(f"{target.relative_to(REPO)}  {target.stat().st_size // 1024} KiB  <- {url}")
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    pages = set(argv) or {"dagster", "mlflow"}
+    if pages - {"dagster", "mlflow"}:
+        print(f"unknown pages {sorted(pages - {'dagster', 'mlflow'})}: dagster, mlflow", file=sys.stderr)
+        return 2
     home = Path(os.environ.get("LAKEHOUSE_HOME", REPO / ".lakehouse")).resolve()
-    if not (home / "dagster").is_dir() or not (home / "mlflow.db").is_file():
+    if ("dagster" in pages and not (home / "dagster").is_dir()) or not (home / "mlflow.db").is_file():
         print(f"no demo lakehouse at {home}: run `make demo` first (or set LAKEHOUSE_HOME)", file=sys.stderr)
         return 2
     env = {**os.environ, "LAKEHOUSE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
@@ -104,17 +115,29 @@ def main() -> int:
     logs = home / "screenshots"
     logs.mkdir(exist_ok=True)
     webserver = [str(bin_dir / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(dagster_port)]
-    with server(webserver, f"{dagster}/server_info", env, logs / "webserver.log"):
-        shoot(f"{dagster}/asset-groups", DOCS / "dagster-asset-graph.png")
-        shoot(f"{dagster}/assets/gold/income_statement", DOCS / "dagster-asset-page.png")
+    if "dagster" in pages:
+        with server(webserver, f"{dagster}/server_info", env, logs / "webserver.log"):
+            shoot(f"{dagster}/asset-groups", DOCS / "dagster-asset-graph.png")
+            shoot(f"{dagster}/assets/gold/income_statement", DOCS / "dagster-asset-page.png")
+    if "mlflow" not in pages:
+        return 0
+    # MLflow's assistant panel is localhost-only and opens itself on a first visit, covering half the runs
+    # table: Chromium reaches the loopback server under another name (MLFLOW_HOST), which MLflow then allows
+    # (host header and origin of the page's API calls).
+    hosts = f"{MLFLOW_HOST}:{mlflow_port},127.0.0.1:{mlflow_port}"
     mlflow_cmd = [
         str(bin_dir / "mlflow"),
         *("ui", "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}"),
         *("--default-artifact-root", str(home / "mlartifacts"), "--host", "127.0.0.1", "--port", str(mlflow_port)),
+        *("--allowed-hosts", hosts, "--cors-allowed-origins", f"http://{MLFLOW_HOST}:{mlflow_port}"),
     ]
     with server(mlflow_cmd, f"{mlflow}/health", env, logs / "mlflow.log"):
         experiment = _experiment_id(home)
-        shoot(f"{mlflow}/#/experiments/{experiment}/runs", DOCS / "mlflow-experiment.png")  # the runs table
+        shoot(  # the classic runs table (the experiment's mlflow.experimentKind tag, set by the ML code)
+            f"http://{MLFLOW_HOST}:{mlflow_port}/#/experiments/{experiment}/runs",
+            DOCS / "mlflow-experiment.png",
+            extra=(f"--host-resolver-rules=MAP {MLFLOW_HOST} 127.0.0.1",),
+        )
     return 0
 
 
@@ -129,4 +152,4 @@ def _experiment_id(home: Path) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -389,3 +389,53 @@ def test_a_feature_vector_is_the_same_offline_and_online(ml: MlLakehouse) -> Non
     assert {f: online_row[f] for f in features} == {f: offline_row[f] for f in features}
     assert offline_row["days_since_filing"] is not None and offline_row["days_since_filing"] >= 0
     assert offline_row["momentum_21d"] is not None and offline_row["rsi_14d"] is not None
+
+
+def _metadata_values(ml: MlLakehouse) -> Iterator[tuple[str, Any]]:
+    """(where, value) of every metadata value the fixture's runs emitted: materializations and checks."""
+    for name, result in ml.runs.items():
+        for event in result.get_asset_materialization_events():
+            for key, value in event.materialization.metadata.items():
+                yield f"{name}: {event.asset_key.to_user_string()} {key}", value
+        for evaluation in result.get_asset_check_evaluations():
+            for key, value in evaluation.metadata.items():
+                yield f"{name}: check {evaluation.check_name} {key}", value
+
+
+def _floats(value: Any) -> Iterator[float]:
+    if isinstance(value, float):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _floats(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _floats(item)
+
+
+def test_metadata_reads_as_people_read_it(ml: MlLakehouse) -> None:
+    """Issue 19: no 17-digit floats (ML metrics, backtest, PSI, coverage), no object reprs, no dict dumps."""
+    import re
+
+    long_floats, reprs = [], []
+    for where, value in _metadata_values(ml):
+        if isinstance(value, dg.FloatMetadataValue):
+            raw: Any = value.value
+        elif isinstance(value, dg.JsonMetadataValue):
+            raw = value.data
+        else:
+            raw = getattr(value, "value", getattr(value, "text", None))
+        for number in _floats(raw):
+            mantissa = re.sub(r"e.*$", "", repr(abs(number))).replace(".", "")
+            digits = len(mantissa.strip("0"))  # significant digits: 123500000.0 has 4, 0.0001235 has 4
+            if digits > 6:
+                long_floats.append((where, number))
+        if isinstance(value, dg.TextMetadataValue) and (
+            re.search(r"<[^>]* object at 0x|Reference\(name=", value.text)
+            or value.text.lstrip().startswith(("{", "[{"))
+        ):
+            reprs.append((where, value.text[:80]))
+    checked = sum(1 for _ in _metadata_values(ml))
+    assert checked > 50, checked  # the runs did emit metadata (training, tuning, backtest, predictions, checks)
+    assert not long_floats, long_floats[:10]
+    assert not reprs, reprs[:10]

@@ -14,10 +14,6 @@ import pytest
 from finance_assets.core.automation import TIMEZONE
 from finance_assets.core.settings import Settings
 
-# Tables whose column descriptions are not written yet (they fail this test: strict xfail, see the report)
-UNDESCRIBED = {"gold/fundamental_features", "gold/ratio_features", "gold/filing_signal_features"}
-UNDESCRIBED |= {"ml/training_set", "ml/prediction_performance"}
-
 
 @cache
 def _defs() -> dg.Definitions:
@@ -58,15 +54,7 @@ def test_every_schedule_runs_in_the_one_time_zone() -> None:
     assert zones and set(zones.values()) == {TIMEZONE}, zones
 
 
-@pytest.mark.parametrize(
-    "key",
-    [
-        pytest.param(k, marks=pytest.mark.xfail(strict=True, reason="column descriptions not written yet"))
-        if k in UNDESCRIBED
-        else k
-        for k in sorted(s.key.to_user_string() for s in _tables())
-    ],
-)
+@pytest.mark.parametrize("key", sorted(s.key.to_user_string() for s in _tables()))
 def test_every_table_describes_every_column(key: str) -> None:
     spec = next(s for s in _tables() if s.key.to_user_string() == key)
     value = spec.metadata.get("dagster/column_schema")
@@ -107,3 +95,49 @@ def test_mlflow_run_links_are_absolute_urls_of_the_mlflow_ui() -> None:
     server = resources_for(Settings.from_env({"MLFLOW_TRACKING_URI": "https://mlflow.example.test"}), secrets="values")
     assert server["mlflow"].ui_url == "https://mlflow.example.test"  # the tracking server serves the UI
     assert run_link(local.ui_url, "3", "abc123") == "http://127.0.0.1:5000/#/experiments/3/runs/abc123"
+
+
+def test_filing_signal_features_declares_the_columns_it_builds() -> None:
+    from datetime import date
+
+    import polars as pl
+
+    from finance_assets.features import tables
+    from finance_assets.features.columns import FILING_SIGNAL_FEATURES_SCHEMA
+
+    signals = pl.DataFrame(
+        {
+            "ticker": ["X"],
+            "signal_type": ["amendment"],
+            "signal_date": [date(2024, 1, 10)],
+            "accession_number": ["a1"],
+        }
+    )
+    built = tables.filing_signal_features(signals).schema
+    assert built == pl.DataFrame(FILING_SIGNAL_FEATURES_SCHEMA.empty_table()).schema  # names, order and types
+
+
+def test_feature_columns_reuse_the_feature_catalog_sentences() -> None:
+    from finance_assets.features.catalog import FINANCIAL_RATIOS
+
+    spec = next(s for s in _tables() if s.key.to_user_string() == "gold/ratio_features")
+    value = spec.metadata["dagster/column_schema"]
+    docs = {c.name: c.description for c in getattr(value, "schema", value).columns}
+    assert docs["earnings_yield"] == next(f.description for f in FINANCIAL_RATIOS if f.name == "earnings_yield")
+
+
+def test_replaced_rows_read_as_sql_not_as_an_expression_repr() -> None:
+    from datetime import datetime
+
+    import pyarrow as pa
+
+    from finance_assets.core.io_manager import partition_filter, readable_filter
+
+    month = dg.TimeWindow(datetime(2024, 1, 1), datetime(2024, 2, 1))
+    assert readable_filter(partition_filter("trade_date", pa.date32(), window=month)) == (
+        "trade_date >= '2024-01-01' AND trade_date < '2024-02-01'"
+    )
+    assert readable_filter(partition_filter("ticker", pa.string(), keys=["MSFT", "AAPL"])) == (
+        "ticker IN ('AAPL', 'MSFT')"
+    )
+    assert readable_filter(partition_filter("ticker", pa.string(), keys=["AAPL"])) == "ticker = 'AAPL'"

@@ -7,7 +7,8 @@ partition that was materialised, and ``blocking`` checks stop downstream assets 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -19,6 +20,39 @@ Metadata = dict[str, Any]
 Evaluator = Callable[[pl.DataFrame], tuple[bool, Metadata]]
 # A check of a run over several partitions may need to know which ones it covers (e.g. each has rows).
 PartitionEvaluator = Callable[[pl.DataFrame, Sequence[str]], tuple[bool, Metadata]]
+
+
+SIGNIFICANT_DIGITS = 4
+
+
+def rounded(value: Any, digits: int = SIGNIFICANT_DIGITS) -> Any:
+    """``value`` with every float rounded to ``digits`` significant digits, inside dicts, lists and JSON
+    metadata too: the UI shows 0.1235, not 0.12345678901234567. Python's ``round`` counts decimals, not
+    significant digits (a rank IC of 0.000012 would become 0.0); ``float(f"{x:.4g}")`` keeps the magnitude.
+    Non-finite floats and everything that is not a float pass through unchanged."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}") if math.isfinite(value) else value
+    if isinstance(value, dg.JsonMetadataValue):  # records before tuples: Dagster's values are NamedTuples
+        return dg.MetadataValue.json(rounded(value.data, digits))
+    if isinstance(value, dg.FloatMetadataValue):
+        return dg.MetadataValue.float(rounded(value.value, digits)) if value.value is not None else value
+    if isinstance(value, dg.MetadataValue):
+        return value
+    if isinstance(value, Mapping):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(v, digits) for v in value]
+    return value
+
+
+def readable(metadata: Mapping[str, Any]) -> Metadata:
+    """Asset/check metadata as people read it: floats rounded (:func:`rounded`), dicts and lists as JSON
+    (Dagster would otherwise store a nested float unrounded, or refuse the value)."""
+    out: Metadata = {}
+    for key, value in metadata.items():
+        value = rounded(value)
+        out[key] = dg.MetadataValue.json(value) if isinstance(value, dict | list) else value
+    return out
 
 
 @dataclass(frozen=True)
@@ -45,7 +79,7 @@ class FrameCheck:
             check_name=self.name,
             passed=bool(passed),
             severity=self.severity,
-            metadata=metadata,
+            metadata=readable(metadata),
         )
 
 

@@ -41,6 +41,24 @@ def column_schema(schema: pa.Schema, docs: Mapping[str, str] | None = None) -> d
     )
 
 
+def readable_filter(expression: BooleanExpression) -> str:
+    """The rows a write replaced, as SQL people read (``ticker = 'AAPL'``), not pyiceberg's repr
+    (``EqualTo(term=Reference(name='ticker'), literal=literal('AAPL'))``). Covers what :func:`partition_filter`
+    builds; anything else keeps its repr rather than being lost."""
+    if isinstance(expression, AlwaysTrue):
+        return "all rows"
+    if isinstance(expression, And):
+        return f"{readable_filter(expression.left)} AND {readable_filter(expression.right)}"
+    if isinstance(expression, In):
+        values = ", ".join(sorted(repr(str(v.value)) for v in expression.literals))
+        return f"{expression.term.name} IN ({values})"
+    operators = {EqualTo: "=", GreaterThanOrEqual: ">=", LessThan: "<"}
+    for kind, operator in operators.items():
+        if isinstance(expression, kind):
+            return f"{expression.term.name} {operator} {str(expression.literal.value)!r}"
+    return str(expression)
+
+
 def write_metadata(result: WriteResult, replaced: BooleanExpression, docs: Mapping[str, str] | None = None) -> Metadata:
     return {
         "dagster/table_name": f"lakehouse.{result.table}",
@@ -49,7 +67,7 @@ def write_metadata(result: WriteResult, replaced: BooleanExpression, docs: Mappi
         "iceberg/table": result.table,
         "iceberg/snapshot_id": str(result.snapshot_id),
         "iceberg/metadata_location": result.metadata_location,
-        "iceberg/replaced": str(replaced),
+        "iceberg/replaced": readable_filter(replaced),
         "iceberg/commit_attempts": result.attempts,
     }
 

@@ -24,14 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import polars as pl
+import pyarrow as pa
 
 from finance_assets.core import checks, names
 from finance_assets.core.checks import FrameCheck, Metadata
+from finance_assets.core.columns import COLUMN_SCHEMA, described_schema
 from finance_assets.core.iceberg import IcebergLakehouse
 from finance_assets.core.names import table_name as _table
 from finance_assets.core.owners import QUANT_RESEARCH
 from finance_assets.core.resources import LakehouseResource
-from finance_assets.features import tables
+from finance_assets.features import columns, tables
 from finance_assets.features.resources import FeastResource
 from finance_assets.features.store import (
     definition_specs,
@@ -103,7 +105,11 @@ SIGNAL_CHECKS = _feature_table_checks()
 
 
 def _feature_table(
-    key: dg.AssetKey, deps: Sequence[dg.AssetKey], frame_checks: Sequence[FrameCheck], description: str
+    key: dg.AssetKey,
+    deps: Sequence[dg.AssetKey],
+    frame_checks: Sequence[FrameCheck],
+    description: str,
+    schema: pa.Schema,
 ) -> Any:
     return dg.asset(
         key=key,
@@ -115,7 +121,11 @@ def _feature_table(
         automation_condition=AUTOMATION,
         check_specs=checks.specs(key, frame_checks),
         description=description,
-        metadata={"dagster/table_name": f"lakehouse.{_table(key)}", "iceberg/table": _table(key)},
+        metadata={
+            "dagster/table_name": f"lakehouse.{_table(key)}",
+            "iceberg/table": _table(key),
+            COLUMN_SCHEMA: described_schema(schema, columns.docs_for(schema), table=_table(key)),
+        },
     )
 
 
@@ -133,6 +143,7 @@ STATEMENTS = [names.INCOME_STATEMENT, names.BALANCE_SHEET, names.CASH_FLOW]
     FUNDAMENTAL_CHECKS,
     "Per (ticker, filing date) the three Gold statements of the most recent fiscal period public on that "
     "date: the point-in-time source of the `fundamentals` feature view.",
+    columns.FUNDAMENTAL_FEATURES_SCHEMA,
 )
 def fundamental_features(lakehouse: LakehouseResource) -> Iterator[Any]:
     frames, meta = _read_gold(lakehouse.lakehouse(), STATEMENTS)
@@ -146,6 +157,7 @@ def fundamental_features(lakehouse: LakehouseResource) -> Iterator[Any]:
     RATIO_CHECKS,
     "gold.financial_ratios of the period gold.fundamental_features chose, per (ticker, filing date): the "
     "source of the `financial_ratios` feature view.",
+    columns.RATIO_FEATURES_SCHEMA,
 )
 def ratio_features(lakehouse: LakehouseResource) -> Iterator[Any]:
     frames, meta = _read_gold(lakehouse.lakehouse(), [names.FINANCIAL_RATIOS, FUNDAMENTAL_FEATURES])
@@ -159,6 +171,7 @@ def ratio_features(lakehouse: LakehouseResource) -> Iterator[Any]:
     SIGNAL_CHECKS,
     "gold.filing_signals counted per (ticker, date a count changes): late-filing notices, amendments and "
     "restatements in the trailing 365 days and in total. Source of the `filing_signals` feature view.",
+    columns.FILING_SIGNAL_FEATURES_SCHEMA,
 )
 def filing_signal_features(lakehouse: LakehouseResource) -> Iterator[Any]:
     frames, meta = _read_gold(lakehouse.lakehouse(), [names.FILING_SIGNALS])

@@ -22,6 +22,7 @@ import dagster as dg
 import polars as pl
 
 from finance_assets.core import names
+from finance_assets.core.checks import readable
 from finance_assets.core.columns import COLUMN_SCHEMA, described_schema
 from finance_assets.core.io_manager import PARTITION_BY, PARTITION_EXPR
 from finance_assets.core.names import table_name
@@ -30,6 +31,13 @@ from finance_assets.core.settings import PRICES_PARTITIONS_START
 from finance_assets.features.resources import FeastResource
 from finance_assets.ml import checks as ml_checks
 from finance_assets.ml import dataset, metrics, plots, tracking
+from finance_assets.ml.columns import (
+    LINEAGE_DOCS,
+    PERFORMANCE_DOCS,
+    PERFORMANCE_SCHEMA,
+    TRAINING_SET_DOCS,
+    TRAINING_SET_SCHEMA,
+)
 from finance_assets.ml.resources import MlflowResource, OptunaResource
 from finance_assets.ml.spec import (
     BACKTEST_COST_BPS,
@@ -110,7 +118,8 @@ def _snapshot_metadata(snapshots: dict[str, int]) -> dict[str, Any]:
 
 
 def _finite(values: dict[str, float]) -> dict[str, float]:
-    return {k: round(v, 6) for k, v in values.items() if v is not None and math.isfinite(v)}
+    """The finite values (JSON has no NaN); :func:`~finance_assets.core.checks.readable` rounds them."""
+    return {k: v for k, v in values.items() if v is not None and math.isfinite(v)}
 
 
 LABEL_COVERAGE_DESCRIPTION = (
@@ -157,6 +166,7 @@ def _pin_inputs(
     group_name=GROUP,
     deps=[LABELS_KEY, FEAST_REGISTRY_KEY, *FEATURE_TABLE_KEYS],
     io_manager_key="iceberg_io_manager",
+    metadata={COLUMN_SCHEMA: described_schema(TRAINING_SET_SCHEMA, TRAINING_SET_DOCS, table=TRAINING_SET_TABLE)},
     kinds={"feast", "polars", "iceberg"},
     code_version=CODE_VERSION,
     check_specs=[
@@ -213,18 +223,20 @@ def training_set(
     null_share = {f: round(frame[f].null_count() / frame.height, 3) for f in features.features}
     yield dg.Output(
         frame,
-        metadata={
-            "features": dg.MetadataValue.json(features.features),
-            "feature_service": config.feature_service,
-            "retrieval": features.retrieval,
-            "label": config.label,
-            "tickers": dg.MetadataValue.json(sorted(frame["ticker"].unique().to_list())),
-            "months": frame["as_of_date"].n_unique(),
-            "first_as_of_date": str(frame["as_of_date"].min()),
-            "last_as_of_date": str(frame["as_of_date"].max()),
-            "feature_null_share": dg.MetadataValue.json(null_share),
-            **_snapshot_metadata(snapshots),
-        },
+        metadata=readable(
+            {
+                "features": dg.MetadataValue.json(features.features),
+                "feature_service": config.feature_service,
+                "retrieval": features.retrieval,
+                "label": config.label,
+                "tickers": dg.MetadataValue.json(sorted(frame["ticker"].unique().to_list())),
+                "months": frame["as_of_date"].n_unique(),
+                "first_as_of_date": str(frame["as_of_date"].min()),
+                "last_as_of_date": str(frame["as_of_date"].max()),
+                "feature_null_share": dg.MetadataValue.json(null_share),
+                **_snapshot_metadata(snapshots),
+            }
+        ),
     )
     yield ml_checks.NO_FUTURE_FEATURES.result(TRAINING_SET_KEY, frame)
     # months whose labels have matured (known by the last label date): every ticker with a bar should have one
@@ -235,7 +247,7 @@ def training_set(
         check_name="label_coverage",
         passed=passed,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata=meta,
+        metadata=readable(meta),
     )
     passed, meta = ml_checks.feature_drift(frame, features.features)
     yield dg.AssetCheckResult(
@@ -243,7 +255,7 @@ def training_set(
         check_name="feature_drift",
         passed=passed,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={**meta, "psi": dg.MetadataValue.json(meta["psi"])},
+        metadata=readable(meta),
     )
 
 
@@ -351,31 +363,35 @@ def return_model(
     result = trainer.run()
     store = mlflow.store()
     return dg.MaterializeResult(
-        metadata={
-            "mlflow/run_id": result.run_id,
-            "mlflow/experiment_id": result.experiment_id,
-            "mlflow/tracking_uri": store.tracking_uri if store.tracking_uri.startswith("sqlite") else "server",
-            "mlflow/run": dg.MetadataValue.url(tracking.run_link(mlflow.ui_url, result.experiment_id, result.run_id)),
-            "model/name": MODEL_NAME,
-            "model/version": result.model_version,
-            "model/champion_version": result.champion_version,
-            "model/decision": result.decision,
-            "optuna/study": result.study_name or "fixed parameters",
-            "optuna/trials_run": result.trials_run,
-            "optuna/trials_total": result.trials_total,
-            "best_params": dg.MetadataValue.json(result.best_params),
-            "training/cutoff": result.cutoff.isoformat(),
-            "holdout/start": result.holdout_start.isoformat(),
-            "holdout/challenger": dg.MetadataValue.json(_finite(result.holdout)),
-            "holdout/baseline": dg.MetadataValue.json(_finite(result.baseline)),
-            "holdout/champion": dg.MetadataValue.json(_finite(result.champion_holdout or {})),
-            "universe/tickers": frame["ticker"].n_unique(),
-            "note": (
-                f"Rank IC per month over {frame['ticker'].n_unique()} names: read it with its t-stat (and the "
-                "ml/backtest placebo); pinball loss against the baseline first."
-            ),
-            **_snapshot_metadata(snapshots),
-        }
+        metadata=readable(
+            {
+                "mlflow/run_id": result.run_id,
+                "mlflow/experiment_id": result.experiment_id,
+                "mlflow/tracking_uri": store.tracking_uri if store.tracking_uri.startswith("sqlite") else "server",
+                "mlflow/run": dg.MetadataValue.url(
+                    tracking.run_link(mlflow.ui_url, result.experiment_id, result.run_id)
+                ),
+                "model/name": MODEL_NAME,
+                "model/version": result.model_version,
+                "model/champion_version": result.champion_version,
+                "model/decision": result.decision,
+                "optuna/study": result.study_name or "fixed parameters",
+                "optuna/trials_run": result.trials_run,
+                "optuna/trials_total": result.trials_total,
+                "best_params": dg.MetadataValue.json(result.best_params),
+                "training/cutoff": result.cutoff.isoformat(),
+                "holdout/start": result.holdout_start.isoformat(),
+                "holdout/challenger": dg.MetadataValue.json(_finite(result.holdout)),
+                "holdout/baseline": dg.MetadataValue.json(_finite(result.baseline)),
+                "holdout/champion": dg.MetadataValue.json(_finite(result.champion_holdout or {})),
+                "universe/tickers": frame["ticker"].n_unique(),
+                "note": (
+                    f"Rank IC per month over {frame['ticker'].n_unique()} names: read it with its t-stat (and the "
+                    "ml/backtest placebo); pinball loss against the baseline first."
+                ),
+                **_snapshot_metadata(snapshots),
+            }
+        )
     )
 
 
@@ -477,16 +493,20 @@ def backtest_asset(
         client.set_model_version_tag(MODEL_NAME, version, "backtest.run_id", run.info.run_id)
     images = {name: plots.png_bytes(figure) for name, figure in figures.items()}
     return dg.MaterializeResult(
-        metadata={
-            "mlflow/run_id": run.info.run_id,
-            "mlflow/training_run_id": training_run_id,
-            "model/version": str(version),
-            "backtest/table": dg.MetadataValue.md(plots.markdown_table(table)),
-            **{f"backtest/{k}": v for k, v in _finite(real.summary).items()},
-            **{f"placebo/{k}": v for k, v in _finite(placebo.summary).items()},
-            **{f"plot/{name}": dg.MetadataValue.md(plots.markdown_image(png, name)) for name, png in images.items()},
-            "model_card": dg.MetadataValue.md(card),
-        }
+        metadata=readable(
+            {
+                "mlflow/run_id": run.info.run_id,
+                "mlflow/training_run_id": training_run_id,
+                "model/version": str(version),
+                "backtest/table": dg.MetadataValue.md(plots.markdown_table(table)),
+                **{f"backtest/{k}": v for k, v in _finite(real.summary).items()},
+                **{f"placebo/{k}": v for k, v in _finite(placebo.summary).items()},
+                **{
+                    f"plot/{name}": dg.MetadataValue.md(plots.markdown_image(png, name)) for name, png in images.items()
+                },
+                "model_card": dg.MetadataValue.md(card),
+            }
+        )
     )
 
 
@@ -521,12 +541,9 @@ PREDICTION_DOCS = {
     "model_name": "Registered MLflow model that predicted (return_model).",
     "model_version": "Its registered version (the champion at prediction time).",
     "mlflow_run_id": "MLflow run that trained the model version.",
-    "feature_service": "Feast feature service the inputs came from (e.g. return_model_v2).",
     "training_cutoff": "Last decision date of the model's training data.",
     "is_out_of_sample": "as_of_date is after the training cutoff plus the label horizon (a true forecast).",
-    "source_snapshots": "Iceberg snapshot id of every table the inputs were read from.",
-    "source_partitions": "Dagster partitions of the inputs the prediction read.",
-    "dagster_run_id": "Dagster run that wrote the row.",
+    **LINEAGE_DOCS,
     "predicted_at": "When the prediction was made, UTC.",
 }
 
@@ -628,15 +645,17 @@ def predictions(
     )
     yield dg.Output(
         frame,
-        metadata={
-            **meta,
-            "months": frame["as_of_date"].n_unique(),
-            "out_of_sample_rows": int(frame["is_out_of_sample"].sum()),
-            "preview": dg.MetadataValue.md(
-                plots.markdown_table(frame.select("ticker", "as_of_date", *PREDICTION_COLUMNS).head(12))
-            ),
-            **_snapshot_metadata(snapshots),
-        },
+        metadata=readable(
+            {
+                **meta,
+                "months": frame["as_of_date"].n_unique(),
+                "out_of_sample_rows": int(frame["is_out_of_sample"].sum()),
+                "preview": dg.MetadataValue.md(
+                    plots.markdown_table(frame.select("ticker", "as_of_date", *PREDICTION_COLUMNS).head(12))
+                ),
+                **_snapshot_metadata(snapshots),
+            }
+        ),
     )
     passed, coverage = ml_checks.coverage(frame, entities, "pred_p50")
     yield dg.AssetCheckResult(
@@ -644,7 +663,7 @@ def predictions(
         check_name="prediction_coverage",
         passed=passed,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata=coverage,
+        metadata=readable(coverage),
     )
 
 
@@ -706,6 +725,7 @@ class PerformanceConfig(dg.Config):
     group_name=GROUP,
     deps=[dg.AssetDep(PREDICTIONS_KEY, partition_mapping=dg.AllPartitionMapping()), LABELS_KEY],
     io_manager_key="iceberg_io_manager",
+    metadata={COLUMN_SCHEMA: described_schema(PERFORMANCE_SCHEMA, PERFORMANCE_DOCS, table=table_name(PERFORMANCE_KEY))},
     kinds={"polars", "iceberg"},
     code_version=CODE_VERSION,
     automation_condition=dg.AutomationCondition.eager()
@@ -752,15 +772,19 @@ def prediction_performance(
     table = monthly.select("as_of_date", "model_versions", "n_names", "rank_ic", "hit_rate", "coverage", "pinball_mean")
     return dg.Output(
         monthly,
-        metadata={
-            **live,
-            "overall": dg.MetadataValue.json(_finite(overall)),
-            "plot": dg.MetadataValue.md(plots.markdown_image(png, "rank IC and coverage per month")),
-            "months_table": dg.MetadataValue.md(plots.markdown_table(table.tail(24))),
-            "note": "Monthly rank IC is noisy with few names (n_names per month in the table); coverage is steadier.",
-            **_snapshot_metadata(pins),
-            "dagster/table_name": f"lakehouse.{table_name(PERFORMANCE_KEY)}",
-        },
+        metadata=readable(
+            {
+                **live,
+                "overall": dg.MetadataValue.json(_finite(overall)),
+                "plot": dg.MetadataValue.md(plots.markdown_image(png, "rank IC and coverage per month")),
+                "months_table": dg.MetadataValue.md(plots.markdown_table(table.tail(24))),
+                "note": (
+                    "Monthly rank IC is noisy with few names (n_names per month in the table); coverage is steadier."
+                ),
+                **_snapshot_metadata(pins),
+                "dagster/table_name": f"lakehouse.{table_name(PERFORMANCE_KEY)}",
+            }
+        ),
     )
 
 

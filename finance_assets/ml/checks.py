@@ -65,7 +65,7 @@ def coverage(rows: pl.DataFrame, universe: pl.DataFrame, column: str) -> tuple[b
         "overall_coverage": float(joined[column].is_not_null().mean() or 0.0),
         "universe_rows": joined.height,
         "months": monthly.height,
-        "worst_months": str(worst.to_dicts()),
+        "worst_months": worst.to_dicts(),  # JSON in the UI (readable() wraps lists), not a dict repr
     }
 
 
