@@ -203,7 +203,7 @@ def demo(settings: Settings) -> int:
         return 2
     with full_log(log_path) as terminal:
         width = out.width if out.is_terminal else 100  # a pipe gets 100 columns, not rich's 80
-        console = Console(file=terminal, highlight=False, force_terminal=out.is_terminal, width=width)
+        console = Console(file=terminal, highlight=False, force_terminal=out.is_terminal, width=width, soft_wrap=True)
         console.print(
             f"universe {settings.universe}: {len(covered.prices)} tickers; SEC data for {len(covered.edgar)}, "
             f"FMP for {len(covered.fmp)}, prices only for {len(covered.price_only)}"
@@ -241,7 +241,7 @@ def demo(settings: Settings) -> int:
                 console.print(f"  - {gap[:220]}")
         counts = [(name, count) for name, count, _ in rows]
         console.print(f"rows per table ({len(counts)} tables; `python -m finance_assets.cli summary` for snapshots):")
-        cells = [f"{name:<38}{count:>11,}" for name, count in counts]
+        cells = [f"{name:<31}{count:>10,}" for name, count in counts]
         for i in range(0, len(cells), 2):
             console.print("  " + "  ".join(cells[i : i + 2]))
         console.print(

@@ -9,7 +9,6 @@ no code server or daemon is needed, and the UI can re-execute them because the j
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from typing import Any
 
 import dagster as dg
 
-from finance_assets.core.companies import COMPANIES_CHECK
+from finance_assets.core.companies import COMPANIES_CHECK, FAILED_STATUSES, NOT_FOUND
 from finance_assets.core.partitions import partition_ranges, range_tags
 from finance_assets.maintenance.recovery import launch_tags, recover
 
@@ -199,11 +198,12 @@ def launch(defs: dg.Definitions, instance: dg.DagsterInstance, request: Launch, 
     label = request.describe()
     for event in result.get_step_failure_events():
         user = event.step_failure_data.user_failure_data
-        companies = user.metadata.get("failed_companies") if user else None
-        which = f" for {getattr(companies, 'value', companies)}" if companies else f": {_first_line(event)}"
+        failed = user.metadata.get(FAILED_STATUSES) if user else None
+        statuses: dict[str, str] = getattr(failed, "data", None) or {}
+        named = ", ".join(f"{key} ({status})" for key, status in statuses.items())
+        which = f" for {named}" if statuses else f": {_first_line(event)}"
         outcome.failures.append(f"{label}: step {event.step_key} failed{which}")
-        statuses = set(re.findall(r"\[([a-z_]+)\]", _first_line(event))) if companies else set()
-        if statuses == {"not_found"}:
+        if statuses and set(statuses.values()) == {NOT_FOUND}:  # only companies the source has no data for
             outcome.gaps.append(outcome.failures[-1])
     for evaluation in result.get_asset_check_evaluations():
         if evaluation.passed:

@@ -58,6 +58,8 @@ STATUSES = (OK, NOT_FOUND, MALFORMED, SOURCE_ERROR, INCOMPLETE_FILING_INDEX, REJ
 WRITTEN = (OK, INCOMPLETE_FILING_INDEX)
 
 COMPANIES_CHECK = "companies_loaded"
+# metadata key of the step failure: {partition key: status} of every company that failed
+FAILED_STATUSES = "failed_statuses"
 
 STATUS_SCHEMA = {
     "ticker": pl.String,
@@ -394,7 +396,11 @@ class CompanyStep:
                     f"{reasons}{kept} Their rows are unchanged; see bronze.ingest_status. Re-run only the failed "
                     "partitions once the source is fixed (UI: re-execute failed, or cli materialize --failed)."
                 ),
-                metadata={"failed_companies": ", ".join(bad.get_column("ticker").to_list())},
+                metadata={
+                    "failed_companies": ", ".join(bad.get_column("ticker").to_list()),
+                    # ticker -> status: what a launcher reads to tell a data gap from an error
+                    FAILED_STATUSES: dg.MetadataValue.json(dict(bad.select("ticker", "status").iter_rows())),
+                },
             )
 
 
