@@ -11,13 +11,14 @@ from datetime import timedelta
 import dagster as dg
 from pydantic import Field
 
+from finance_assets.core.automation import TIMEZONE, schedule_status
 from finance_assets.core.resources import LakehouseResource
 from finance_assets.core.settings import Settings
 from finance_assets.maintenance.tables import Retention, maintain
 
 JOB_NAME = "lakehouse_maintenance"
 SCHEDULE_NAME = "lakehouse_maintenance_weekly"
-CRON = "0 3 * * 0"  # Sundays 03:00 UTC, outside the daily ingest
+CRON = "0 3 * * 0"  # Sundays 03:00 New York time (the schedules' one time zone), outside the daily ingest
 
 
 class MaintenanceConfig(dg.Config):
@@ -89,7 +90,7 @@ def build_maintenance_definitions(settings: Settings) -> dg.Definitions:
         name=SCHEDULE_NAME,
         job=lakehouse_maintenance,
         cron_schedule=CRON,
-        execution_timezone="UTC",
-        default_status=dg.DefaultScheduleStatus.RUNNING if settings.automation else dg.DefaultScheduleStatus.STOPPED,
+        execution_timezone=TIMEZONE,
+        default_status=schedule_status(settings),
     )
     return dg.Definitions(jobs=[lakehouse_maintenance], schedules=[schedule])
