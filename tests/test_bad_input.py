@@ -194,27 +194,6 @@ def test_malformed_cik_in_the_ticker_map_names_the_cik_and_the_url(
     assert "bronze.sec_company_tickers" not in _tables()
 
 
-def test_malformed_price_file_fails_the_run_naming_file_and_line(
-    instance_home: Path, tmp_path: Path, replay_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    folder = "prices/yahoo_daily_2003_2023"
-    root = _replay_copy(tmp_path, replay_dir, [f"{folder}/AAPL.csv", f"{folder}/GSPC.csv"])
-    csv = root / folder / "AAPL.csv"
-    lines = csv.read_text().splitlines(keepends=True)
-    line_no = next(i for i, line in enumerate(lines, 1) if line.startswith('"2023-01-04"'))
-    cells = lines[line_no - 1].split(",")
-    cells[4] = "NA"  # the Close cell
-    lines[line_no - 1] = ",".join(cells)
-    csv.write_text("".join(lines))
-    monkeypatch.setenv("REPLAY_DIR", str(root))
-
-    tags = {"dagster/asset_partition_range_start": "2023-01-03", "dagster/asset_partition_range_end": "2023-01-06"}
-    text = _failure(_materialize([PRICES], tags=tags))
-    assert "PriceFileError" in text
-    assert f"{csv}, line {line_no}: AAPL.Close 'NA' is not a number" in text
-    assert "bronze.prices_daily" not in _tables()
-
-
 def test_reversed_partition_range_names_the_range_and_the_fix(instance_home: Path) -> None:
     tags = {"dagster/asset_partition_range_start": "2023-06-01", "dagster/asset_partition_range_end": "2023-01-01"}
     text = _failure(_materialize([PRICES], tags=tags))
