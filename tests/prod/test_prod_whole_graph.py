@@ -10,7 +10,6 @@ HTTP for the online features, ``mlflow.pyfunc`` through the tracking server for 
 
 from __future__ import annotations
 
-import calendar
 import contextlib
 import json
 import math
@@ -133,11 +132,12 @@ def _feature_server(env: dict[str, str], log: Path) -> Iterator[str]:
 def _same(served: Any, stored: Any) -> bool:
     if stored is None or (isinstance(stored, float) and math.isnan(stored)):
         return served is None or (isinstance(served, float) and math.isnan(served))
-    if isinstance(stored, datetime):  # UnixTimestamp features: epoch seconds over HTTP
+    if isinstance(stored, datetime):  # UnixTimestamp features: ISO-8601 over HTTP (the server's wrapper)
         aware = stored if stored.tzinfo else stored.replace(tzinfo=UTC)
-        return served == calendar.timegm(aware.utctimetuple())
+        return isinstance(served, str) and datetime.fromisoformat(served.replace("Z", "+00:00")) == aware
     if isinstance(stored, date):
-        return served == calendar.timegm(stored.timetuple())
+        midnight = datetime(stored.year, stored.month, stored.day, tzinfo=UTC)
+        return isinstance(served, str) and datetime.fromisoformat(served.replace("Z", "+00:00")) == midnight
     if isinstance(stored, float):
         return served is not None and math.isclose(served, stored, rel_tol=1e-9, abs_tol=1e-12)
     return served == stored
@@ -248,9 +248,18 @@ def test_whole_graph_on_prod_profile_reads_back_over_s3_redis_http_and_mlflow_se
     assert served["ticker"] == ["AAPL", UNKNOWN]
     assert all(values[1] is None for name, values in served.items() if name != "ticker"), "unknown ticker: nulls"
     assert sum(served[name][0] is not None for name in wanted) > len(wanted) // 2, "AAPL is mostly served"
+    # a view's latest row older than its TTL is not current: the server serves nulls for it (OUTSIDE_MAX_AGE)
+    ttls = {view.name: view.ttl for view in contents.feature_views}
     mismatches = []
     for view, candidates in latest.items():
         names = [n for n, v in wanted.items() if v == view]
+        stamp = candidates.get_column(VIEW_TABLES[view][1]).max()
+        stamped = stamp if isinstance(stamp, datetime) else datetime(stamp.year, stamp.month, stamp.day)
+        stamped = stamped if stamped.tzinfo else stamped.replace(tzinfo=UTC)
+        if ttls[view] and stamped < now - ttls[view]:
+            if any(served[n][0] is not None for n in names):
+                mismatches.append((view, {n: served[n][0] for n in names if served[n][0] is not None}))
+            continue
         if not any(all(_same(served[n][0], row[n]) for n in names) for row in candidates.iter_rows(named=True)):
             row = candidates.row(0, named=True)
             mismatches.append((view, {n: (served[n][0], row[n]) for n in names if not _same(served[n][0], row[n])}))
