@@ -89,10 +89,10 @@ def test_missing_entity_key_is_a_400(server: str) -> None:
 
 
 def test_unknown_feature_is_a_404_naming_the_feature_and_its_view(server: str) -> None:
-    status, body, _ = _post(server, {"features": ["price_features:momentum_5d"], "entities": {"ticker": ["AAPL"]}})
+    status, body, _ = _post(server, {"features": ["price_features:momentum_7d"], "entities": {"ticker": ["AAPL"]}})
     assert status == 404
     assert body["field"] == "features"
-    assert body["error"].startswith("unknown feature 'momentum_5d' of feature view 'price_features' (it has: ")
+    assert body["error"].startswith("unknown feature 'momentum_7d' of feature view 'price_features' (it has: ")
     assert "momentum_21d" in body["error"]
 
 
