@@ -66,7 +66,9 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # The UI must tell the truth about whatever happened: a failed late stage (the model on two companies) is
     # shown, not hidden. Bronze and dbt must have run for the assertions below to mean anything.
     text = log.read_text()
-    assert "ok     dbt build" in text and "ok     bronze/edgar_company_facts" in text, (done.returncode, text[-4000:])
+    # the console's stage lines: ✓ done, ~ done with company data gaps, ✗ failed
+    assert "✓ silver + gold: dbt build" in text, (done.returncode, text[-4000:])
+    assert "✓ bronze: EDGAR filings + XBRL facts" in text, (done.returncode, text[-4000:])
     return home
 
 
