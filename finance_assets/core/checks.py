@@ -98,6 +98,17 @@ def results(
     return [c.result(asset_key, frame, partition_keys) for c in checks]
 
 
+def warning(asset_key: dg.AssetKey, name: str, passed: bool, metadata: Mapping[str, Any]) -> dg.AssetCheckResult:
+    """A WARN check result whose metadata reads as people read it (for checks computed outside a FrameCheck)."""
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name=name,
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata=readable(metadata),
+    )
+
+
 def _sample(frame: pl.DataFrame, n: int = 5) -> str:
     return str(frame.head(n).to_dicts())
 

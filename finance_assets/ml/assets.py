@@ -21,7 +21,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from finance_assets.core import names
+from finance_assets.core import checks, names
 from finance_assets.core.checks import readable
 from finance_assets.core.columns import COLUMN_SCHEMA, described_schema
 from finance_assets.core.io_manager import PARTITION_BY, PARTITION_EXPR
@@ -242,21 +242,9 @@ def training_set(
     # months whose labels have matured (known by the last label date): every ticker with a bar should have one
     matured = entities.filter(pl.col("as_of_date") <= labelled["as_of_date"].max())
     passed, meta = ml_checks.coverage(labelled, matured, "label")
-    yield dg.AssetCheckResult(
-        asset_key=TRAINING_SET_KEY,
-        check_name="label_coverage",
-        passed=passed,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata=readable(meta),
-    )
+    yield checks.warning(TRAINING_SET_KEY, "label_coverage", passed, meta)
     passed, meta = ml_checks.feature_drift(frame, features.features)
-    yield dg.AssetCheckResult(
-        asset_key=TRAINING_SET_KEY,
-        check_name="feature_drift",
-        passed=passed,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata=readable(meta),
-    )
+    yield checks.warning(TRAINING_SET_KEY, "feature_drift", passed, meta)
 
 
 # ---- model ------------------------------------------------------------------------------------------------
@@ -658,13 +646,7 @@ def predictions(
         ),
     )
     passed, coverage = ml_checks.coverage(frame, entities, "pred_p50")
-    yield dg.AssetCheckResult(
-        asset_key=PREDICTIONS_KEY,
-        check_name="prediction_coverage",
-        passed=passed,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata=readable(coverage),
-    )
+    yield checks.warning(PREDICTIONS_KEY, "prediction_coverage", passed, coverage)
 
 
 # ---- predictions online ----------------------------------------------------------------------------------
