@@ -27,6 +27,7 @@ from typing import Any
 
 import dagster as dg
 
+from finance_assets.core import names
 from finance_assets.core.entry import ignore_known_warnings, stop_on_sigterm, stop_with_parent
 from finance_assets.core.names import MARKET_BENCHMARK
 from finance_assets.core.partitions import companies_partitions
@@ -322,11 +323,20 @@ def materialize_all(settings: Settings, log: Log | Reporter = print) -> list[str
         failures += holdings_stage(settings, defs, instance, reporter)
         failures += dbt_stage(defs, instance, reporter)
         failures += stage("features: feature tables, Feast registry, online store", "features", "features")
-        last_price_date = _last_price_date(settings)
-        for job, options in demo_runs(settings, last_price_date):
+        for job, options in demo_runs(*_price_dates(settings)):
             label = str(options.get("label", job))
             failures += stage(f"ml: {label}", job, **options)
     return failures
+
+
+def _price_dates(settings: Settings) -> tuple[date, date]:
+    """(the cross-section's end, the last price of any ticker) in ``bronze.prices_daily``: the ML stage's window."""
+    from finance_assets.ml.demo import cross_section_end
+    from finance_assets.resources import resources_for
+
+    lakehouse = resources_for(settings, secrets="values")["lakehouse"].lakehouse()
+    prices = lakehouse.read(names.table_name(names.PRICES_DAILY), columns=("ticker", "date"))
+    return cross_section_end(prices), prices["date"].max()  # type: ignore[return-value]
 
 
 def _last_price_date(settings: Settings) -> date:

@@ -42,13 +42,17 @@ def test_dagster_configs_the_trainer_the_demo_and_the_readme_share_one_budget() 
 
     from finance_assets.ml.assets import BacktestAssetConfig, ReturnModelConfig
     from finance_assets.ml.backtest import BacktestConfig
-    from finance_assets.ml.demo import DEMO_TRIALS
+    from finance_assets.ml.spec import DEMO_BACKTEST_REFIT_MONTHS, DEMO_TRIALS
     from finance_assets.ml.training import TrainConfig
 
     dagster, trainer = ReturnModelConfig(), TrainConfig()
     for name in ("n_trials", "timeout_seconds", "n_folds", "fold_months", "holdout_months", "min_train_months", "seed"):
         assert getattr(dagster, name) == getattr(trainer, name), name
     assert asdict(BacktestConfig()) == BacktestAssetConfig().model_dump()
-    readme = (Path(__file__).resolve().parents[1] / "docs" / "ml.md").read_text()  # the README's ML reference
-    assert dagster.n_trials == DEMO_TRIALS and f"`n_trials` ({dagster.n_trials})" in readme
-    assert f"`timeout_seconds` ({dagster.timeout_seconds:g})" in readme
+    root = Path(__file__).resolve().parents[1]
+    reference, readme = (root / "docs" / "ml.md").read_text(), (root / "README.md").read_text()
+    assert f"`n_trials` ({dagster.n_trials})" in reference
+    assert f"`timeout_seconds` ({dagster.timeout_seconds:g})" in reference
+    # the demo's smaller budget is the one the README and the ML reference state
+    demo_budget = f"{DEMO_TRIALS} trials, backtest refits every {DEMO_BACKTEST_REFIT_MONTHS} months"
+    assert demo_budget in " ".join(readme.split()) and demo_budget in " ".join(reference.split())
