@@ -177,6 +177,24 @@ def full_log(path: Path) -> Iterator[TextIO]:
             terminal.close()
 
 
+GAP_LINES = 8  # the console's share of data-gap lines (the demo prints at most ~60 lines on success)
+GAP_WIDTH = 220
+
+
+def gap_lines(gaps: list[str], limit: int = GAP_LINES, width: int = GAP_WIDTH) -> list[str]:
+    """The data gaps as the console shows them: repeats counted once (``(x3)``), in order (universe
+    first, then the companies that failed, then the warnings), cut to ``width`` characters and to ``limit``
+    lines, the last one saying how many more the log holds."""
+    counted: dict[str, int] = {}
+    for gap in gaps:
+        counted[gap] = counted.get(gap, 0) + 1
+    lines = [gap if n == 1 else f"{gap} (x{n})" for gap, n in counted.items()]
+    lines = [line if len(line) <= width else line[: width - 3] + "..." for line in lines]
+    if len(lines) > limit:
+        lines = [*lines[: limit - 1], f"... and {len(lines) - limit + 1} more in the log"]
+    return lines
+
+
 def demo(settings: Settings) -> int:
     """The whole graph for UNIVERSE: one line per stage, then the summary; details in the log file.
 
@@ -231,14 +249,14 @@ def demo(settings: Settings) -> int:
             table.add_row(layer, str(len(tickers & universe)), str(len(universe)))
         console.print(table)
 
-        gaps = [g for o in reporter.outcomes for g in o.gaps]
+        gaps = [*covered.warnings, *(g for o in reporter.outcomes for g in o.gaps)]
         gaps += [w for o in reporter.outcomes for w in o.warnings] + reporter.notes
-        if covered.warnings:
-            gaps.append(covered.warnings[-1][:200] + ("..." if len(covered.warnings[-1]) > 200 else ""))
         if gaps:
+            print("data gaps:\n" + "\n".join(f"  - {gap}" for gap in gaps))  # the log keeps every one, in full
+            shown = gap_lines(gaps, GAP_LINES)
             console.print(f"data gaps ({len(gaps)}; not failures, details in the log):")
-            for gap in gaps[:8]:
-                console.print(f"  - {gap[:220]}")
+            for gap in shown:
+                console.print(f"  - {gap}")
         counts = [(name, count) for name, count, _ in rows]
         console.print(f"rows per table ({len(counts)} tables; `python -m finance_assets.cli summary` for snapshots):")
         cells = [f"{name:<31}{count:>10,}" for name, count in counts]

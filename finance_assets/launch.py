@@ -215,10 +215,10 @@ def launch(defs: dg.Definitions, instance: dg.DagsterInstance, request: Launch, 
             named = {
                 k: getattr(v, "value", v)
                 for k, v in evaluation.metadata.items()
-                if k.startswith(("tickers_", "failed_companies", "empty_partitions", "unresolved"))
+                if k.startswith(("tickers_", "failed_companies", "empty_partitions", "unresolved", "missing_pages"))
             }
             detail = "; ".join(f"{k}: {v}" for k, v in named.items())
-            outcome.warnings.append(f"check {check}" + (f" ({detail})" if detail else ""))
+            outcome.warnings.append(f"{label}: check {check}" + (f" ({detail})" if detail else ""))
     steps_failed = [f for f in outcome.failures if ": step " in f]
     if steps_failed and set(steps_failed) <= set(outcome.gaps):  # the companies check names the same gaps
         outcome.gaps += [f for f in outcome.failures if f.endswith(f":{COMPANIES_CHECK}")]

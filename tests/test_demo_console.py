@@ -79,3 +79,16 @@ def test_a_company_the_source_lacks_is_a_data_gap_of_its_run_not_an_error(
     assert not outcome.ok  # Dagster shows EXPE's partition failed: re-run failed retries it
     assert outcome.gaps == outcome.failures and outcome.errors == []
     assert any("for EXPE" in gap for gap in outcome.gaps)
+
+
+def test_data_gaps_count_repeats_once_and_say_how_many_more_the_log_holds() -> None:
+    from finance_assets.cli import gap_lines
+
+    universe = "3 sp500 ticker(s) are not in SEC's current ticker map (delisted or renamed): CBS, STI, VIAB"
+    pages = "check bronze/edgar_filings:submissions_pages_complete"
+    gaps = [universe, pages, pages, pages, *(f"check bronze/x:check_{i}" for i in range(10))]
+    shown = gap_lines(gaps, limit=8)
+    assert shown[0] == universe  # the universe's own gaps come first and are never cut off
+    assert shown[1] == f"{pages} (x3)"
+    assert len(shown) == 8 and shown[-1] == "... and 5 more in the log"  # 12 distinct gaps, 7 shown
+    assert gap_lines(["x" * 300], width=220) == ["x" * 217 + "..."]
