@@ -1,6 +1,9 @@
 """What every benchmark shares: the figure it reports, the machine it ran on, the table and the JSON file.
 
-A benchmark module exposes ``NAME``, ``DESCRIPTION`` and ``run(quick: bool) -> Result``. Each figure is
+A benchmark module exposes ``NAME``, ``DESCRIPTION`` and ``run(quick: bool) -> Result``; one that has a curve
+also exposes ``plot(result: Result) -> matplotlib Figure`` (start from :func:`new_plot`), drawn from the result
+alone, so ``python -m benchmarks`` writes ``results/<name>.png`` after each run and ``--plots`` redraws it from
+the recorded JSON (benchmarks/README.md embeds the PNGs). Each figure is
 a **ratio measured in the same run** against a floor (the least work that produces the same thing), a
 ceiling (a limit imposed on us) or a peer (another implementation), so machines of different speed
 still agree on what the number means. ``passed`` is None for informational rows and skipped peers.
@@ -17,9 +20,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure as Plot
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -121,6 +127,38 @@ def write_result(result: Result, machine: dict[str, Any], path: Path | None = No
     }
     tmp = path.with_suffix(".json.tmp")
     tmp.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY) + b"\n")
+    tmp.replace(path)
+    return path
+
+
+def plot_path(name: str) -> Path:
+    """Where benchmark ``name`` draws its curve: ``results/<name>.png``, beside its JSON."""
+    return RESULTS_DIR / f"{name}.png"
+
+
+def new_plot(width: float = 9, height: float = 5, rows: int = 1, cols: int = 1) -> tuple[Plot, Any]:
+    """A matplotlib Figure and its axes, built without pyplot (no global registry, no display: headless anywhere,
+    as finance_assets/ml/plots.py draws the model's figures)."""
+    from matplotlib.figure import Figure as Plot
+
+    fig = Plot(figsize=(width, height))
+    return fig, fig.subplots(rows, cols)
+
+
+def draw(module: Any, result: Result) -> Path | None:
+    """``module.plot(result)`` saved as ``results/<name>.png``; None for a benchmark without a curve."""
+    plot = getattr(module, "plot", None)
+    if plot is None or result.crashed:
+        return None
+    return save_plot(plot(result), plot_path(result.name))
+
+
+def save_plot(fig: Plot, path: Path) -> Path:
+    """``fig`` as a PNG at ``path`` (written whole, then renamed: a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110, format="png")
     tmp.replace(path)
     return path
 

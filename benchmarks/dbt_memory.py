@@ -35,12 +35,15 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks._proctree import run_measured
-from benchmarks.common import REPO, Figure, Result
+from benchmarks.common import REPO, Figure, Result, new_plot
 from benchmarks.end_to_end import demo_env
 from benchmarks.scaling import PRICES_START, synthetic_replay
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure as Plot
 
 NAME = "dbt_memory"
 DESCRIPTION = "dbt build peak RSS vs companies: sources streamed into DuckDB vs scan().to_arrow() (before)"
@@ -249,3 +252,28 @@ def figures(runs: dict[str, dict[str, Any]]) -> tuple[list[Figure], dict[str, di
             )
         )
     return rows, growth
+
+
+def plot(result: Result) -> Plot:
+    """Peak RSS of the dbt build against the number of companies, before and after streaming, with wall times."""
+    runs = result.details.get("runs", {})
+    sizes = sorted(runs, key=int)
+    fig, (memory, wall) = new_plot(10, 4.5, 1, 2)
+    for label, style in (("before", "o--"), ("after", "o-")):
+        points = [(int(s), runs[s][label]) for s in sizes if label in runs[s]]
+        xs = [x for x, _ in points]
+        memory.plot(xs, [r["peak_tree_rss_bytes"] / 2**20 for _, r in points], style, label=label)
+        wall.plot(xs, [r["wall_s"] for _, r in points], style, label=label)
+    limit = result.details.get("duckdb_memory_limit")
+    memory.set_title(f"dbt build peak RSS (process tree; DuckDB limit {limit})")
+    memory.set_xlabel("companies (re-keyed)")
+    memory.set_ylabel("MiB")
+    memory.set_ylim(bottom=0)
+    wall.set_title("dbt build wall time")
+    wall.set_xlabel("companies (re-keyed)")
+    wall.set_ylabel("s")
+    wall.set_ylim(bottom=0)
+    for axes in (memory, wall):
+        axes.legend()
+        axes.grid(alpha=0.3)
+    return fig

@@ -25,6 +25,7 @@ from benchmarks.common import (
     REPO,
     RESULTS_DIR,
     Result,
+    draw,
     machine_facts,
     machine_line,
     read_result,
@@ -51,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/<name>.json")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     parser.add_argument(
+        "--plots", action="store_true", help="redraw results/<name>.png from the recorded results/<name>.json and exit"
+    )
+    parser.add_argument(
+        "--table", action="store_true", help="print the table of the recorded results (benchmarks/README.md) and exit"
+    )
+    parser.add_argument(
         "--setup-edgartools", action="store_true", help="install edgartools into a throwaway venv for the peer row"
     )
     parser.add_argument("--child", metavar="OUT", help=argparse.SUPPRESS)  # internal: run one benchmark here
@@ -69,6 +76,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         [name] = args.names
         return run_one(name, args.quick, Path(args.child))
+    if args.table:
+        recorded = [RESULTS_DIR / f"{name}.json" for name in args.names or BENCHMARKS]
+        documents = [read_result(path) for path in recorded if path.is_file()]
+        print(render_table(result for result, _ in documents) + "\n")
+        for result, facts in documents:  # when, how and on what each was measured: the rows are not one run
+            mode = "quick" if result.quick else "full"
+            commit = (facts.get("git_commit") or "unknown")[:7] + ("+" if facts.get("git_dirty_files") else "")
+            load = f"load {result.load_avg[0]:g} -> {result.load_avg[1]:g} on {facts['cpu_count']} CPUs"
+            print(f"- `{result.name}`: {result.started_at[:10]}, {mode}, commit {commit}, {load}")
+        return 0
+    if args.plots:
+        for name in args.names or BENCHMARKS:
+            recorded = RESULTS_DIR / f"{name}.json"
+            if not recorded.is_file():
+                continue
+            if path := draw(importlib.import_module(f"benchmarks.{name}"), read_result(recorded)[0]):
+                print(f"wrote {path.relative_to(REPO)}", file=sys.stderr)
+        return 0
 
     results: list[Result] = []
     machine: dict[str, object] = {}
@@ -89,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             results.append(result)
             if not args.no_write:
                 print(f"  wrote {out.relative_to(REPO)}", file=sys.stderr)
+                if path := draw(module, result):
+                    print(f"  wrote {path.relative_to(REPO)}", file=sys.stderr)
 
     print(f"\nmachine: {machine_line(machine or machine_facts())}\n")
     print(render_table(results))

@@ -21,8 +21,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from benchmarks.common import REPO, Figure, Result
+from benchmarks.common import REPO, Figure, Result, new_plot
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure as Plot
 
 NAME = "training"
 DESCRIPTION = "Seconds per Optuna trial on the 482-ticker cross-section; backtest real vs placebo of the best recipe"
@@ -115,3 +119,33 @@ def run(quick: bool) -> Result:
         "rows": rows,
     }
     return result
+
+
+def plot(result: Result) -> Plot:
+    """Seconds per Optuna trial against the budget, and the backtest's cumulative long-short return (gross, net)."""
+    import numpy as np
+
+    per_trial = result.figures[0] if result.figures else None  # the target as recorded with the result
+    target = per_trial.value / per_trial.ratio if per_trial and per_trial.value and per_trial.ratio else None
+    details = result.details
+    fig, (trials, curve) = new_plot(11, 4.5, 1, 2)
+    seconds = details.get("trial_seconds", [])
+    trials.bar(range(1, len(seconds) + 1), seconds, color="#4C72B0")
+    if target is not None and per_trial is not None:
+        trials.axhline(target, color="#C44E52", linewidth=1, label=f"target: {per_trial.against}")
+    trials.set_title(f"seconds per trial ({details.get('tickers', '?')} tickers, {details.get('rows', '?')} rows)")
+    trials.set_xlabel("trial")
+    trials.set_ylabel("s")
+    trials.legend()
+    monthly = details.get("backtest_monthly", [])
+    if monthly:
+        dates = np.array([m["as_of_date"] for m in monthly], dtype="datetime64[D]")
+        for key, label in (("long_short_return", "gross"), ("long_short_return_net", "net of costs")):
+            values = np.array([m.get(key) if m.get(key) is not None else np.nan for m in monthly], dtype=float)
+            curve.plot(dates, np.exp(np.nancumsum(values)) - 1, label=label)
+    curve.axhline(0, color="black", linewidth=0.5)
+    curve.set_title("backtest: cumulative long-short return (out of sample)")
+    curve.set_ylabel("cumulative return")
+    curve.legend()
+    fig.autofmt_xdate()
+    return fig

@@ -12,7 +12,8 @@ answer, takes three PNGs with headless Chromium (Debian package ``chromium``) an
 
 - ``docs/dagster-asset-graph.png``: the global asset graph, grouped by layer;
 - ``docs/dagster-asset-page.png``: ``gold/income_statement`` (owner, checks, column descriptions);
-- ``docs/mlflow-experiment.png``: the ``return_model`` experiment's runs.
+- ``docs/mlflow-experiment.png``: the ``return_model`` experiment's runs, opened as every link we hand out opens
+  it: on the saved view "Key metrics" (``finance_assets.ml.tracking.experiment_link``).
 
 Chromium renders the single-page apps for ``--virtual-time-budget`` ms of virtual time before it shoots.
 The instance must have ``nux: {enabled: false}`` (``cli init`` writes it), or Dagster's "Join the community"
@@ -23,56 +24,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+
+from finance_assets.core.loopback import free_ports, running
+from finance_assets.ml.tracking import experiment_link
 
 DOCS = Path(__file__).resolve().parent
 REPO = DOCS.parent
 WINDOW = "1440,900"
 MLFLOW_HOST = "mlflow.screenshot"  # a name that is not localhost (see main)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def server(command: list[str], ready_url: str, env: dict[str, str], log: Path) -> Iterator[None]:
-    """Run ``command`` in its own session until ``ready_url`` answers 200; stop it by PID afterwards."""
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{command[0]} exited with {process.returncode}: see {log}")
-            try:
-                with urllib.request.urlopen(ready_url, timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{ready_url} did not answer in 300 s: see {log}")
-            time.sleep(1)
-        yield
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 def shoot(url: str, target: Path, budget_ms: int = 20000, extra: tuple[str, ...] = ()) -> None:
@@ -109,14 +71,15 @@ def main(argv: list[str]) -> int:
     env = {**os.environ, "LAKEHOUSE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
     env |= {"DAGSTER_DISABLE_TELEMETRY": "1", "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
     bin_dir = Path(sys.executable).parent
-    dagster_port, mlflow_port = _free_port(), _free_port()
+    dagster_port, mlflow_port = free_ports(2)
     dagster = f"http://127.0.0.1:{dagster_port}"
     mlflow = f"http://127.0.0.1:{mlflow_port}"
     logs = home / "screenshots"
     logs.mkdir(exist_ok=True)
     webserver = [str(bin_dir / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(dagster_port)]
     if "dagster" in pages:
-        with server(webserver, f"{dagster}/server_info", env, logs / "webserver.log"):
+        ready = f"{dagster}/server_info"
+        with running("dagster-webserver", webserver, logs / "webserver.log", ready=ready, env=env, cwd=REPO):
             shoot(f"{dagster}/asset-groups", DOCS / "dagster-asset-graph.png")
             shoot(f"{dagster}/assets/gold/income_statement", DOCS / "dagster-asset-page.png")
     if "mlflow" not in pages:
@@ -131,24 +94,29 @@ def main(argv: list[str]) -> int:
         *("--default-artifact-root", str(home / "mlartifacts"), "--host", "127.0.0.1", "--port", str(mlflow_port)),
         *("--allowed-hosts", hosts, "--cors-allowed-origins", f"http://{MLFLOW_HOST}:{mlflow_port}"),
     ]
-    with server(mlflow_cmd, f"{mlflow}/health", env, logs / "mlflow.log"):
-        experiment = _experiment_id(home)
-        shoot(  # the classic runs table (the experiment's mlflow.experimentKind tag, set by the ML code)
-            f"http://{MLFLOW_HOST}:{mlflow_port}/#/experiments/{experiment}/runs",
+    experiment = _configured_experiment(home)
+    with running("mlflow ui", mlflow_cmd, logs / "mlflow.log", ready=f"{mlflow}/health", env=env, cwd=REPO):
+        shoot(  # the classic runs table (mlflow.experimentKind), opened on the saved view of the key metrics
+            experiment_link(f"http://{MLFLOW_HOST}:{mlflow_port}", experiment),
             DOCS / "mlflow-experiment.png",
             extra=(f"--host-resolver-rules=MAP {MLFLOW_HOST} 127.0.0.1",),
         )
     return 0
 
 
-def _experiment_id(home: Path) -> str:
+def _configured_experiment(home: Path) -> str:
+    """The ``return_model`` experiment's id, its tags as the current ML code sets them (the classic view, the saved
+    view "Key metrics"): what training would do to an experiment created before those tags existed."""
     import sqlite3
+
+    from finance_assets.ml.tracking import MlflowStore, configure
 
     with sqlite3.connect(home / "mlflow.db") as db:
         row = db.execute("select experiment_id from experiments where name = 'return_model'").fetchone()
     if row is None:
         raise RuntimeError("no return_model experiment in the demo's MLflow store")
-    return str(row[0])
+    _, experiment = configure(MlflowStore(f"sqlite:///{home / 'mlflow.db'}", str(home / "mlartifacts")))
+    return experiment
 
 
 if __name__ == "__main__":

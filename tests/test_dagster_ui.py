@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,15 +21,11 @@ from typing import Any
 import pytest
 from gold_fixtures import REPLAY, REPO_ROOT
 
+from finance_assets.core.loopback import free_port, running
+
 pytestmark = pytest.mark.slow
 
 DEMO_UNIVERSE = "AAPL,MSFT"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def demo_env(home: Path) -> dict[str, str]:
@@ -75,43 +68,23 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def graphql(demo_home: Path) -> Iterator[str]:
     """``dagster-webserver`` over the demo's instance on a free loopback port; stopped by PID."""
-    port = _free_port()
-    log = demo_home.parent / "webserver.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("dagster-webserver")),
-                *("-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)),
-            ],
-            cwd=REPO_ROOT,
-            env=demo_env(demo_home),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    port = free_port()
     url = f"http://127.0.0.1:{port}/graphql"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"dagster-webserver exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if _query(url, "{ version }").get("version"):
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"dagster-webserver did not answer in 300 s:\n{log.read_text()[-3000:]}")
-            time.sleep(1)
+    argv = [
+        str(Path(sys.executable).with_name("dagster-webserver")),
+        *("-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)),
+    ]
+    with running(
+        "dagster-webserver",
+        argv,
+        demo_home.parent / "webserver.log",
+        ready=lambda: bool(_query(url, "{ version }").get("version")),
+        env=demo_env(demo_home),
+        cwd=REPO_ROOT,
+        interval=1,
+    ):
         _wait_for_location(url)
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
 
 
 def _query(url: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:

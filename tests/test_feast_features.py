@@ -11,11 +11,7 @@ import json
 import math
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -32,6 +28,8 @@ import polars as pl
 import pytest
 from gold_fixtures import *  # noqa: F403
 from gold_fixtures import REPO_ROOT, GoldLakehouse, session_env
+
+from finance_assets.core.loopback import free_port, running
 
 pytestmark = pytest.mark.slow
 
@@ -505,12 +503,6 @@ def latest_gold_rows(gold: GoldLakehouse, ticker: str) -> dict[str, Any]:
     return expected
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _post(url: str, payload: dict[str, Any]) -> dict[str, Any]:
     request = urllib.request.Request(
         url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
@@ -521,45 +513,17 @@ def _post(url: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextmanager
-def feature_server(env: dict[str, str], log: Path) -> Iterator[str]:
-    """``python -m finance_assets.features serve`` on a free loopback port; stopped by PID."""
-    port = _free_port()
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "finance_assets.features", "serve"),
-                *("--host", "127.0.0.1", "--port", str(port), "--max-requests", "0", "--no-access-log"),
-            ],
-            cwd=REPO_ROOT,
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+def feature_server(env: dict[str, str], log: Path, timeout: float = 300) -> Iterator[str]:
+    """``python -m finance_assets.features serve`` on a free loopback port; stopped by PID (its group)."""
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    try:
-        # the server re-execs under -O: every import is byte-compiled afresh (no .opt-1.pyc), minutes when busy
-        deadline = time.monotonic() + 300
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"feast serve exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"feast serve did not answer /health in 300 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+    argv = [
+        *(sys.executable, "-m", "finance_assets.features", "serve"),
+        *("--host", "127.0.0.1", "--port", str(port), "--max-requests", "0", "--no-access-log"),
+    ]
+    env = {**os.environ, **env}
+    with running("feast serve", argv, log, ready=f"{base}/health", timeout=timeout, env=env, cwd=REPO_ROOT):
         yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)  # the server and its gunicorn workers (own session)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
 
 
 def test_feature_server_answers_with_latest_gold_rows_within_ttl_and_nulls_for_unknown(

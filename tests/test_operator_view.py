@@ -7,6 +7,7 @@ every schedule runs in one time zone; an asset key's prefix is its group (the la
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -141,3 +142,55 @@ def test_replaced_rows_read_as_sql_not_as_an_expression_repr() -> None:
         "ticker IN ('AAPL', 'MSFT')"
     )
     assert readable_filter(partition_filter("ticker", pa.string(), keys=["AAPL"])) == "ticker = 'AAPL'"
+
+
+def test_mlflow_experiment_links_open_the_saved_view_of_the_key_metrics(tmp_path: Path) -> None:
+    """Issue 17.4: the runs table opens with the key metric columns. MLflow 3.17 keeps no server-side default
+    layout; its UI opens a *saved view* (experiment tag ``mlflow.sharedViewState.<id>``) from the URL parameter
+    ``viewStateShareKey``. Asserted: the tag on a real experiment, in the envelope the UI parses, naming columns
+    of metrics the code logs, the link we hand out, and the two names in the installed UI bundle itself."""
+    import json
+
+    import mlflow
+    import numpy as np
+    import polars as pl
+
+    from finance_assets.ml import backtest, metrics, tracking
+
+    client, experiment_id = tracking.configure(
+        tracking.MlflowStore(f"sqlite:///{tmp_path / 'mlflow.db'}", str(tmp_path / "artifacts"))
+    )
+    tags = client.get_experiment(experiment_id).tags
+    envelope = json.loads(tags["mlflow.sharedViewState.key-metrics"])
+    # what the UI's saved-view parser requires, or it ignores the view
+    assert isinstance(envelope["name"], str) and isinstance(envelope["createdAt"], int)
+    state = json.loads(envelope["state"])
+    metric_columns = [c for c in state["selectedColumns"] if c.startswith("metrics.")]
+    assert metric_columns == [f"metrics.`{key}`" for key in tracking.KEY_METRICS]
+    assert {"cv.rank_ic_mean", "holdout.rank_ic_mean", "holdout.rank_ic_tstat", "backtest.net_sharpe"} <= set(
+        tracking.KEY_METRICS
+    )
+    # every key metric is a name the training and backtest runs log
+    rng = np.random.default_rng(0)
+    months = np.repeat(np.array(["2024-01-31", "2024-02-29", "2024-03-31"], dtype="datetime64[D]"), 20)
+    label = rng.normal(size=len(months))
+    frame = pl.DataFrame(
+        {"as_of_date": months, "label": label, "pred_p10": label - 1, "pred_p50": label / 2, "pred_p90": label + 1}
+    )
+    evaluated = metrics.evaluate(frame)
+    statistics = backtest.comparison_table({}, {})["statistic"].to_list()
+    logged = {f"{p}.{k}" for p in ("cv", "holdout") for k in evaluated}
+    logged |= {f"{p}.{k}" for p in ("backtest", "placebo") for k in statistics}
+    assert set(tracking.KEY_METRICS) <= logged, set(tracking.KEY_METRICS) - logged
+    # an experiment whose view is stale (an older layout) gets the current one back
+    client.set_experiment_tag(experiment_id, "mlflow.sharedViewState.key-metrics", "{}")
+    tracking.configure(tracking.MlflowStore(f"sqlite:///{tmp_path / 'mlflow.db'}", str(tmp_path / "artifacts")))
+    assert client.get_experiment(experiment_id).tags["mlflow.sharedViewState.key-metrics"] == json.dumps(
+        envelope, separators=(",", ":")
+    )
+    link = tracking.experiment_link("http://127.0.0.1:5000/", experiment_id)
+    assert link == f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs?viewStateShareKey=key-metrics"
+    # the installed UI reads exactly these names (an MLflow upgrade that renames them fails here)
+    bundle = Path(mlflow.__file__).parent / "server" / "js" / "build" / "static" / "js"
+    main = next(bundle.glob("main.*.js")).read_text(errors="replace")
+    assert '"viewStateShareKey"' in main and '"mlflow.sharedViewState."' in main

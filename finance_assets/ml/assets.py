@@ -359,6 +359,9 @@ def return_model(
                 "mlflow/run": dg.MetadataValue.url(
                     tracking.run_link(mlflow.ui_url, result.experiment_id, result.run_id)
                 ),
+                "mlflow/experiment": dg.MetadataValue.url(
+                    tracking.experiment_link(mlflow.ui_url, result.experiment_id)
+                ),
                 "model/name": MODEL_NAME,
                 "model/version": result.model_version,
                 "model/champion_version": result.champion_version,
@@ -485,6 +488,8 @@ def backtest_asset(
             {
                 "mlflow/run_id": run.info.run_id,
                 "mlflow/training_run_id": training_run_id,
+                "mlflow/run": dg.MetadataValue.url(tracking.run_link(mlflow.ui_url, experiment_id, run.info.run_id)),
+                "mlflow/experiment": dg.MetadataValue.url(tracking.experiment_link(mlflow.ui_url, experiment_id)),
                 "model/version": str(version),
                 "backtest/table": dg.MetadataValue.md(plots.markdown_table(table)),
                 **{f"backtest/{k}": v for k, v in _finite(real.summary).items()},

@@ -5,6 +5,7 @@ Nothing here phones home: telemetry is switched off before MLflow is imported.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from dataclasses import dataclass
@@ -36,6 +37,54 @@ EXPERIMENT_DESCRIPTION = (
 )
 
 
+# The runs table's key metric columns. MLflow 3.17's UI keeps no server-side default layout: a first visit shows
+# the attributes Source, Models and Dataset only, later visits the visitor's own layout (browser storage). What
+# it reads from the server is a *saved view*: an experiment tag ``mlflow.sharedViewState.<id>`` holding
+# ``{"name", "createdAt", "state"}``, where ``state`` is the JSON of the search facets and the runs table's UI
+# state (``selectedColumns``: ``metrics.`<key>``` / ``attributes.`<name>``` column keys). The UI lists saved
+# views under "Views" and opens one from ``#/experiments/<id>/runs?viewStateShareKey=<id>`` (its "Save and
+# share view" dialog writes the same tag). Every link to the experiment we hand out (:func:`experiment_link`)
+# opens this view, so the table shows the key metrics first, whatever the browser remembers.
+KEY_METRICS: tuple[str, ...] = (
+    "cv.rank_ic_mean",  # walk-forward CV of the tuning run (and of each trial)
+    "holdout.rank_ic_mean",
+    "holdout.rank_ic_tstat",
+    "holdout.pinball_mean",
+    "backtest.net_sharpe",  # the `backtest` run: long-short after 10 bps costs, beside its placebo
+    "placebo.net_sharpe",
+)
+KEY_METRICS_VIEW_ID = "key-metrics"
+KEY_METRICS_VIEW_NAME = "Key metrics"
+SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."  # the UI's constant (saved views and shared links)
+VIEW_URL_PARAM = "viewStateShareKey"  # the UI's query parameter that opens a saved view
+
+
+def key_metrics_view() -> tuple[str, str]:
+    """The experiment tag (key, value) of the saved view "Key metrics": the key metric columns, newest runs first."""
+    state = {
+        "orderByKey": "attributes.start_time",
+        "orderByAsc": False,
+        "selectedColumns": [
+            *(f"metrics.`{key}`" for key in KEY_METRICS),
+            "attributes.`Models`",
+            "attributes.`Dataset`",
+        ],
+    }
+    # createdAt is fixed: the tag is rewritten only when the view itself changes
+    envelope = {"name": KEY_METRICS_VIEW_NAME, "createdAt": 0, "state": json.dumps(state, separators=(",", ":"))}
+    return f"{SHARED_VIEW_TAG_PREFIX}{KEY_METRICS_VIEW_ID}", json.dumps(envelope, separators=(",", ":"))
+
+
+def experiment_link(ui_url: str, experiment_id: str) -> str:
+    """The experiment's runs table in the MLflow UI, opened on the saved view with the key metric columns."""
+    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs?{VIEW_URL_PARAM}={KEY_METRICS_VIEW_ID}"
+
+
+def experiment_tags() -> dict[str, str]:
+    """Every tag :func:`configure` keeps on the experiment: its kind (classic runs view) and the key-metrics view."""
+    return {**EXPERIMENT_TAGS, **dict([key_metrics_view()])}
+
+
 def configure(store: MlflowStore, experiment: str = EXPERIMENT_NAME) -> tuple[MlflowClient, str]:
     """Point MLflow at ``store`` (per call: tests switch homes) and return the experiment id."""
     # MLflow exports the URI to MLFLOW_TRACKING_URI, which the settings read as "the prod server": keep the
@@ -56,12 +105,12 @@ def configure(store: MlflowStore, experiment: str = EXPERIMENT_NAME) -> tuple[Ml
             experiment_id = client.create_experiment(
                 experiment,
                 artifact_location=store.artifact_location,
-                tags={"model": MODEL_NAME, "mlflow.note.content": EXPERIMENT_DESCRIPTION, **EXPERIMENT_TAGS},
+                tags={"model": MODEL_NAME, "mlflow.note.content": EXPERIMENT_DESCRIPTION, **experiment_tags()},
             )
         except MlflowException:  # created concurrently
             experiment_id = client.get_experiment_by_name(experiment).experiment_id  # type: ignore[union-attr]
     current = client.get_experiment(experiment_id).tags
-    for key, value in EXPERIMENT_TAGS.items():  # experiments created before the tag existed get it too
+    for key, value in experiment_tags().items():  # experiments created before a tag existed get it too
         if current.get(key) != value:
             client.set_experiment_tag(experiment_id, key, value)
     mlflow.set_experiment(experiment_id=experiment_id)

@@ -23,19 +23,18 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from finance_assets.core.loopback import ServerProcess, free_ports, http_ok, start_server, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -65,85 +64,7 @@ _SWITCHES = {
 }
 
 
-# ---- processes -----------------------------------------------------------------------------------
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct free loopback ports (held open together, so they differ from each other)."""
-    with contextlib.ExitStack() as stack:
-        sockets = []
-        for _ in range(n):
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [s.getsockname()[1] for s in sockets]
-
-
-@dataclass
-class ServerProcess:
-    """A server we started: its own process group, so stopping it stops its workers too."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def log_tail(self, chars: int = 3000) -> str:
-        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
-
-    def stop(self, grace_seconds: float = 10.0) -> None:
-        """SIGTERM to the group we created (by its PID), SIGKILL after the grace period."""
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=grace_seconds)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        # workers of a server that exited first (e.g. uvicorn children) are still in its group
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
-
-
-def start_server(name: str, argv: list[str], log: Path, env: Mapping[str, str] | None = None) -> ServerProcess:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            argv,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=dict(env) if env is not None else None,
-            start_new_session=True,  # own process group: stop() signals exactly what we started
-        )
-    return ServerProcess(name, process, log)
-
-
-def wait_until(
-    server: ServerProcess, ready: Callable[[], bool], timeout: float, what: str, interval: float = 0.25
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(
-                f"{server.name} exited with {server.process.returncode} before {what}:\n{server.log_tail()}"
-            )
-        with contextlib.suppress(Exception):
-            if ready():
-                return
-        time.sleep(interval)
-    server.stop()
-    raise RuntimeError(f"{server.name} did not get {what} within {timeout:.0f}s:\n{server.log_tail()}")
-
-
-def http_ok(url: str, timeout: float = 2.0) -> bool:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return 200 <= response.status < 300
+# ---- processes: finance_assets.core.loopback (free_ports, start_server, wait_until, http_ok) ----------
 
 
 # ---- Postgres ------------------------------------------------------------------------------------
@@ -542,7 +463,7 @@ def start_mlflow_server(
         # no background job runner (huey consumers) in tests: fewer processes, faster start
         MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
     )
-    process = start_server("mlflow", argv, log_dir / f"mlflow-{port}.log", env)
+    process = start_server("mlflow", argv, log_dir / f"mlflow-{port}.log", env=env)
     try:
         wait_until(process, lambda: http_ok(f"{url}/health"), timeout=timeout, what="/health", interval=0.5)
     except BaseException:

@@ -14,8 +14,6 @@ import contextlib
 import json
 import math
 import os
-import signal
-import subprocess
 import sys
 import time
 import urllib.error
@@ -30,9 +28,10 @@ import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.expressions import EqualTo
 
+from finance_assets.core.loopback import free_port, running
 from finance_assets.core.names import CATALOG_NAME, MARKET_BENCHMARK
 from finance_assets.core.settings import Settings
-from prod.conftest import REPO_ROOT, MlflowServer, PostgresDatabases, RedisDb, S3Server, free_ports, subprocess_env
+from prod.conftest import REPO_ROOT, MlflowServer, PostgresDatabases, RedisDb, S3Server, subprocess_env
 
 pytestmark = pytest.mark.prod
 
@@ -87,46 +86,14 @@ def _post(url: str, payload: dict[str, Any]) -> dict[str, Any]:
 @contextlib.contextmanager
 def _feature_server(env: dict[str, str], log: Path) -> Iterator[str]:
     """``python -m finance_assets.features serve`` on a free loopback port; stopped by its PID (group)."""
-    (port,) = free_ports(1)
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "finance_assets.features", "serve"),
-                *("--host", "127.0.0.1", "--port", str(port), "--max-requests", "0", "--no-access-log"),
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"feast serve exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-            with (
-                contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
-                urllib.request.urlopen(f"{base}/health", timeout=2) as response,
-            ):
-                if response.status == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"feast serve did not answer /health in 180 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+    argv = [
+        *(sys.executable, "-m", "finance_assets.features", "serve"),
+        *("--host", "127.0.0.1", "--port", str(port), "--max-requests", "0", "--no-access-log"),
+    ]
+    with running("feast serve", argv, log, ready=f"{base}/health", timeout=180, env=env, cwd=REPO_ROOT):
         yield base
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)  # the server and its gunicorn workers (own session)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)  # workers left behind by a master that exited first
 
 
 def _same(served: Any, stored: Any) -> bool:
