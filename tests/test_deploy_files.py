@@ -36,8 +36,9 @@ IMAGE_NAME, VERSION = PYPROJECT["name"], PYPROJECT["version"]
 # Top-level folders the deploy files reference that a colleague is still creating: a missing path under one
 # skips its own check with the reason (nothing else skips). Empty once they exist (feature_repo/ does now).
 PENDING: dict[str, str] = {}
-# Read by the code but set by the code itself (for its subprocesses) or by the OS: not configuration.
-INTERNAL_VARIABLES = {"LAKEHOUSE_DAGSTER_RUN_ID", "PATH", "XDG_RUNTIME_DIR"}
+# Read by the code but set by the code itself (for its subprocesses), the OS or Python's own interpreter
+# switches (the feature server's re-exec drops PYTHONDONTWRITEBYTECODE): not configuration.
+INTERNAL_VARIABLES = {"LAKEHOUSE_DAGSTER_RUN_ID", "PATH", "XDG_RUNTIME_DIR", "PYTHONDONTWRITEBYTECODE"}
 # Lakehouse services in compose (third-party ones: postgres, minio, minio-init, redis).
 LAKEHOUSE_SERVICES = {"lakehouse-init", "code-server", "webserver", "daemon", "mlflow", "feast-apply", "feature-server"}
 ONE_SHOT = {"minio-init", "lakehouse-init", "feast-apply"}

@@ -1,7 +1,9 @@
 """What the Dagster UI shows an operator, asserted over the code location (``build_definitions``).
 
 Every asset has a team owner; every Iceberg table has a column schema with a description for each column;
-every schedule runs in one time zone; an asset key's prefix is its group (the layer).
+every schedule runs in one time zone; an asset key's prefix is its group (the layer). And the metadata of a
+real materialisation of Bronze (EDGAR, FMP, prices, 13F) and the dbt build reads as people read it (the
+session's Gold lakehouse, tests/gold_fixtures.py; the ML layer's in tests/test_ml_pipeline.py).
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from gold_fixtures import *  # noqa: F403
+from gold_fixtures import GoldLakehouse
+from readable_metadata import instance_metadata, problems, significant_digits
 
 from finance_assets.core.automation import TIMEZONE
 from finance_assets.core.settings import Settings
@@ -194,3 +199,35 @@ def test_mlflow_experiment_links_open_the_saved_view_of_the_key_metrics(tmp_path
     bundle = Path(mlflow.__file__).parent / "server" / "js" / "build" / "static" / "js"
     main = next(bundle.glob("main.*.js")).read_text(errors="replace")
     assert '"viewStateShareKey"' in main and '"mlflow.sharedViewState."' in main
+
+
+def test_significant_digits_counts_as_people_read_a_number() -> None:
+    assert [significant_digits(x) for x in (0.1235, 0.0001235, 123500.0, 12.0, 1.5e-05, 0.0)] == [4, 4, 4, 2, 2, 0]
+    assert significant_digits(0.12345678901234567) > 4 and significant_digits(100.25) == 5
+    offences = problems(
+        [
+            ("a", dg.MetadataValue.float(0.12345678)),
+            ("b", dg.MetadataValue.json({"ic": [0.1, 0.333333333]})),
+            ("c", dg.MetadataValue.text("Reference(name='ticker')")),
+            ("d", dg.MetadataValue.url("#/experiments/1")),
+            ("e", dg.MetadataValue.text("{'a': 1}")),
+            ("f", dg.MetadataValue.float(0.1235)),
+            ("g", dg.MetadataValue.url("http://127.0.0.1:5000/#/experiments/1")),
+            ("h", dg.MetadataValue.md("| ticker | rows |\n|---|---|\n| AAPL | 3 |")),
+            ("i", dg.MetadataValue.md("filter: EqualTo(term=Reference(name='ticker'))")),
+        ]
+    )
+    assert [o.split(":")[0] for o in offences] == ["a", "b", "c", "d", "e", "i"], offences
+
+
+@pytest.mark.slow
+def test_bronze_and_dbt_metadata_reads_as_people_read_it(gold_lakehouse: GoldLakehouse) -> None:
+    """Issue 19.3, over every materialisation and check evaluation of the Gold lakehouse's runs: no float with more
+    than 4 significant digits, no object or expression repr, no dict dumped as text, no relative link."""
+    entries = list(instance_metadata(gold_lakehouse.instance))
+    assets = {where.split(" ")[0] for where, _ in entries}
+    layers = {asset.split("/")[0] for asset in assets}
+    assert {"bronze", "silver", "gold"} <= layers, layers  # a representative set did materialise
+    assert len(entries) > 200, len(entries)
+    offences = problems(entries)
+    assert not offences, "\n".join(offences[:30])

@@ -12,7 +12,9 @@ picks the file; nothing is edited or rendered to disk). Examples::
 (:mod:`finance_assets.features.server`: 4xx errors as plain JSON, TTLs enforced online, ISO-8601 timestamps).
 It runs the interpreter optimised (``-O``): Feast decorates its registry classes with typeguard's
 ``@typechecked``, which re-checks every field of the feature service each time a request deserialises
-it from the cached registry (~1 ms of a ~3 ms request); typeguard is a no-op under ``-O``.
+it from the cached registry (~1 ms of a ~3 ms request); typeguard is a no-op under ``-O``. Optimised bytecode
+(``*.opt-1.pyc``) is written on the first start (the image compiles it at build): without it every start compiles
+every module afresh.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ def main(argv: list[str]) -> int:
         return 2
     os.environ.update(environment)
     if argv[:1] == ["serve"] and not sys.flags.optimize:
+        # -O reads *.opt-1.pyc, which uv does not compile: let this process write them next to the bytecode uv wrote,
+        # even when the shell sets PYTHONDONTWRITEBYTECODE, or EVERY start recompiles every module (measured: twice
+        # the start-up, a minute on a busy machine). A read-only environment gets them at build (deploy/Dockerfile).
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
         os.execv(sys.executable, [sys.executable, "-O", "-m", "finance_assets.features", *argv])
     if argv[:1] == ["serve"] and not os.environ.get("XDG_RUNTIME_DIR"):
         # gunicorn puts its control socket in $XDG_RUNTIME_DIR or ~/.gunicorn: one per lakehouse, not one per

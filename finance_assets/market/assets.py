@@ -1,5 +1,6 @@
 """Daily prices for the universe and the market benchmark, through OpenBB (or its replay)."""
 
+import json
 import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -10,7 +11,7 @@ import dagster as dg
 import polars as pl
 
 from finance_assets.core import checks
-from finance_assets.core.checks import Metadata
+from finance_assets.core.checks import Metadata, readable
 from finance_assets.core.columns import COLUMN_SCHEMA, described_schema
 from finance_assets.core.io_manager import PARTITION_BY, PARTITION_EXPR
 from finance_assets.core.names import MARKET_BENCHMARK, PRICES_DAILY
@@ -213,21 +214,22 @@ def prices_daily(
     files = dict(frame.select("ticker", "source_file").unique().drop_nulls().iter_rows()) if frame.height else {}
     yield dg.Output(
         frame,
-        metadata={
-            "date_range": f"{start}..{end}",
-            "tickers": len(symbols),
-            "tickers_with_rows": sum(1 for n in rows_per_ticker.values() if n),
-            "tickers_failed": ", ".join(f"{s} ({st})" for s, (st, _) in sorted(failed.items()) if st != "not_found")
-            or "none",
-            "tickers_unknown_to_source": ", ".join(not_found) or "none",
-            "tickers_per_source_folder": str(dict(sorted(Counter(f.rsplit("/", 1)[0] for f in files.values()).items())))
-            or "none",
-            "calendar_gaps": gaps.height,
-            "calendar_gap_sample": str(gaps.head(10).to_dicts()),
-            "split_events": str(splits.to_dicts()[:20]),
-            "provider": market_data.provider,
-            "replay": market_data.replay,
-        },
+        metadata=readable(  # dicts and lists as JSON, not as their Python repr
+            {
+                "date_range": f"{start}..{end}",
+                "tickers": len(symbols),
+                "tickers_with_rows": sum(1 for n in rows_per_ticker.values() if n),
+                "tickers_failed": ", ".join(f"{s} ({st})" for s, (st, _) in sorted(failed.items()) if st != "not_found")
+                or "none",
+                "tickers_unknown_to_source": ", ".join(not_found) or "none",
+                "tickers_per_source_folder": dict(sorted(Counter(f.rsplit("/", 1)[0] for f in files.values()).items())),
+                "calendar_gaps": gaps.height,
+                "calendar_gap_sample": json.loads(gaps.head(10).write_json()),
+                "split_events": json.loads(splits.head(20).write_json()),
+                "provider": market_data.provider,
+                "replay": market_data.replay,
+            }
+        ),
     )
     checks_now = (*PRICE_CHECKS[:-1], _every_ticker_loaded(failed))
     yield from checks.results(PRICES_KEY, frame, checks_now)

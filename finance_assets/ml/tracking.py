@@ -64,11 +64,9 @@ def key_metrics_view() -> tuple[str, str]:
     state = {
         "orderByKey": "attributes.start_time",
         "orderByAsc": False,
-        "selectedColumns": [
-            *(f"metrics.`{key}`" for key in KEY_METRICS),
-            "attributes.`Models`",
-            "attributes.`Dataset`",
-        ],
+        # the metrics and the registered version; not the wide Source and Dataset columns (they push the metrics
+        # off a laptop screen): the run page lists the datasets
+        "selectedColumns": [*(f"metrics.`{key}`" for key in KEY_METRICS), "attributes.`Models`"],
     }
     # createdAt is fixed: the tag is rewritten only when the view itself changes
     envelope = {"name": KEY_METRICS_VIEW_NAME, "createdAt": 0, "state": json.dumps(state, separators=(",", ":"))}

@@ -20,6 +20,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 
+from finance_assets.core.checks import readable
 from finance_assets.core.iceberg import IcebergLakehouse
 from finance_assets.core.resources import LakehouseResource
 from finance_assets.transform.dbt_plugin import DAGSTER_RUN_ID_ENV, SNAPSHOT_RUN
@@ -171,6 +172,9 @@ def lakehouse_dbt(
                     event = event.with_metadata(
                         {**event.metadata, **iceberg_metadata(catalog, table, context.run.run_id, props)}
                     )
+            # dagster-dbt reports each node's "Execution Duration" to the microsecond: rounded as all our metadata
+            if isinstance(event, dg.Output | dg.AssetMaterialization | dg.AssetCheckResult | dg.AssetObservation):
+                event = event.with_metadata(readable(event.metadata))
             yield event
 
 
