@@ -473,6 +473,11 @@ def _partition_spec(schema: Schema, partition_by: Sequence[str]) -> PartitionSpe
     return PartitionSpec(*fields)
 
 
+def conform_to(data: pl.DataFrame | pa.Table, target: pa.Schema) -> pa.Table:
+    """``data`` as the writer would store it in a table of arrow schema ``target`` (types, order, missing columns)."""
+    return _conform(to_arrow(data), target)
+
+
 def _conform(arrow: pa.Table, target: pa.Schema) -> pa.Table:
     """Order and cast columns to the table schema; columns the frame lacks become nulls."""
     columns = []
