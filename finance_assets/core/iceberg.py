@@ -419,6 +419,17 @@ class IcebergLakehouse:
             except TableAlreadyExistsError:  # a concurrent writer created it first
                 table = self.load(name)
 
+        if partition_by and table.spec().is_unpartitioned():
+            # a table created before it was partitioned (e.g. a dbt model that gained a company_key): partition
+            # it now; files written before keep the old spec until they are rewritten
+            def partition(table: Table) -> None:
+                with table.update_spec() as update:
+                    for column, transform, field_name in parse_partition_by(partition_by):
+                        update.add_field(column, transform, field_name)
+
+            self.commit(name, partition)
+            table = self.load(name)
+
         existing = {f.name for f in table.schema().fields}
         if any(f.name not in existing for f in schema):
 
