@@ -133,6 +133,7 @@ def lakes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     incremental.load_bronze()
     first = incremental.build()
     files_before = incremental.files()
+    tables_before = incremental.tables()
     bronze_before = incremental.lakehouse().current_snapshot_id("bronze.edgar_company_facts")
 
     incremental.env["REPLAY_DIR"] = str(REPLAY)  # AAPL's filings since 2024-11 arrive; MSFT, NVDA unchanged
@@ -150,6 +151,7 @@ def lakes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         "second": second,
         "unchanged_run": unchanged_run,
         "files_before": files_before,
+        "tables_before": tables_before,
         "bronze_before": bronze_before,
     }
 
@@ -197,6 +199,11 @@ def test_an_incremental_build_equals_a_full_build_row_for_row(lakes: dict) -> No
     incremental = lakes["incremental"].tables()
     full = lakes["full"].tables()
     assert set(incremental) == set(full)
+    # AAPL's new filings changed Gold (else the comparison would prove nothing) and only AAPL's rows
+    before = lakes["tables_before"]["gold.statement_lines"]
+    assert not _canonical(before).equals(_canonical(full["gold.statement_lines"]))
+    others = pl.col("cik") != AAPL_CIK
+    assert _canonical(before.filter(others)).equals(_canonical(full["gold.statement_lines"].filter(others)))
     for name, frame in full.items():
         assert frame.height > 0 or name.startswith("gold.edgar_fmp"), name
         left, right = _canonical(incremental[name]), _canonical(frame)
@@ -207,7 +214,8 @@ def test_an_incremental_build_equals_a_full_build_row_for_row(lakes: dict) -> No
 def test_a_build_with_no_bronze_change_rebuilds_nothing(lakes: dict) -> None:
     rebuilt = [k for k, m in _materializations(lakes["unchanged_run"]).items() if "iceberg/table" in m]
     assert rebuilt == []
-    logs = [e.message for e in lakes["unchanged_run"].all_events if e.message]
+    lake: Lake = lakes["incremental"]
+    logs = [entry.user_message for entry in lake.instance.all_logs(lakes["unchanged_run"].run_id)]
     assert any("dbt build: up_to_date (no company changed" in m for m in logs)
 
 
