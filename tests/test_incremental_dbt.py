@@ -234,3 +234,32 @@ def test_stored_models_read_back_from_iceberg_are_the_source_list_and_the_var() 
     sources = {s["name"] for s in manifest["sources"].values() if s["source_name"] == "lakehouse_store"}
     project = yaml.safe_load((REPO_ROOT / "dbt_project/dbt_project.yml").read_text())
     assert set(project["vars"]["lakehouse_store"]) == sources == referred
+
+
+def test_company_models_downstream_of_rebuilt_prices_are_rebuilt_whole(lakehouse_env: Path) -> None:
+    """The transform job selects everything: prices are rebuilt, so what reads them is rebuilt for every company."""
+    from finance_assets.core.settings import Settings
+    from finance_assets.transform.incremental import plan_build
+
+    manifest = json.loads(fresh_manifest().read_text())
+    nodes = manifest["nodes"]
+    selected = {u for u, n in nodes.items() if n["resource_type"] in ("model", "seed")}
+    lake = IcebergLakehouse.from_settings(Settings.from_env())
+    plan = plan_build(manifest, selected, lake, companies=["AAPL"])
+    assert plan.mode == "incremental" and plan.incremental | plan.full == selected
+    assert not plan.incremental & plan.full
+
+    def names(ids: set[str]) -> set[str]:
+        return {nodes[u]["name"] for u in ids}
+
+    whole = {"prices_daily", "int_stock_splits", "financial_ratios", "company_sectors", "edgar_fmp_reconciliation"}
+    assert whole <= names(plan.full)
+    by_company = {"financial_facts", "filings", "companies", "statement_lines", "income_statement", "filing_signals"}
+    assert by_company <= names(plan.incremental)
+    assert "sec_form_types" in names(plan.incremental)  # the seeds the company models read are built with them
+
+    only_company_models = {u for u in selected if nodes[u]["name"] in by_company | {"financial_ratios"}}
+    assert names(plan_build(manifest, only_company_models, lake, companies=["AAPL"]).incremental) >= {
+        "financial_ratios"
+    }
+    assert plan_build(manifest, selected, lake, full_refresh=True).full == selected

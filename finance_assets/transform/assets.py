@@ -10,11 +10,11 @@
   and dbt runs with indirect selection ``buildable``: a run tests what it builds, never a model it did not build.
 - **Incremental by default** (:mod:`finance_assets.transform.incremental`, docs/transform.md): the company
   models (downstream of the company-keyed Bronze sources) rebuild only the companies whose Bronze changed
-  since they were last built, as Iceberg overwrites of those companies' partitions; every other selected
-  model is built over all companies first. Run config ``full_refresh`` rebuilds everything; ``companies``
+  since they were last built, as Iceberg overwrites of those companies' partitions; then every other
+  selected model is built over all companies. Run config ``full_refresh`` rebuilds everything; ``companies``
   names the changed tickers instead of reading them from Bronze. Each model's materialization says which
   companies it rebuilt (``lakehouse/build``, ``lakehouse/companies_rebuilt``, ``lakehouse/companies``).
-- At most two ``dbt build`` invocations per run (the full part, then the incremental part). After each
+- At most two ``dbt build`` invocations per run (the incremental part, then the full part). After each
   model stored in Iceberg, the materialization carries the
   Iceberg snapshot the dbt plugin just committed (snapshot id, rows, metadata file, the column schema with
   the YAML descriptions) read back through :class:`IcebergLakehouse`, never through the DuckDB file
@@ -225,11 +225,11 @@ def lakehouse_dbt(
     selected = {ids[key] for key in context.selected_asset_keys if key in ids}
     plan = plan_build(manifest, selected, catalog, full_refresh=config.full_refresh, companies=config.companies)
     context.log.info(
-        f"dbt build: {plan.mode} ({plan.reason}); {len(plan.full)} node(s) over all companies, "
-        f"{len(plan.incremental)} company model(s) for {plan.metadata()['lakehouse/companies_rebuilt']} "
-        f"companies: {plan.companies_text()}"
+        f"dbt build: {plan.mode} ({plan.reason}); {len(plan.incremental)} node(s) for "
+        f"{plan.metadata()['lakehouse/companies_rebuilt']} companies ({plan.companies_text()}), then "
+        f"{len(plan.full)} node(s) over all companies"
     )
-    for part in ("full", "incremental"):
+    for part in ("incremental", "full"):  # the full part may read the incremental part's tables, never the reverse
         yield from _build_part(context, dbt, catalog, manifest, plan, part, selected)
 
 

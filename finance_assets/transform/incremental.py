@@ -253,6 +253,34 @@ class BuildPlan:
         }
 
 
+def _descendants(manifest: Mapping[str, Any], roots: Iterable[str], within: set[str]) -> set[str]:
+    children: Mapping[str, list[str]] = manifest.get("child_map", {})
+    found: set[str] = set()
+    frontier = list(roots)
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            if child in within and child not in found:
+                found.add(child)
+                frontier.append(child)
+    return found
+
+
+def _engine_ancestors(manifest: Mapping[str, Any], nodes: Iterable[str]) -> set[str]:
+    """Seeds and engine-only models the nodes read (through engine-only nodes; stored parents are read back)."""
+    parents: Mapping[str, list[str]] = manifest.get("parent_map", {})
+    found: set[str] = set()
+    frontier = list(nodes)
+    while frontier:
+        for parent in parents.get(frontier.pop(), []):
+            node = manifest["nodes"].get(parent)
+            if node is None or parent in found or node["resource_type"] not in ("model", "seed"):
+                continue
+            if stored_table(node) is None:
+                found.add(parent)
+                frontier.append(parent)
+    return found
+
+
 def plan_build(
     manifest: Mapping[str, Any],
     selected: set[str],
@@ -261,18 +289,23 @@ def plan_build(
     full_refresh: bool = False,
     companies: Iterable[str] | None = None,
 ) -> BuildPlan:
-    """Split the selected dbt nodes (unique ids) into a full part and an incremental part.
+    """Split the selected dbt nodes (unique ids) into an incremental part, built first, and a full part.
 
-    ``companies``: the changed tickers, when the caller knows them (a benchmark, an operator); otherwise
-    they are read from Bronze's snapshots since the selected company models were last built.
+    A company model stays in the full part when a stored model that is not per company (``silver.prices_daily``)
+    is rebuilt upstream of it in the same run: that input changes for every company. The incremental part also
+    builds the selected seeds and engine-only models it reads, so it never depends on the full part, which
+    runs after it and reads its results back from Iceberg. ``companies``: the changed tickers, when the caller
+    knows them (a benchmark, an operator); otherwise they are read from Bronze's snapshots since the
+    incremental part's stored models were last built.
     """
-    chain = company_models(manifest) & selected
-    others = selected - chain
     if full_refresh:
         return BuildPlan("full", "full_refresh requested", full=selected)
+    chain = company_models(manifest) & selected
+    rebuilt_inputs = {u for u in selected - chain if stored_table(manifest["nodes"][u])}
+    chain -= _descendants(manifest, rebuilt_inputs, chain)
     stored = sorted(t for u in chain if (t := stored_table(manifest["nodes"][u])))
     if not stored:
-        return BuildPlan("full", "no company model selected", full=selected)
+        return BuildPlan("full", "no company model to build incrementally in this selection", full=selected)
     bronze_tables = sorted(set(company_sources(manifest).values()))
     now = {n: lakehouse.current_snapshot_id(n) if lakehouse.table_exists(n) else None for n in bronze_tables}
     since = last_built_from(lakehouse, stored, bronze_tables)
@@ -287,6 +320,9 @@ def plan_build(
             return BuildPlan("full", "cannot tell what changed since the last build (snapshot expired?)", full=selected)
         changed, reason = detected, "Bronze snapshots since the last build"
     if not changed:
-        return BuildPlan("up_to_date", f"no company changed ({reason})", full=others, changed=set())
+        return BuildPlan("up_to_date", f"no company changed ({reason})", full=selected - chain, changed=set())
+    incremental = chain | (_engine_ancestors(manifest, chain) & (selected - chain))
     scope = scope_for(lakehouse, changed, bronze=now, previous=since, keys=model_keys(manifest))
-    return BuildPlan("incremental", reason, full=others, incremental=chain, scope=scope, changed=changed)
+    return BuildPlan(
+        "incremental", reason, full=selected - incremental, incremental=incremental, scope=scope, changed=changed
+    )
