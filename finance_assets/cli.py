@@ -288,11 +288,14 @@ def materialize(
     partition: str | None = None,
     partition_range: str | None = None,
     failed: bool = False,
+    full_refresh: bool = False,
+    companies: str | None = None,
 ) -> int:
     """Launch the named job holding ``select`` over a partition or range, split as a backfill would split it.
 
     ``dagster asset materialize --partition-range`` refuses assets with a multi-run backfill policy (every
     company asset); this is the same launch path as the demo: one run per range of up to 100 companies.
+    ``full_refresh`` / ``companies`` (comma-separated tickers) configure a dbt build (docs/transform.md).
     """
     import dagster as dg
 
@@ -318,7 +321,13 @@ def materialize(
             print(f"no failed partitions of {select}: nothing to re-run")
             return 0
         print(f"re-running the failed partitions: {', '.join(partition_keys)}")
-    runs = plan(defs, instance, job, selection=keys, partition_keys=partition_keys)
+    run_config = None
+    if full_refresh or companies is not None:
+        config: dict[str, object] = {"full_refresh": full_refresh}
+        if companies is not None:
+            config["companies"] = [c.strip() for c in companies.split(",") if c.strip()]
+        run_config = {"ops": {"lakehouse_dbt": {"config": config}}}
+    runs = plan(defs, instance, job, selection=keys, partition_keys=partition_keys, run_config=run_config)
     print(f"job {job}: {len(runs)} run(s)")
     failures = launch_all(defs, instance, runs, launched_by="cli", log=print)
     for failure in failures:
@@ -401,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument(
         "--failed", action="store_true", help="exactly the partitions Dagster shows as failed for the selection"
     )
+    run.add_argument("--full-refresh", action="store_true", help="dbt: rebuild every selected model over all companies")
+    run.add_argument("--companies", help="dbt: rebuild the company models for these tickers (comma-separated) only")
     rec = commands.add_parser("recover", help="list runs whose process died and their pool slots; clean them")
     rec.add_argument("--dry-run", action="store_true", help="only list what would be cleaned")
     rec.add_argument(
@@ -442,6 +453,8 @@ def main(argv: list[str] | None = None) -> int:
                 partition=args.partition,
                 partition_range=args.partition_range,
                 failed=args.failed,
+                full_refresh=args.full_refresh,
+                companies=args.companies,
             )
         return demo(settings)
     except SettingsError as exc:

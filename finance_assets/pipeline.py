@@ -292,12 +292,37 @@ def holdings_stage(
     return failures
 
 
-def dbt_stage(defs: dg.Definitions, instance: dg.DagsterInstance, log: Log | Reporter) -> list[str]:
-    """The ``transform`` job: one ``dbt build`` of Silver and Gold over whatever Bronze holds."""
-    from finance_assets.transform.assets import dbt_selection
+def dbt_stage(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    log: Log | Reporter,
+    *,
+    companies: Sequence[str] | None = None,
+    company_models_only: bool = False,
+    full_refresh: bool = False,
+) -> list[str]:
+    """The ``transform`` job: ``dbt build`` of Silver and Gold over whatever Bronze holds.
 
-    runs = plan(defs, instance, "transform", label=f"dbt build ({len(dbt_selection())} models)")
-    return run_stage(defs, instance, f"silver + gold: dbt build ({len(dbt_selection())} models)", runs, log)
+    The company models rebuild the companies whose Bronze changed since their last build (docs/transform.md);
+    ``companies`` names them instead, ``full_refresh`` rebuilds everything. ``company_models_only`` selects
+    the company models alone (no prices, FMP or 13F models): an incremental refresh after a company load.
+    """
+    from finance_assets.transform.assets import company_model_keys, dbt_selection
+
+    selection = company_model_keys() if company_models_only else None
+    count = len(selection) if selection else len(dbt_selection())
+    config: dict[str, object] = {"full_refresh": full_refresh}
+    if companies is not None:
+        config["companies"] = list(companies)
+    runs = plan(
+        defs,
+        instance,
+        "transform",
+        selection=selection,
+        run_config={"ops": {"lakehouse_dbt": {"config": config}}},
+        label=f"dbt build ({count} models)",
+    )
+    return run_stage(defs, instance, f"silver + gold: dbt build ({count} models)", runs, log)
 
 
 def materialize_all(settings: Settings, log: Log | Reporter = print) -> list[str]:

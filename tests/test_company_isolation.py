@@ -170,6 +170,41 @@ def test_a_range_run_writes_the_good_companies_and_fails_exactly_the_bad_partiti
     assert [r.run_id for r in records] == [result.run_id]  # AAPL was materialized once, by the first run
 
 
+def test_an_unchanged_company_writes_no_snapshot_and_a_changed_one_rewrites_only_itself(
+    replay: Path, replay_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-running over unchanged sources adds no Iceberg snapshot; a new filing rewrites its company alone."""
+    _register(monkeypatch, "AAPL,NVDA")
+    assert _materialize([FACTS], "AAPL", "NVDA").success
+    lake = IcebergLakehouse.from_settings(Settings.from_env())
+    snapshot = lake.current_snapshot_id("bronze.edgar_company_facts")
+    aapl_files = _aapl_files(lake)
+
+    again = _materialize([FACTS], "AAPL", "NVDA")
+    assert again.success
+    assert lake.current_snapshot_id("bronze.edgar_company_facts") == snapshot
+    [output] = [m for m in again.get_asset_materialization_events() if m.asset_key == FACTS_KEY][:1]
+    meta = output.materialization.metadata
+    assert meta["companies_unchanged"].value == 2 and meta["companies_written"].value == 0
+    assert meta["unchanged_companies"].value == "AAPL, NVDA"
+    assert {r["ticker"]: r["status"] for r in _latest_status(lake).values()} == {"AAPL": "ok", "NVDA": "ok"}
+
+    # NVDA files a new 10-Q: one more fact; AAPL's payload is the same bytes
+    nvda = _doc(replay_dir, CIKS["NVDA"])
+    shares = nvda["facts"]["dei"]["EntityCommonStockSharesOutstanding"]["units"]["shares"]
+    shares.append(shares[-1] | {"accn": "0001045810-99-000001", "end": "2099-01-01", "filed": "2099-02-01"})
+    _put(replay, CIKS["NVDA"], orjson.dumps(nvda))
+    before = {s.snapshot_id for s in lake.load("bronze.edgar_company_facts").snapshots()}
+    assert _materialize([FACTS], "AAPL", "NVDA").success
+    table = lake.load("bronze.edgar_company_facts")
+    written = [s for s in table.snapshots() if s.snapshot_id not in before]
+    assert written and table.current_snapshot().snapshot_id == written[-1].snapshot_id
+    assert {s.summary["dagster.partition-key"] for s in written if s.summary} == {"NVDA"}
+    assert _aapl_files(lake) == aapl_files  # AAPL's data files were not rewritten
+    counts = dict(lake.read("bronze.edgar_company_facts").group_by("ticker").len().iter_rows())
+    assert counts == {"AAPL": _fact_count(_doc(replay_dir, CIKS["AAPL"])), "NVDA": _fact_count(nvda)}
+
+
 def test_an_empty_payload_for_a_loaded_company_is_rejected_and_its_rows_stay(
     replay: Path, replay_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -58,7 +58,12 @@ def test_an_automation_run_evaluates_the_dbt_tests_of_the_models_it_builds(gold_
     # the dbt part of that run, as the code server subsets the job for the request
     checks = None if request.asset_check_keys is None else set(request.asset_check_keys) & expected
     job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=models, asset_check_selection=checks)
-    result = job.execute_in_process(instance=instance, tags=dict(request.tags), raise_on_error=False)
+    # AAPL's payload is the recorded one again, so its Bronze did not change and an incremental build would
+    # build no company model (docs/transform.md); name AAPL as changed so the run builds and tests its models
+    rebuild_aapl = {"ops": {"lakehouse_dbt": {"config": {"companies": ["AAPL"]}}}}
+    result = job.execute_in_process(
+        instance=instance, tags=dict(request.tags), raise_on_error=False, run_config=rebuild_aapl
+    )
     assert result.success
     evaluated = {dg.AssetCheckKey(e.asset_key, e.check_name) for e in result.get_asset_check_evaluations()}
     missing = expected - evaluated

@@ -24,6 +24,15 @@ check ``companies_loaded`` fails naming each bad company with its status and rea
 The checks that guard a company's data run before the write (:meth:`CompanyStep.validate`): a payload
 that would empty a loaded company, or shrink it by more than ``INGEST_MAX_SHRINK``, is rejected and
 the company's loaded rows stay.
+
+**An unchanged company writes nothing** (:meth:`CompanyStep.unchanged`): when a company's new rows equal the
+rows already loaded (a conditional GET answered 304 and served the cached body, or the source sent the same
+bytes again), its table gets no new Iceberg snapshot; the run still reports the company (metadata
+``companies_unchanged``, ``unchanged: true`` per partition) and its ``bronze.ingest_status`` row. So the
+snapshots of a Bronze table change exactly when a company's data does, which is what the incremental dbt
+build reads to find the companies to rebuild (``finance_assets/transform/incremental.py``). The test is on
+the rows, not on the payload hash alone: a parser change that turns the same bytes into different rows is a
+change and is written.
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from pyiceberg.expressions import AlwaysFalse, In
 from finance_assets.core import checks
 from finance_assets.core.checks import Metadata
 from finance_assets.core.http import MalformedPayloadError, NotFoundError, SourceError
-from finance_assets.core.iceberg import IcebergLakehouse, WriteResult
+from finance_assets.core.iceberg import IcebergLakehouse, WriteResult, conform_to
 from finance_assets.core.io_manager import write_metadata
 from finance_assets.core.names import INGEST_STATUS_TABLE, SEC_COMPANY_TICKERS, table_name
 from finance_assets.core.sources import fetch_each
@@ -258,11 +267,50 @@ class CompanyStep:
                 good[ticker] = frame
         return good
 
+    # ---- unchanged companies write nothing -------------------------------------------------------------------
+    def unchanged(self, frames: Mapping[str, pl.DataFrame], asset_key: dg.AssetKey | None = None) -> set[str]:
+        """The companies whose loaded rows already equal their new frame (writing them would only add a snapshot).
+
+        First the cheap test, on the key and ``payload_sha256`` columns only: same row count and same payload
+        hashes (a 304 serves the cached body, so its rows carry the same hash). Only those candidates' rows are
+        then read and compared as multisets of rows (order-free), after conforming the new frame to the table's
+        schema exactly as the writer would.
+        """
+        name = table_name(asset_key or self.asset_key)
+        if not frames or not self.lakehouse.table_exists(name):
+            return set()
+        table = self.lakehouse.load(name)
+        columns = {f.name for f in table.schema().fields}
+        probe = [self.key_column] + (["payload_sha256"] if "payload_sha256" in columns else [])
+        loaded = self.lakehouse.read(name, In(self.key_column, set(frames)), columns=probe)
+        candidates = []
+        for ticker, frame in frames.items():
+            mine = loaded.filter(pl.col(self.key_column) == ticker)
+            if mine.height != frame.height or mine.is_empty():
+                continue
+            hashed = "payload_sha256" in probe and "payload_sha256" in frame.columns
+            if hashed and set(mine.get_column("payload_sha256")) != set(frame.get_column("payload_sha256")):
+                continue
+            candidates.append(ticker)
+        if not candidates:
+            return set()
+        target = table.schema().as_arrow()
+        rows = self.lakehouse.read(name, In(self.key_column, set(candidates)))
+        same = set()
+        for ticker in candidates:
+            new = pl.from_arrow(conform_to(frames[ticker], target))
+            old = rows.filter(pl.col(self.key_column) == ticker).select(new.columns)
+            assert isinstance(new, pl.DataFrame)
+            if old.hash_rows().sort().equals(new.hash_rows().sort()):
+                same.add(ticker)
+        return same
+
     # ---- commit and report ----------------------------------------------------------------------------------
     def write(self, frames: Mapping[str, pl.DataFrame], asset_key: dg.AssetKey | None = None) -> WriteResult | None:
         """One atomic overwrite of exactly the good companies' partitions (None when there are none).
 
-        ``asset_key``: a companion table of the same step (default: the step's asset).
+        ``asset_key``: a companion table of the same step (default: the step's asset). Call it with the
+        changed companies only (:meth:`unchanged`).
         """
         if not frames:
             return None
@@ -325,13 +373,18 @@ class CompanyStep:
         of every table, or none) and materialized per good partition like the step's own asset.
         """
         companions = {k: (name, {t: f.get(t) for t in frames}) for k, (name, f) in (companions or {}).items()}
-        result = self.write(frames)
+        same_main = self.unchanged(frames)
+        same = set(same_main)  # unchanged in every table of the step
+        result = self.write({t: f for t, f in frames.items() if t not in same_main})
         companion_meta: dict[dg.AssetKey, Metadata] = {}
         for key, (_, parts) in companions.items():
             written_parts = {t: f for t, f in parts.items() if f is not None}
-            companion_result = self.write(written_parts, key)
+            same_parts = self.unchanged(written_parts, key)
+            same &= same_parts | {t for t, f in parts.items() if f is None}  # unchanged: in every table
+            companion_result = self.write({t: f for t, f in written_parts.items() if t not in same_parts}, key)
             if companion_result is not None:
-                companion_meta[key] = write_metadata(companion_result, In(self.key_column, set(written_parts)))
+                replaced = In(self.key_column, set(written_parts) - same_parts)
+                companion_meta[key] = write_metadata(companion_result, replaced)
         status = self.status_rows(frames)
         self.lakehouse.write(INGEST_STATUS_TABLE, status, replace=AlwaysFalse())
         written = list(frames)
@@ -340,12 +393,15 @@ class CompanyStep:
         run_metadata: Metadata = {
             **metadata,
             "companies": len(self.keys),
-            "companies_written": len(written),
+            "companies_written": len(written) - len(same),
+            # loaded and equal to the rows already in the table: no new snapshot for them
+            "companies_unchanged": len(same),
+            "unchanged_companies": ", ".join(sorted(same)) or "none",
             "companies_failed": bad.height,
             "status_counts": ", ".join(f"{k}={v}" for k, v in sorted(counts.items())),
             "failed_companies": _failed_table(bad) if bad.height else "none",
         }
-        write_meta = write_metadata(result, In("ticker", set(written))) if result else {}
+        write_meta = write_metadata(result, In("ticker", set(written) - same_main)) if result else {}
         if bad.is_empty():
             yield dg.Output(None, output_name=output_name, metadata={**run_metadata, **write_meta})
             for key, (name, parts) in companions.items():
@@ -361,6 +417,7 @@ class CompanyStep:
                         "cik": self.ciks.get(ticker, ""),
                         "rows": frames[ticker].height,
                         "status": self.outcomes.get(ticker, Outcome(ticker, OK)).status,
+                        "unchanged": ticker in same,
                         **(per_company or {}).get(ticker, {}),
                         **write_meta,
                     },

@@ -419,6 +419,17 @@ class IcebergLakehouse:
             except TableAlreadyExistsError:  # a concurrent writer created it first
                 table = self.load(name)
 
+        if partition_by and table.spec().is_unpartitioned():
+            # a table created before it was partitioned (e.g. a dbt model that gained a company_key): partition
+            # it now; files written before keep the old spec until they are rewritten
+            def partition(table: Table) -> None:
+                with table.update_spec() as update:
+                    for column, transform, field_name in parse_partition_by(partition_by):
+                        update.add_field(column, transform, field_name)
+
+            self.commit(name, partition)
+            table = self.load(name)
+
         existing = {f.name for f in table.schema().fields}
         if any(f.name not in existing for f in schema):
 
@@ -471,6 +482,11 @@ def _partition_spec(schema: Schema, partition_by: Sequence[str]) -> PartitionSpe
             PartitionField(source_id=source.field_id, field_id=1000 + i, transform=transform, name=field_name)
         )
     return PartitionSpec(*fields)
+
+
+def conform_to(data: pl.DataFrame | pa.Table, target: pa.Schema) -> pa.Table:
+    """``data`` as the writer would store it in a table of arrow schema ``target`` (types, order, missing columns)."""
+    return _conform(to_arrow(data), target)
 
 
 def _conform(arrow: pa.Table, target: pa.Schema) -> pa.Table:

@@ -8,12 +8,20 @@
   ``meta.dagster.ref``). Each has the automation condition ``with_its_model``, so a run that declarative
   automation requests for a model evaluates its tests (see :meth:`LakehouseDbtTranslator.get_asset_check_spec`),
   and dbt runs with indirect selection ``buildable``: a run tests what it builds, never a model it did not build.
-- One ``dbt build`` per run. After each model stored in Iceberg, the materialization carries the
+- **Incremental by default** (:mod:`finance_assets.transform.incremental`, docs/transform.md): the company
+  models (downstream of the company-keyed Bronze sources) rebuild only the companies whose Bronze changed
+  since they were last built, as Iceberg overwrites of those companies' partitions; then every other
+  selected model is built over all companies. Run config ``full_refresh`` rebuilds everything; ``companies``
+  names the changed tickers instead of reading them from Bronze. Each model's materialization says which
+  companies it rebuilt (``lakehouse/build``, ``lakehouse/companies_rebuilt``, ``lakehouse/companies``).
+- At most two ``dbt build`` invocations per run (the incremental part, then the full part). After each
+  model stored in Iceberg, the materialization carries the
   Iceberg snapshot the dbt plugin just committed (snapshot id, rows, metadata file, the column schema with
   the YAML descriptions) read back through :class:`IcebergLakehouse`, never through the DuckDB file
   (dagster-dbt's ``fetch_row_counts``/``fetch_column_metadata`` would leave it locked).
 """
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -24,9 +32,11 @@ from finance_assets.core.checks import readable
 from finance_assets.core.iceberg import IcebergLakehouse
 from finance_assets.core.resources import LakehouseResource
 from finance_assets.transform.dbt_plugin import DAGSTER_RUN_ID_ENV, SNAPSHOT_RUN
+from finance_assets.transform.incremental import BuildPlan, company_models, plan_build
 from finance_assets.transform.project import dbt_project, manifest_path, prepare_if_dev
 from finance_assets.transform.resources import LakehouseDbtResource
 
+STORE_SOURCE = "lakehouse_store"  # dbt source of the stored models read back from Iceberg (macros/ref.sql)
 STORED_SCHEMAS = ("silver", "gold")  # models of these schemas are Iceberg tables <schema>.<model>
 DBT_POOL = "dbt_duckdb"  # one dbt build at a time: the DuckDB engine file takes one writer
 # A run that builds some models tests them, and only them: dbt's default ("eager") also runs every test that
@@ -63,6 +73,9 @@ class LakehouseDbtTranslator(DagsterDbtTranslator):
     """dbt nodes -> asset keys by layer; sources -> the Bronze asset keys."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source" and dbt_resource_props["source_name"] == STORE_SOURCE:
+            # a stored model read back (macros/ref.sql): its lineage is the model's own; dropped from deps below
+            return dg.AssetKey([STORE_SOURCE, dbt_resource_props["name"]])
         if dbt_resource_props["resource_type"] == "source":
             meta = dbt_resource_props.get("meta", {})
             table = meta.get("iceberg_table") or f"{dbt_resource_props['source_name']}.{dbt_resource_props['name']}"
@@ -101,6 +114,8 @@ class LakehouseDbtTranslator(DagsterDbtTranslator):
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
+        if any(dep.asset_key.path[0] == STORE_SOURCE for dep in spec.deps):
+            spec = spec.replace_attributes(deps=[d for d in spec.deps if d.asset_key.path[0] != STORE_SOURCE])
         props = self.get_resource_props(manifest, unique_id)
         table = iceberg_table_for(props)
         if table is None:
@@ -132,13 +147,28 @@ def _column_schema(table: Any, columns_doc: Mapping[str, Any]) -> dg.TableSchema
     )
 
 
+def _write_counts(table: Any, write_id: str | None) -> tuple[int, int]:
+    """Rows added and removed by the write that made the current snapshot (one commit, maybe several snapshots)."""
+    added = removed = 0
+    for snap in table.snapshots():
+        summary = snap.summary
+        if summary is None or not write_id or summary.additional_properties.get("lakehouse.write-id") != write_id:
+            continue
+        added += int(summary.additional_properties.get("added-records") or 0)
+        removed += int(summary.additional_properties.get("deleted-records") or 0)
+    return added, removed
+
+
 def iceberg_metadata(lakehouse: IcebergLakehouse, table_name: str, run_id: str, props: Mapping[str, Any]) -> dict:
     """What the model's Iceberg table looks like right after dbt stored it."""
     table = lakehouse.load(table_name)
     snapshot = table.current_snapshot()
     summary = snapshot.summary.additional_properties if snapshot and snapshot.summary else {}
     rows = int(snapshot.summary["total-records"] or 0) if snapshot and snapshot.summary else 0
+    added, removed = _write_counts(table, summary.get("lakehouse.write-id"))
     return {
+        "lakehouse/rows_written": added,
+        "lakehouse/rows_replaced": removed,
         "dagster/table_name": f"lakehouse.{table_name}",
         "dagster/row_count": rows,
         "dagster/column_schema": _column_schema(table, props.get("columns", {})),
@@ -150,6 +180,28 @@ def iceberg_metadata(lakehouse: IcebergLakehouse, table_name: str, run_id: str, 
     }
 
 
+class DbtBuildConfig(dg.Config):
+    """How the run's dbt build treats the company models (launchpad: ``ops: lakehouse_dbt: config:``)."""
+
+    full_refresh: bool = False
+    """Rebuild every selected model over all companies (after a model or seed change, or to start afresh)."""
+    companies: list[str] | None = None
+    """Tickers whose Bronze changed: rebuild the company models for these (and their share classes) only,
+    instead of reading the changed companies from Bronze's snapshots. Empty list: rebuild no company."""
+
+
+def _node_ids_by_key(manifest: Mapping[str, Any]) -> dict[dg.AssetKey, str]:
+    return {
+        translator.get_asset_key(node): unique_id
+        for unique_id, node in manifest.get("nodes", {}).items()
+        if node.get("resource_type") in ("model", "seed", "snapshot")
+    }
+
+
+def _selector(node: Mapping[str, Any]) -> str:
+    return "fqn:" + ".".join(node["fqn"])
+
+
 @dbt_assets(
     manifest=manifest_path(),
     project=dbt_project,
@@ -158,19 +210,57 @@ def iceberg_metadata(lakehouse: IcebergLakehouse, table_name: str, run_id: str, 
     pool=DBT_POOL,
 )
 def lakehouse_dbt(
-    context: dg.AssetExecutionContext, dbt: LakehouseDbtResource, lakehouse: LakehouseResource
+    context: dg.AssetExecutionContext,
+    config: DbtBuildConfig,
+    dbt: LakehouseDbtResource,
+    lakehouse: LakehouseResource,
 ) -> Iterator[Any]:
-    """``dbt build`` of the selected models: seeds, staging, Silver, Gold and their tests."""
+    """``dbt build`` of the selected models: seeds, staging, Silver, Gold and their tests.
+
+    The company models rebuild only the changed companies (see the module docstring); the plan, and the
+    companies it rebuilds, are logged and recorded on every model it stores.
+    """
     catalog = lakehouse.lakehouse()
-    with dbt.environment(**{DAGSTER_RUN_ID_ENV: context.run.run_id, "DBT_INDIRECT_SELECTION": DBT_INDIRECT_SELECTION}):
-        invocation = dbt.cli(["build"], context=context)
+    manifest = json.loads(manifest_path().read_text())
+    ids = _node_ids_by_key(manifest)
+    selected = {ids[key] for key in context.selected_asset_keys if key in ids}
+    plan = plan_build(manifest, selected, catalog, full_refresh=config.full_refresh, companies=config.companies)
+    context.log.info(
+        f"dbt build: {plan.mode} ({plan.reason}); {len(plan.incremental)} node(s) for "
+        f"{plan.metadata()['lakehouse/companies_rebuilt']} companies ({plan.companies_text()}), then "
+        f"{len(plan.full)} node(s) over all companies"
+    )
+    for part in ("incremental", "full"):  # the full part may read the incremental part's tables, never the reverse
+        yield from _build_part(context, dbt, catalog, manifest, plan, part, selected)
+
+
+def _build_part(
+    context: dg.AssetExecutionContext,
+    dbt: LakehouseDbtResource,
+    catalog: IcebergLakehouse,
+    manifest: Mapping[str, Any],
+    plan: BuildPlan,
+    part: str,
+    selected: set[str],
+) -> Iterator[Any]:
+    """One ``dbt build`` of the plan's ``part``: the run's selection minus the other part's nodes."""
+    nodes = plan.full if part == "full" else plan.incremental
+    if not nodes:
+        return
+    excluded = sorted(_selector(manifest["nodes"][u]) for u in selected - nodes)
+    args = ["build", *(["--exclude", " ".join(excluded)] if excluded else [])]
+    scope = plan.scope.environment() if part == "incremental" and plan.scope is not None else {}
+    build = plan.metadata() if part == "incremental" else {"lakehouse/build": "full", "lakehouse/companies": "all"}
+    env = {DAGSTER_RUN_ID_ENV: context.run.run_id, "DBT_INDIRECT_SELECTION": DBT_INDIRECT_SELECTION, **scope}
+    with dbt.environment(**env):
+        invocation = dbt.cli(args, context=context)
         for event in invocation.stream():
             if isinstance(event, dg.Output):
                 props = _props_for(invocation.manifest, event.metadata)
                 table = iceberg_table_for(props) if props else None
                 if table is not None:
                     event = event.with_metadata(
-                        {**event.metadata, **iceberg_metadata(catalog, table, context.run.run_id, props)}
+                        {**event.metadata, **iceberg_metadata(catalog, table, context.run.run_id, props), **build}
                     )
             # dagster-dbt reports each node's "Execution Duration" to the microsecond: rounded as all our metadata
             if isinstance(event, dg.Output | dg.AssetMaterialization | dg.AssetCheckResult | dg.AssetObservation):
@@ -189,6 +279,13 @@ def _props_for(manifest: Mapping[str, Any], metadata: Mapping[str, Any]) -> Mapp
 def dbt_asset_keys() -> list[dg.AssetKey]:
     """Every asset the dbt project defines (for selecting a full build)."""
     return list(lakehouse_dbt.keys)
+
+
+def company_model_keys() -> list[dg.AssetKey]:
+    """The asset keys of the company models (what an incremental build rebuilds; see transform/incremental.py)."""
+    manifest = json.loads(manifest_path().read_text())
+    keys = {unique_id: key for key, unique_id in _node_ids_by_key(manifest).items()}
+    return sorted(keys[u] for u in company_models(manifest) if u in keys)
 
 
 def dbt_selection() -> list[str]:

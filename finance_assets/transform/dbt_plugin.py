@@ -31,6 +31,13 @@ and prod (Postgres + S3) profiles need no edits to the dbt profile.
   is an empty Iceberg snapshot. Each snapshot records the dbt model, the dbt invocation and the Dagster
   run (``LAKEHOUSE_DAGSTER_RUN_ID``, set by the Dagster asset), so a table names what wrote it.
 
+- **Incremental builds** (:mod:`finance_assets.transform.scope`): when the Dagster side hands over a
+  :class:`CompanyScope`, a company-keyed source (meta ``company_key``, or a stored model read back through
+  ``macros/ref.sql``) is read with ``<key> IN (<changed companies>)`` at the snapshot the scope was planned
+  against, and a model with ``company_key`` is stored as an overwrite of exactly those companies' rows (one
+  commit; the table is partitioned by the key, so the unchanged companies' files are not touched). A model
+  without ``company_key`` is refused in such a build: storing it would replace its whole table with a part.
+
 Why not let DuckDB read the snapshot's Parquet files itself (``read_parquet([...])``): it would skip
 Iceberg's column mapping by field id (our writer evolves schemas, so older files lack newer columns) and
 delete files, and on S3 it needs DuckDB's ``httpfs`` extension, which DuckDB 2.0 cannot install offline.
@@ -53,12 +60,14 @@ import pyarrow.parquet as pq
 from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt.adapters.duckdb.utils import SourceConfig, TargetConfig
 from pyiceberg.exceptions import NoSuchTableError
-from pyiceberg.expressions import AlwaysFalse
+from pyiceberg.expressions import AlwaysFalse, AlwaysTrue, And, BooleanExpression
+from pyiceberg.expressions.parser import parse as parse_filter
 from pyiceberg.io.pyarrow import ArrowScan, schema_to_pyarrow
 from pyiceberg.table import DataScan
 
 from finance_assets.core.iceberg import ArrowChunks, IcebergLakehouse
 from finance_assets.core.settings import Settings
+from finance_assets.transform.scope import CompanyScope
 
 log = logging.getLogger("finance_assets.dbt_plugin")
 
@@ -68,6 +77,9 @@ SNAPSHOT_MODEL = "dbt.model"
 SNAPSHOT_INVOCATION = "dbt.invocation-id"
 SNAPSHOT_RUN = "dagster.run-id"
 SNAPSHOT_SOURCES = "dbt.source-snapshots"
+# Incremental builds: the companies a snapshot rewrote ("all" for a full build) and how many.
+SNAPSHOT_COMPANIES = "lakehouse.companies"
+SNAPSHOT_COMPANY_COUNT = "lakehouse.company-count"
 
 # pyiceberg's SQL catalog and the Iceberg commit are not meant to be driven from several dbt threads at
 # once in one process; catalog lookups and stores are short next to the SQL, so they take turns.
@@ -129,6 +141,12 @@ def _batches(arrow_scan: ArrowScan, tasks: list[Any], schema: pa.Schema) -> Iter
         batches = (batch for task in tasks for batch in arrow_scan.to_record_batches([task]))
     for batch in batches:
         yield batch if batch.schema == schema else batch.cast(schema)
+
+
+def _and(existing: Any, extra: BooleanExpression) -> BooleanExpression:
+    if existing is None:
+        return extra
+    return And(parse_filter(existing) if isinstance(existing, str) else existing, extra)
 
 
 def drop_placeholder_row(table: pa.Table) -> pa.Table:
@@ -207,16 +225,26 @@ class Plugin(BasePlugin):
         return stream_scan(scan)
 
     def pinned_scan(self, source_config: SourceConfig) -> DataScan:
-        """The scan of the source at this invocation's snapshot of its table (pinned on first use)."""
+        """The scan of the source at this invocation's snapshot of its table (pinned on first use).
+
+        In an incremental build a company-keyed source reads the scope's companies only, at the scope's
+        snapshot of the table when it names one.
+        """
         name = source_table_name(source_config)
         scan_config = {key: source_config[key] for key in SCAN_KEYS if key in source_config}
         if "selected_fields" in scan_config:
             scan_config["selected_fields"] = tuple(scan_config["selected_fields"])
+        scope = CompanyScope.from_env()
+        key = source_config.get("company_key") or (scope.keys.get(name) if scope else None)
+        if scope is not None and key:
+            scan_config["row_filter"] = _and(scan_config.get("row_filter"), scope.filter(str(key)))
         with _LOCK:
             self._reset_pins_on_new_invocation()
             table = self._catalog.load_table(name)
             if "snapshot_id" in source_config:
                 snapshot_id: int | None = int(source_config["snapshot_id"])
+            elif scope is not None and name in scope.snapshots and name not in self._pins:
+                snapshot_id = scope.snapshots[name]
             elif name in self._pins:
                 snapshot_id = self._pins[name]
             else:
@@ -240,17 +268,36 @@ class Plugin(BasePlugin):
         rows = self.model_rows(target_config.location.path)
         schema = rows.schema
         config = target_config.config
+        key = config.get("company_key") if config is not None else None
         partition_by = list(config.get("iceberg_partition_by") or []) if config is not None else []
+        if key and not partition_by:  # one partition per company: an incremental overwrite drops whole files
+            partition_by = [f"identity({key})"]
         name = iceberg_table_name(target_config)
+        scope = CompanyScope.from_env()
+        replace: BooleanExpression = AlwaysTrue()
+        companies = "all"
+        if scope is not None:
+            if not key:
+                raise ValueError(
+                    f"{name}: an incremental build stores only company-keyed models (dbt config company_key), and "
+                    "this model has none; storing it would replace the whole table with the changed companies' "
+                    "rows. Build it in a full build (or give it a company_key if its rows are per company)."
+                )
+            replace = scope.filter(str(key))
+            companies = ",".join(sorted(scope.values(str(key))))
         properties = {
             SNAPSHOT_MODEL: str(target_config.relation.identifier),
             SNAPSHOT_INVOCATION: _invocation_id(),
             SNAPSHOT_RUN: os.environ.get(DAGSTER_RUN_ID_ENV, ""),
             SNAPSHOT_SOURCES: json.dumps(self.source_snapshots(), sort_keys=True),
+            SNAPSHOT_COMPANIES: companies,
+            SNAPSHOT_COMPANY_COUNT: "all" if scope is None else str(len(scope.values(str(key)))),
         }
         with _LOCK:
             self._align_schema(name, schema)
-            self._lakehouse.write(name, rows, partition_by=partition_by, snapshot_properties=properties)
+            self._lakehouse.write(
+                name, rows, replace=replace, partition_by=partition_by, snapshot_properties=properties
+            )
             self._align_schema(name, schema)
 
     def model_rows(self, path: str) -> pa.Table | ArrowChunks:

@@ -9,7 +9,10 @@ from finance_assets.transform.assets import lakehouse_dbt
 transform_job = dg.define_asset_job(
     "transform",
     selection=dg.AssetSelection.assets(lakehouse_dbt),
-    description="One `dbt build` of every seed, model and test of dbt_project/ (Silver and Gold in Iceberg).",
+    description=(
+        "`dbt build` of every seed, model and test of dbt_project/ (Silver and Gold in Iceberg); the company models "
+        "rebuild only the companies whose Bronze changed (run config full_refresh: everything; docs/transform.md)."
+    ),
 )
 
 

@@ -9,6 +9,10 @@
   For millions of facts, writing them into the engine file is the slowest step of the build and buys
   nothing (the engine is scratch, Iceberg is the store). An empty model here is an empty Parquet file;
   the plugin still drops a placeholder row if one ever reaches it. Parquet only (what the plugin stores).
+
+  A model with `company_key` (rows per company, see docs/transform.md) is written ordered by that key: its
+  Iceberg table is partitioned by it, and the plugin stores the file in chunks, so ordered rows make one
+  data file per company instead of one per company per chunk.
 -#}
 {% materialization external, adapter="duckdb", supported_languages=['sql'] %}
 
@@ -24,7 +28,12 @@
   {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
   {% call statement('main', language='sql') -%}
+    {%- set company_key = config.get('company_key') %}
+    {%- if company_key %}
+    copy (select * from ({{ compiled_code }}) order by {{ company_key }}) to '{{ location }}' (format parquet, compression zstd)
+    {%- else %}
     copy ({{ compiled_code }}) to '{{ location }}' (format parquet, compression zstd)
+    {%- endif %}
   {%- endcall %}
 
   {% if existing_relation is not none and existing_relation.type != 'view' %}

@@ -97,7 +97,7 @@ restatements as (
             else 'value'
         end as change_kind
     from {{ ref('statement_lines') }} as l
-    left join filings as fl on fl.accession_number = l.source_accession_latest
+    left join filings as fl on fl.cik = l.cik and fl.accession_number = l.source_accession_latest
     left join accession_forms as af on af.accession_number = l.source_accession_latest
     -- re-reported values only: a derived quarter changes when its operands do, which is not a new event
     where l.is_restated and l.first_reported_derivation = 'reported'

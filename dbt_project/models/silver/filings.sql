@@ -1,10 +1,12 @@
--- One row per EDGAR filing (accession number), typed and classified with the seed sec_form_types.
--- A filing listed under two tickers of the same company (share classes) appears once.
+-- One row per company and EDGAR filing (cik, accession number), typed and classified with the seed
+-- sec_form_types. A filing listed under two tickers of the same company (share classes) appears once; a
+-- filing of several registrants (a parent and its subsidiaries filing one combined 10-K) appears once per
+-- company, so each company's rows depend on its own Bronze alone (company_key, see docs/transform.md).
 with filings as (
     select *
     from {{ ref('stg_edgar__filings') }}
     qualify row_number() over (
-        partition by accession_number order by ticker, filing_date desc, source_page
+        partition by cik, accession_number order by ticker, filing_date desc, source_page
     ) = 1
 )
 
