@@ -19,12 +19,14 @@ Companies are keyed by ``companies`` (CIK -> company key, e.g. the ticker of the
 selects them without reading anyone else's member; without it every company in the archive is read and
 keyed by its 10-digit CIK (most of the ~18,000 XBRL filers have no ticker in SEC's ticker map).
 
-:func:`fetch_archive` downloads an archive to a file (streamed to disk, never held in memory; conditional
-on the previous download's ``ETag``/``Last-Modified``, so an unchanged archive costs one 304). In replay
-(``REPLAY_DIR``) the two URLs are answered by :class:`BulkArchiveReplay`, which **builds** the archive
-from the recorded per-company payloads (``edgar/companyfacts``, ``edgar/submissions``) with
-:func:`build_archive` and **caches** it under ``$LAKEHOUSE_HOME/replay_bulk/`` (rebuilt when the
-recordings change); every other EDGAR URL goes to the ordinary replay routes.
+:func:`fetch_archive` downloads an archive to a file through the project's one HTTP client (the SEC
+resource's :class:`~finance_assets.core.http.SourceClient`: its User-Agent, rate budget, configured origin and
+retries), streamed to disk, never held in memory, conditional on the previous download's
+``ETag``/``Last-Modified`` (an unchanged archive costs one 304). In replay (``REPLAY_DIR``) the SEC client's
+transport is :func:`bulk_replay`: the two archive URLs are answered by :class:`BulkArchiveReplay`, which
+**builds** the archive from the recorded per-company payloads (``edgar/companyfacts``, ``edgar/submissions``)
+with :func:`build_archive` and **caches** it under ``$LAKEHOUSE_HOME/http_cache/replay_bulk/`` (rebuilt when
+the recordings change); every other EDGAR URL goes to the ordinary replay routes.
 
 :func:`companies_filed_since` lists the companies with a filing accepted on or after a date, from the
 ``filings.recent`` block of their submissions index (what the daily refresh needs to ask the per-company
@@ -50,9 +52,8 @@ from typing import IO, Any
 import httpx
 import orjson
 import pyarrow as pa
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from finance_assets.core.settings import REPLAY_USER_AGENT, Settings, missing_setting
+from finance_assets.core.http import Download, SourceClient
 from finance_assets.edgar.parse import (
     PayloadError,
     normalize_cik,
@@ -299,7 +300,8 @@ class BulkArchiveReplay(httpx.BaseTransport):
         self._urls = {httpx.URL(url).path: name for name, (url, _) in ARCHIVES.items()}
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        name = self._urls.get(request.url.path) if request.url.host == "www.sec.gov" else None
+        # by path alone: the client may be pointed at a mirror or test server (SEC_WWW_BASE_URL)
+        name = self._urls.get(request.url.path)
         if name is None:
             if self.inner is None:
                 return httpx.Response(404, text=f"Not Found (replay: no route for {request.url.path})")
@@ -355,159 +357,27 @@ class _FileStream(httpx.SyncByteStream):
 # ---- fetching --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ArchiveFetch:
-    """A downloaded (or revalidated) archive on disk."""
-
-    url: str
-    path: Path
-    status: int  # 200: new bytes; 304: the file on disk is still current
-    sha256: str
-    size: int
-    fetched_at: datetime
-    last_modified: str | None
-    etag: str | None
-
-    @property
-    def changed(self) -> bool:
-        return self.status == 200
-
-
-class _Retryable(Exception):
-    pass
-
-
-def bulk_transport(settings: Settings) -> httpx.BaseTransport | None:
-    """Replay transport for the bulk URLs (archives built under ``$LAKEHOUSE_HOME/replay_bulk``), else live."""
-    if settings.replay_dir is None:
-        return None
-    from finance_assets.core.replay import ReplayTransport
-    from finance_assets.edgar.replay_routes import EDGAR_ROUTES
-
-    return BulkArchiveReplay(
-        settings.replay_dir, settings.home / "replay_bulk", ReplayTransport(settings.replay_dir, EDGAR_ROUTES)
-    )
-
-
-def fetch_archive(
-    name: str,
-    dest: Path,
-    *,
-    settings: Settings,
-    transport: httpx.BaseTransport | None = None,
-    acquire: Callable[[], object] | None = None,
-) -> ArchiveFetch:
-    """Download the ``name`` archive (``companyfacts``/``submissions``) to ``dest``, streamed to disk.
-
-    Sends SEC's ``User-Agent``; takes one token of the shared SEC rate budget per attempt (``acquire``,
-    default :func:`finance_assets.core.sources.shared_limiter`); revalidates a previous download with
-    ``If-None-Match``/``If-Modified-Since`` (kept in ``<dest>.meta.json``) so an unchanged archive is a
-    304 and ``dest`` stays as it is; retries timeouts, connection errors, 429 and 5xx with exponential
-    backoff and jitter (``HTTP_MAX_RETRIES``); writes to a temporary file renamed into place, so ``dest``
-    is always a whole archive.
-
-    Why not the shared :class:`~finance_assets.core.http.SourceClient`: it returns a response's body as
-    bytes (and caches it), which for a 1-2 GB archive means holding it in memory. Once the client can
-    stream a body to a file this becomes a call to it.
-    """
-    url = ARCHIVES[name][0]
-    if transport is None:
-        transport = bulk_transport(settings)
-    if acquire is None:
-        from finance_assets.core.sources import shared_limiter
-
-        acquire = shared_limiter("sec", settings.sec_requests_per_second, settings.rate_limit_store).acquire
-    meta_path = dest.with_name(dest.name + ".meta.json")
-    previous: dict[str, Any] = {}
-    if dest.exists() and meta_path.exists():
-        try:
-            previous = orjson.loads(meta_path.read_bytes())
-        except orjson.JSONDecodeError:
-            previous = {}
-    user_agent = settings.sec_user_agent or (REPLAY_USER_AGENT if settings.replay else None)
-    if not user_agent:
-        raise missing_setting("SEC_USER_AGENT")
-    headers = {"User-Agent": user_agent, "Accept-Encoding": "identity"}
-    if previous.get("etag"):
-        headers["If-None-Match"] = previous["etag"]
-    if previous.get("last_modified"):
-        headers["If-Modified-Since"] = previous["last_modified"]
-
-    def attempt(client: httpx.Client) -> ArchiveFetch:
-        acquire()
-        try:
-            with client.stream("GET", url, headers=headers) as response:
-                status = response.status_code
-                if status == 304 and previous:
-                    return ArchiveFetch(
-                        url,
-                        dest,
-                        304,
-                        previous["sha256"],
-                        dest.stat().st_size,
-                        datetime.now(UTC),
-                        response.headers.get("last-modified", previous.get("last_modified")),
-                        response.headers.get("etag", previous.get("etag")),
-                    )
-                if status == 429 or status >= 500:
-                    raise _Retryable(f"HTTP {status}")
-                if status != 200:
-                    raise BulkArchiveError(
-                        f"sec: GET {url} -> HTTP {status}: {response.read()[:200]!r}; check SEC_USER_AGENT "
-                        "(SEC answers 403 to anonymous clients) and the URL"
-                    )
-                return _save(url, response, dest, meta_path)
-        except (httpx.TimeoutException, httpx.TransportError) as exc:
-            raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
-
-    retrying = Retrying(
-        stop=stop_after_attempt(settings.http_max_retries + 1),
-        wait=wait_exponential_jitter(initial=1, max=60),
-        retry=retry_if_exception(lambda exc: isinstance(exc, _Retryable)),
-        reraise=True,
-    )
-    with httpx.Client(transport=transport, timeout=settings.http_timeout_seconds, follow_redirects=True) as client:
-        try:
-            return retrying(attempt, client)
-        except _Retryable as exc:
-            raise BulkArchiveError(
-                f"sec: GET {url} failed after {settings.http_max_retries + 1} attempt(s): {exc}; "
-                "SEC may be down or rate limiting: try again later"
-            ) from None
-
-
-def _save(url: str, response: httpx.Response, dest: Path, meta_path: Path) -> ArchiveFetch:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    digest, size = hashlib.sha256(), 0
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+def _require_zip(path: Path) -> None:
+    """A 200 whose body is not a whole zip (an HTML rate-limit page, a cut transfer) is no archive."""
     try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in response.iter_bytes(_CHUNK):
-                out.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-        expected = response.headers.get("content-length")
-        if expected is not None and "content-encoding" not in response.headers and int(expected) != size:
-            raise _Retryable(f"body ended after {size} of {expected} bytes")
-        with zipfile.ZipFile(tmp) as zf:  # a 200 that is not a whole zip (an HTML error page) is no archive
+        with zipfile.ZipFile(path) as zf:
             zf.infolist()
-        os.replace(tmp, dest)
-    except zipfile.BadZipFile as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise _Retryable(f"the body is not a zip archive ({exc})") from exc
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fetched = ArchiveFetch(
-        url,
-        dest,
-        200,
-        digest.hexdigest(),
-        size,
-        datetime.now(UTC),
-        response.headers.get("last-modified"),
-        response.headers.get("etag"),
-    )
-    meta = {"url": url, "sha256": fetched.sha256, "etag": fetched.etag, "last_modified": fetched.last_modified}
-    meta_path.write_bytes(orjson.dumps(meta))
-    return fetched
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ValueError(f"the body is not a zip archive ({exc})") from None
+
+
+def fetch_archive(client: SourceClient, name: str, dest: Path) -> Download:
+    """Download the ``name`` archive (``companyfacts``/``submissions``) to ``dest`` through the SEC client.
+
+    The project's one HTTP client (:meth:`~finance_assets.core.http.SourceClient.download`): SEC's
+    ``User-Agent``, the deployment's SEC rate budget, the configured origin (``SEC_WWW_BASE_URL``), its
+    retries; streamed to disk and conditional on the previous download of ``dest`` (an unchanged archive is
+    one 304 and ``dest`` stays). A body that is not a zip is retried, then fails as a malformed payload.
+    In replay the client's transport answers with :class:`BulkArchiveReplay`.
+    """
+    return client.download(ARCHIVES[name][0], dest, verify=_require_zip)
+
+
+def bulk_replay(replay_root: Path, cache_dir: Path, inner: httpx.BaseTransport) -> httpx.BaseTransport:
+    """The SEC replay transport: the two archive URLs built from the recordings, every other URL to ``inner``."""
+    return BulkArchiveReplay(replay_root, cache_dir / "replay_bulk", inner)

@@ -6,6 +6,7 @@ from pydantic import Field
 from finance_assets.core.http import SourceClient
 from finance_assets.core.resources import HttpClientResource
 from finance_assets.core.settings import missing_setting
+from finance_assets.edgar.bulk import bulk_replay
 from finance_assets.edgar.replay_routes import EDGAR_ROUTES, SEC_DATA, SEC_WWW
 
 #: The origins the EDGAR assets name in their URLs (and archive under); the fields below say where they go.
@@ -40,4 +41,5 @@ class SecEdgarResource(dg.ConfigurableResource):
             rate_per_second=self.requests_per_second,
             routes=EDGAR_ROUTES,
             origins={SEC_WWW_ORIGIN: self.www_base_url, SEC_DATA_ORIGIN: self.data_base_url},
+            replay_wrap=bulk_replay,  # SEC's bulk archives, built from the recorded payloads
         )
