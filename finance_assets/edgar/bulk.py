@@ -43,7 +43,7 @@ import re
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
@@ -95,6 +95,8 @@ class BulkCompany:
     payload_sha256: str = ""
     error: str | None = None
     missing_pages: tuple[str, ...] = ()
+    # (member, bytes) of every member read for the company: for the raw payload archive (one company's worth)
+    payloads: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
 
 
 # ---- reading ---------------------------------------------------------------------------------------
@@ -151,7 +153,7 @@ def iter_company_facts(
                 problem = f"its document is for CIK {table.column('cik')[0].as_py()}"
                 yield BulkCompany(cik, key, member, None, sha, error=_member_error(archive, member, key, problem))
                 continue
-            yield BulkCompany(cik, key, member, table, sha)
+            yield BulkCompany(cik, key, member, table, sha, payloads=((member, data),))
 
 
 def iter_filings(archive: Path | IO[bytes], *, companies: Mapping[str, str] | None = None) -> Iterator[BulkCompany]:
@@ -170,18 +172,19 @@ def iter_filings(archive: Path | IO[bytes], *, companies: Mapping[str, str] | No
                 doc = orjson.loads(data)
                 if not isinstance(doc, dict):
                     raise PayloadError("the document is not a JSON object")
-                pages, missing = [], []
+                pages, missing, read = [], [], [(member, data)]
                 for page in submissions_pages(doc):
                     if page not in names:
                         missing.append(page)
                         continue
                     page_data, page_sha = _read_member(zf, page)
+                    read.append((page, page_data))
                     pages.append((page, orjson.loads(page_data), page_sha))
                 table = parse_submissions(doc, pages, ticker=key, payload_sha256=sha)
             except (PayloadError, ValueError, TypeError, KeyError, pa.ArrowInvalid, zipfile.BadZipFile) as exc:
                 yield BulkCompany(cik, key, member, None, sha, error=_member_error(archive, member, key, exc))
                 continue
-            yield BulkCompany(cik, key, member, table, sha, missing_pages=tuple(missing))
+            yield BulkCompany(cik, key, member, table, sha, missing_pages=tuple(missing), payloads=tuple(read))
 
 
 def _member_error(archive: Path | IO[bytes], member: str, key: str, problem: object) -> str:

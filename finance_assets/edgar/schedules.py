@@ -10,6 +10,7 @@ from finance_assets.core.automation import TIMEZONE, schedule_status
 from finance_assets.core.names import EDGAR_COMPANY_FACTS, EDGAR_FILINGS, SEC_COMPANY_TICKERS
 from finance_assets.core.partitions import companies_partitions, company_runs, range_tags
 from finance_assets.core.settings import Settings
+from finance_assets.edgar.resources import BULK
 
 EDGAR_COMPANY_KEYS = (EDGAR_FILINGS, EDGAR_COMPANY_FACTS)
 
@@ -17,6 +18,22 @@ tickers_job = dg.define_asset_job("bronze_reference", selection=dg.AssetSelectio
 edgar_companies_job = dg.define_asset_job(
     "bronze_edgar_companies", selection=dg.AssetSelection.assets(*EDGAR_COMPANY_KEYS)
 )
+BULK_LOAD_JOB = "edgar_bulk_load"
+
+
+def edgar_bulk_load_job(settings: Settings) -> dg.UnresolvedAssetJobDefinition:
+    """The same assets, tables and partitions, reading each company from SEC's nightly archives instead of its
+    own GETs: the initial load of many companies (docs/sources.md, "Bulk initial load"). The source is the run
+    config of the ``edgar_source`` resource, so every run of the job (a backfill's too) carries it."""
+    return dg.define_asset_job(
+        BULK_LOAD_JOB,
+        selection=dg.AssetSelection.assets(*EDGAR_COMPANY_KEYS),
+        config={"resources": {"edgar_source": {"config": {"mode": BULK, "bulk_dir": str(settings.bulk_dir)}}}},
+        description=(
+            "EDGAR filings and XBRL facts of the selected companies from SEC's submissions.zip and companyfacts.zip "
+            "(downloaded once, revalidated by every run), into the same Bronze tables as bronze_edgar_companies."
+        ),
+    )
 
 
 def company_range_requests(
@@ -59,4 +76,7 @@ def build_edgar_automation(settings: Settings) -> dg.Definitions:
     def companies_daily(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
         yield from company_range_requests(context, EDGAR_COMPANY_KEYS, "edgar")
 
-    return dg.Definitions(jobs=[tickers_job, edgar_companies_job], schedules=[tickers_daily, companies_daily])
+    return dg.Definitions(
+        jobs=[tickers_job, edgar_companies_job, edgar_bulk_load_job(settings)],
+        schedules=[tickers_daily, companies_daily],
+    )
