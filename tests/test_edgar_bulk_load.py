@@ -155,3 +155,64 @@ def test_the_bulk_source_is_a_resource_choice_of_the_same_assets() -> None:
     assert set(bulk.asset_layer.executable_asset_keys) == set(api.asset_layer.executable_asset_keys) == {FACTS, FILINGS}
     assert bulk.partitions_def == api.partitions_def
     assert resources_for(Settings.from_env())["edgar_source"].mode == "api"  # the default stays the API
+
+
+def test_the_daily_refresh_asks_only_for_the_companies_that_filed(bulk_env, replay_dir: Path) -> None:
+    """After a bulk load, yesterday's Bronze lacks MRVL's filings of March 2026: only MRVL is refreshed."""
+    from pyiceberg.expressions import And, EqualTo, GreaterThanOrEqual
+
+    from finance_assets.edgar.refresh import REFRESHED, edgar_changed_companies
+    from finance_assets.launch import Launch, launch
+
+    defs, instance, _ = bulk_env
+    good = ("NVDA", "MRVL")
+    assert _bulk_load(defs, instance, good).ok
+    assert _bulk_load(defs, instance, ("AAPL",)).ok
+    lakehouse = IcebergLakehouse.from_settings(Settings.from_env())
+    # the state of the day before: MRVL's filings from 2026-03-05 on (the recording's newest) not loaded yet
+    recent = orjson.loads(_payload(replay_dir, "submissions", CIKS["MRVL"]))["filings"]["recent"]
+    new = {a for a, day in zip(recent["accessionNumber"], recent["filingDate"], strict=True) if day >= "2026-03-05"}
+    assert new  # the recording has them
+    lakehouse.load("bronze.edgar_filings").delete(
+        And(EqualTo("ticker", "MRVL"), GreaterThanOrEqual("filing_date", "2026-03-05"))
+    )
+    facts_snapshot = lakehouse.current_snapshot_id("bronze.edgar_company_facts")
+
+    detection = launch(defs, instance, Launch("edgar_daily_refresh"), launched_by="test")
+    assert detection.ok
+    event = instance.get_latest_materialization_event(edgar_changed_companies.key)
+    metadata = event.asset_materialization.metadata
+    assert metadata["changed_companies"].data == ["MRVL"]
+    listed = lakehouse.read("bronze.edgar_changed_companies")
+    assert set(listed.get_column("accession_number")) == new and set(listed.get_column("ticker")) == {"MRVL"}
+
+    sensor = defs.resolve_sensor_def("edgar_refresh_changed")
+    with dg.build_sensor_context(instance=instance, definitions=defs) as context:
+        requests = sensor.evaluate_tick(context).run_requests
+    [request] = requests
+    assert request.partition_key_range == dg.PartitionKeyRange("MRVL", "MRVL") and request.tags[REFRESHED] == "MRVL"
+    assert {k.to_user_string() for k in request.asset_selection} == {
+        "bronze/edgar_filings",
+        "bronze/edgar_company_facts",
+    }
+
+    # the refresh run: the per-company API for MRVL alone (the job a sensor's run request targets)
+    refresh = launch(
+        defs,
+        instance,
+        Launch("bronze_edgar_companies", partition_key=request.partition_key_range.start),
+        launched_by="test",
+    )
+    assert refresh.ok
+    filings = lakehouse.read("bronze.edgar_filings")
+    assert new <= set(filings.filter(pl.col("ticker") == "MRVL").get_column("accession_number"))
+    status = lakehouse.read("bronze.ingest_status").filter(pl.col("run_id") == refresh.run_id)
+    assert set(status.get_column("ticker")) == {"MRVL"}
+    assert lakehouse.current_snapshot_id("bronze.edgar_company_facts") != facts_snapshot  # MRVL's facts rewritten
+
+    # the next day nothing new: the detection lists nobody and the sensor launches nothing
+    assert launch(defs, instance, Launch("edgar_daily_refresh"), launched_by="test").ok
+    event = instance.get_latest_materialization_event(edgar_changed_companies.key)
+    assert event.asset_materialization.metadata["changed_companies"].data == []
+    with dg.build_sensor_context(instance=instance, definitions=defs) as context:
+        assert not sensor.evaluate_tick(context).run_requests

@@ -195,19 +195,20 @@ def _member_error(archive: Path | IO[bytes], member: str, key: str, problem: obj
     )
 
 
-def companies_filed_since(
+def filings_since(
     documents: Iterable[tuple[str, bytes | dict[str, Any]]], since: date, *, forms: Iterable[str] | None = None
-) -> dict[str, list[str]]:
-    """CIK -> accession numbers of the filings accepted on or after ``since`` (optionally only ``forms``).
+) -> dict[str, list[tuple[str, str, str]]]:
+    """CIK -> ``(accession number, form, filing date)`` of the filings dated on or after ``since``.
 
     ``documents``: ``(name, submissions index)`` pairs, e.g. :func:`iter_submission_documents` over a
     ``submissions.zip`` or the per-company API's responses. Only ``filings.recent`` is read: it holds a
     company's latest filings (up to 1,000 or one year), so anything filed since a recent date is there.
     The date is the filing date (EDGAR's business day of acceptance). A malformed document raises
-    :class:`PayloadError` naming it.
+    :class:`PayloadError` naming it. ``forms``: only these form types.
     """
     wanted = {f.upper() for f in forms} if forms is not None else None
-    changed: dict[str, list[str]] = {}
+    changed: dict[str, list[tuple[str, str, str]]] = {}
+    cutoff = since.isoformat()
     for name, document in documents:
         doc = orjson.loads(document) if isinstance(document, bytes | bytearray | memoryview) else document
         try:
@@ -218,15 +219,21 @@ def companies_filed_since(
             raise PayloadError(f"{name}: not a submissions index (no cik/filings.recent: {exc!r})") from exc
         if not len(accessions) == len(filed) == len(kinds):
             raise PayloadError(f"{name}: filings.recent columns have different lengths: a truncated document")
-        cutoff = since.isoformat()
         hits = [
-            accession
+            (accession, str(form), day)
             for accession, day, form in zip(accessions, filed, kinds, strict=True)
             if day and day >= cutoff and (wanted is None or str(form).upper() in wanted)
         ]
         if hits:
             changed[cik] = hits
     return changed
+
+
+def companies_filed_since(
+    documents: Iterable[tuple[str, bytes | dict[str, Any]]], since: date, *, forms: Iterable[str] | None = None
+) -> dict[str, list[str]]:
+    """CIK -> accession numbers of the filings dated on or after ``since`` (see :func:`filings_since`)."""
+    return {cik: [a for a, _, _ in rows] for cik, rows in filings_since(documents, since, forms=forms).items()}
 
 
 def iter_submission_documents(archive: Path | IO[bytes]) -> Iterator[tuple[str, bytes]]:

@@ -1,4 +1,4 @@
-"""When SEC EDGAR Bronze runs: the ticker map daily, then every registered company in backfill-sized ranges."""
+"""When SEC EDGAR Bronze runs: the ticker map daily; the companies that filed (edgar/refresh.py); bulk loads."""
 
 from __future__ import annotations
 
@@ -65,18 +65,7 @@ def build_edgar_automation(settings: Settings) -> dg.Definitions:
         description="SEC's ticker list (registers the company partitions of UNIVERSE).",
     )
 
-    @dg.schedule(
-        name="ingest_companies_daily",
-        job=edgar_companies_job,
-        cron_schedule="30 5 * * *",
-        execution_timezone=TIMEZONE,
-        default_status=status,
-        description="EDGAR filings and facts for every company partition, in backfill-sized ranges.",
-    )
-    def companies_daily(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
-        yield from company_range_requests(context, EDGAR_COMPANY_KEYS, "edgar")
-
     return dg.Definitions(
         jobs=[tickers_job, edgar_companies_job, edgar_bulk_load_job(settings)],
-        schedules=[tickers_daily, companies_daily],
+        schedules=[tickers_daily],
     )
