@@ -13,7 +13,7 @@ from finance_assets.core.freshness import QUARTERLY, build_freshness_definitions
 from finance_assets.core.owners import with_owners
 from finance_assets.core.settings import Settings
 from finance_assets.edgar import assets as edgar_assets
-from finance_assets.edgar import holdings_assets, refresh
+from finance_assets.edgar import fsds_assets, holdings_assets, refresh
 from finance_assets.edgar.holdings_schedules import build_holdings_automation
 from finance_assets.edgar.schedules import build_edgar_automation
 from finance_assets.features import assets as feature_assets
@@ -35,6 +35,7 @@ ASSETS = with_owners(
             [
                 edgar_assets,
                 refresh,
+                fsds_assets,
                 holdings_assets,
                 market_assets,
                 fmp_assets,
@@ -64,7 +65,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         build_freshness_definitions(
             settings,
             ASSETS,
-            {holdings_assets.COVER_PAGES_KEY: QUARTERLY, holdings_assets.HOLDINGS_KEY: QUARTERLY},
+            {
+                holdings_assets.COVER_PAGES_KEY: QUARTERLY,
+                holdings_assets.HOLDINGS_KEY: QUARTERLY,
+                fsds_assets.EDGAR_FSDS_FACTS: QUARTERLY,
+            },
         ),
     )
 

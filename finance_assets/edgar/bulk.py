@@ -367,7 +367,7 @@ class _FileStream(httpx.SyncByteStream):
 # ---- fetching --------------------------------------------------------------------------------------
 
 
-def _require_zip(path: Path) -> None:
+def require_zip(path: Path) -> None:
     """A 200 whose body is not a whole zip (an HTML rate-limit page, a cut transfer) is no archive."""
     try:
         with zipfile.ZipFile(path) as zf:
@@ -385,7 +385,7 @@ def fetch_archive(client: SourceClient, name: str, dest: Path) -> Download:
     one 304 and ``dest`` stays). A body that is not a zip is retried, then fails as a malformed payload.
     In replay the client's transport answers with :class:`BulkArchiveReplay`.
     """
-    return client.download(ARCHIVES[name][0], dest, verify=_require_zip)
+    return client.download(ARCHIVES[name][0], dest, verify=require_zip)
 
 
 def bulk_replay(replay_root: Path, cache_dir: Path, inner: httpx.BaseTransport) -> httpx.BaseTransport:

@@ -1,0 +1,153 @@
+"""Gold built from SEC's Financial Statement Data Sets agrees with Gold built from companyfacts.
+
+Two embedded lakehouses, each through the real Dagster assets and the real ``dbt build``: one whose Bronze
+facts and filings come from Apple's recorded companyfacts/submissions (the per-company API path), one whose
+Bronze facts and filings are Apple's rows of the asset ``bronze/edgar_fsds_facts`` (the two recorded
+quarters, 2009q3 and 2010q2, loaded whole: 431 and 501 companies). Expected values are Apple's, read from
+the two 10-Qs (the replay README's checks), and both Golds must show them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+from gold_fixtures import REPLAY, _materialize, _statement_selection, build_lakehouse, fresh_manifest, session_env
+
+from finance_assets.edgar.parse import COMPANY_FACTS_SCHEMA
+
+APPLE_CIK = "0000320193"
+QUARTERS = {"2009-07": "2009q3", "2010-04": "2010q2"}
+# Apple's 10-Qs (values as filed): quarter ended 2009-06-27 and 2010-03-27
+Q3_2009 = "0001193125-09-153165"
+Q2_2010 = "0001193125-10-088957"
+EXPECTED = {
+    Q3_2009: {"revenue": 8_337_000_000, "net_income": 1_229_000_000},
+    Q2_2010: {"revenue": 13_499_000_000, "net_income": 3_074_000_000},
+}
+
+
+@contextmanager
+def _env(values: dict[str, str]) -> Iterator[None]:
+    yield from session_env(values)
+
+
+def _fsds_lakehouse(home: Path) -> dict[str, pl.DataFrame]:
+    fresh_manifest()
+    from finance_assets.core.iceberg import IcebergLakehouse
+    from finance_assets.core.settings import Settings
+    from finance_assets.definitions import build_definitions
+    from finance_assets.edgar.fsds import read_quarter
+
+    settings = Settings.from_env()
+    defs = build_definitions(settings)
+    instance = dg.DagsterInstance.ephemeral()
+    assert _materialize(defs, instance, ["bronze/sec_company_tickers"]).success
+    runs = {k: _materialize(defs, instance, ["bronze/edgar_fsds_facts"], partition_key=k) for k in QUARTERS}
+    assert all(r.success for r in runs.values())
+    lakehouse = IcebergLakehouse.from_settings(settings)
+    fsds = lakehouse.read("bronze.edgar_fsds_facts")
+    # the whole quarters landed: hundreds of companies each (the replay README's counts of filers)
+    per_quarter = dict(fsds.group_by("quarter").agg(pl.col("cik").n_unique()).iter_rows())
+    assert per_quarter["2009q3"] > 400 and per_quarter["2010q2"] > 450
+    apple = fsds.filter(pl.col("cik") == APPLE_CIK).with_columns(pl.lit("AAPL").alias("ticker"))
+    lakehouse.write(
+        "bronze.edgar_company_facts",
+        apple.select(COMPANY_FACTS_SCHEMA.names),
+        partition_by=["identity(ticker)"],
+    )
+    folder = REPLAY / "edgar" / "financial-statement-data-sets"
+    filings = pl.concat(
+        [
+            pl.from_arrow(read_quarter(folder / f"{q}.zip", companies={APPLE_CIK: "AAPL"}).filings())
+            for q in QUARTERS.values()
+        ]
+    )
+    lakehouse.write("bronze.edgar_filings", filings, partition_by=["identity(ticker)"])
+    dbt = _materialize(defs, instance, _statement_selection(defs))
+    assert dbt.success
+    return {
+        t: lakehouse.read(f"gold.{t}").filter(pl.col("ticker") == "AAPL") for t in ("income_statement", "balance_sheet")
+    }
+
+
+@pytest.fixture(scope="module")
+def golds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, pl.DataFrame]]:
+    from finance_assets.core.iceberg import IcebergLakehouse
+    from finance_assets.core.settings import Settings
+
+    built: dict[str, dict[str, pl.DataFrame]] = {}
+    base = tmp_path_factory.mktemp("fsds-gold")
+    for name in ("companyfacts", "fsds"):
+        home = base / name
+        env = {
+            "LAKEHOUSE_HOME": str(home),
+            "REPLAY_DIR": str(REPLAY),
+            "DAGSTER_HOME": str(home / "dagster"),
+            "UNIVERSE": "AAPL",
+        }
+        with _env(env):
+            if name == "fsds":
+                built[name] = _fsds_lakehouse(home)
+            else:
+                build_lakehouse(home, REPLAY, ("AAPL",), with_markets=False)
+                lakehouse = IcebergLakehouse.from_settings(Settings.from_env())
+                built[name] = {
+                    t: lakehouse.read(f"gold.{t}").filter(pl.col("ticker") == "AAPL")
+                    for t in ("income_statement", "balance_sheet")
+                }
+    return built
+
+
+def _quarter(income: pl.DataFrame, accession: str) -> dict:
+    """The quarter a 10-Q reports: its latest period (the filing also restates last year's comparative one)."""
+    rows = income.filter((pl.col("accession_number") == accession) & (pl.col("period_type") == "Q"))
+    assert rows.height >= 1, accession
+    return rows.sort("period_end").row(-1, named=True)
+
+
+@pytest.mark.parametrize("accession", sorted(EXPECTED))
+def test_both_golds_show_apples_10q_values_as_filed(golds, accession: str) -> None:
+    for source, tables in golds.items():
+        row = _quarter(tables["income_statement"], accession)
+        for line, value in EXPECTED[accession].items():
+            assert row[line] == value, (source, accession, line)
+
+
+def test_gold_from_fsds_agrees_with_gold_from_companyfacts_on_every_shared_line(golds) -> None:
+    """Every statement line both sources have for a filing both cover is the same number (FSDS's grain)."""
+    for table, lines in (
+        ("income_statement", ("revenue", "cost_of_revenue", "gross_profit", "operating_income", "net_income")),
+        ("balance_sheet", ("total_assets", "total_liabilities", "stockholders_equity", "cash_and_equivalents")),
+    ):
+        fsds = golds["fsds"][table]
+        facts = golds["companyfacts"][table]
+        present = [line for line in lines if line in fsds.columns]
+        assert present, table
+        shared = sorted(set(fsds.get_column("accession_number")) & set(facts.get_column("accession_number")))
+        assert set(EXPECTED) <= set(shared), table
+        compared = 0
+        for accession in shared:
+            for period_type in ("Q", "FY"):
+                # the same periods in both, in order (FSDS's period ends are month-end rounded: match by rank)
+                a = fsds.filter((pl.col("accession_number") == accession) & (pl.col("period_type") == period_type))
+                b = facts.filter((pl.col("accession_number") == accession) & (pl.col("period_type") == period_type))
+                if a.height != b.height:
+                    continue
+                for ra, rb in zip(
+                    a.sort("period_end").iter_rows(named=True), b.sort("period_end").iter_rows(named=True), strict=True
+                ):
+                    assert (ra["fiscal_year"], ra["fiscal_period"]) == (rb["fiscal_year"], rb["fiscal_period"])
+                    for line in present:
+                        if ra[line] is not None and rb[line] is not None:
+                            assert ra[line] == rb[line], (table, accession, ra["fiscal_period"], line)
+                            compared += 1
+        assert compared >= 4, (table, compared)
+    # Apple's balance sheet of 2009-06-27 (10-Q 0001193125-09-153165): total assets $48,140 million, as filed
+    for source, tables in golds.items():
+        sheet = tables["balance_sheet"].filter(pl.col("accession_number") == Q3_2009).sort("period_end")
+        assert sheet.get_column("total_assets").to_list()[-1] == 48_140_000_000, source
