@@ -96,3 +96,10 @@ def edgar_fsds_facts(
         "iceberg/snapshot_id": str(result.snapshot_id),
     }
     return dg.MaterializeResult(metadata=metadata)
+
+
+fsds_job = dg.define_asset_job(
+    "bronze_edgar_fsds",
+    selection=dg.AssetSelection.assets(EDGAR_FSDS_FACTS),
+    description="SEC's Financial Statement Data Sets, one quarter per partition (2009-07 = 2009q3).",
+)
