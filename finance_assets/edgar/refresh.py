@@ -185,6 +185,4 @@ def build_refresh_automation(settings: Settings) -> dg.Definitions:
     ) -> Iterator[dg.RunRequest | dg.SkipReason]:
         yield from refresh_requests(asset_event, context.instance)
 
-    from finance_assets.edgar.fsds_assets import fsds_job
-
-    return dg.Definitions(jobs=[refresh_job, fsds_job], schedules=[schedule], sensors=[refresh_changed])
+    return dg.Definitions(jobs=[refresh_job], schedules=[schedule], sensors=[refresh_changed])

@@ -10,6 +10,7 @@ from finance_assets.core.automation import TIMEZONE, schedule_status
 from finance_assets.core.names import EDGAR_COMPANY_FACTS, EDGAR_FILINGS, SEC_COMPANY_TICKERS
 from finance_assets.core.partitions import companies_partitions, company_runs, range_tags
 from finance_assets.core.settings import Settings
+from finance_assets.edgar.fsds_assets import fsds_job
 from finance_assets.edgar.resources import BULK
 
 EDGAR_COMPANY_KEYS = (EDGAR_FILINGS, EDGAR_COMPANY_FACTS)
@@ -66,6 +67,6 @@ def build_edgar_automation(settings: Settings) -> dg.Definitions:
     )
 
     return dg.Definitions(
-        jobs=[tickers_job, edgar_companies_job, edgar_bulk_load_job(settings)],
+        jobs=[tickers_job, edgar_companies_job, edgar_bulk_load_job(settings), fsds_job],
         schedules=[tickers_daily],
     )
