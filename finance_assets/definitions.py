@@ -13,7 +13,7 @@ from finance_assets.core.freshness import QUARTERLY, build_freshness_definitions
 from finance_assets.core.owners import with_owners
 from finance_assets.core.settings import Settings
 from finance_assets.edgar import assets as edgar_assets
-from finance_assets.edgar import holdings_assets
+from finance_assets.edgar import fsds_assets, holdings_assets, refresh
 from finance_assets.edgar.holdings_schedules import build_holdings_automation
 from finance_assets.edgar.schedules import build_edgar_automation
 from finance_assets.features import assets as feature_assets
@@ -32,7 +32,17 @@ from finance_assets.transform.jobs import build_transform_definitions
 ASSETS = with_owners(
     with_default_automation(
         dg.load_assets_from_modules(
-            [edgar_assets, holdings_assets, market_assets, fmp_assets, transform_assets, feature_assets, ml_assets]
+            [
+                edgar_assets,
+                refresh,
+                fsds_assets,
+                holdings_assets,
+                market_assets,
+                fmp_assets,
+                transform_assets,
+                feature_assets,
+                ml_assets,
+            ]
         )
     )
 )
@@ -43,6 +53,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions.merge(
         dg.Definitions(assets=ASSETS, resources=resources_for(settings)),
         build_edgar_automation(settings),
+        refresh.build_refresh_automation(settings),
         build_holdings_automation(settings),
         build_fmp_automation(settings),
         build_market_automation(settings),
@@ -54,7 +65,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         build_freshness_definitions(
             settings,
             ASSETS,
-            {holdings_assets.COVER_PAGES_KEY: QUARTERLY, holdings_assets.HOLDINGS_KEY: QUARTERLY},
+            {
+                holdings_assets.COVER_PAGES_KEY: QUARTERLY,
+                holdings_assets.HOLDINGS_KEY: QUARTERLY,
+                fsds_assets.EDGAR_FSDS_FACTS: QUARTERLY,
+            },
         ),
     )
 

@@ -139,10 +139,14 @@ def plan(
     limits = [p.max_partitions_per_run for p in policies if p is not None and p.max_partitions_per_run]
     launches = []
     for first, last in partition_ranges(ordered, partition_keys, min(limits) if limits else None):
+        # the job's own config (e.g. edgar_bulk_load's source), as a job backfill passes it to each run
+        config = run_config
+        if config is None and job_def.partitioned_config is not None:
+            config = job_def.partitioned_config.get_run_config_for_partition_key(first) or None
         if first == last:
-            launches.append(Launch(job, keys, partition_key=first, run_config=run_config, label=label))
+            launches.append(Launch(job, keys, partition_key=first, run_config=config, label=label))
         else:
-            launches.append(Launch(job, keys, partition_range=(first, last), run_config=run_config, label=label))
+            launches.append(Launch(job, keys, partition_range=(first, last), run_config=config, label=label))
     return launches
 
 

@@ -28,7 +28,7 @@ from finance_assets.core.resources import (
     RawArchiveResource,
 )
 from finance_assets.core.settings import REPLAY_USER_AGENT, Settings, env_name
-from finance_assets.edgar.resources import SecEdgarResource
+from finance_assets.edgar.resources import EdgarSourceResource, SecEdgarResource
 from finance_assets.edgar.universe import UniverseResource
 from finance_assets.features.resources import FeastResource
 from finance_assets.fmp.resources import FmpResource
@@ -110,6 +110,7 @@ def resources_for(settings: Settings, *, secrets: Secrets = "env") -> dict[str, 
             max_shrink=settings.ingest_max_shrink, accept_shrink=settings.ingest_accept_shrink
         ),
         "sec": sec,
+        "edgar_source": EdgarSourceResource(bulk_dir=str(settings.bulk_dir)),
         "fmp": FmpResource(
             http=http,
             api_key=secret("fmp_api_key"),

@@ -55,6 +55,9 @@ SECRET_FIELDS = {
 JOBS = {
     "bronze_reference": None,
     "bronze_edgar_companies": dg.DynamicPartitionsDefinition,
+    "edgar_bulk_load": dg.DynamicPartitionsDefinition,
+    "edgar_daily_refresh": None,
+    "bronze_edgar_fsds": dg.TimeWindowPartitionsDefinition,
     "bronze_fmp_companies": dg.DynamicPartitionsDefinition,
     "bronze_prices": dg.TimeWindowPartitionsDefinition,
     "bronze_13f_managers": dg.DynamicPartitionsDefinition,

@@ -18,6 +18,7 @@ import orjson
 import polars as pl
 import pytest
 
+from finance_assets.core.http import MalformedPayloadError, SourceClient
 from finance_assets.core.settings import Settings
 from finance_assets.edgar.bulk import (
     BulkArchiveError,
@@ -203,16 +204,24 @@ def test_filed_since_names_a_document_that_is_not_a_submissions_index() -> None:
         companies_filed_since([("CIK0000000003.json", b'{"cik": "3"}')], date(2024, 1, 1))
 
 
+def _sec_client(**overrides: object):
+    """The SEC resource's client, exactly as an asset gets it (replay transport, shared budget, origins)."""
+    from finance_assets.resources import resources_for
+
+    sec = resources_for(Settings.from_env(), secrets="values")["sec"]
+    return sec.model_copy(update=overrides).client() if overrides else sec.client()
+
+
 def test_bulk_urls_replay_as_archives_built_from_the_recordings_and_revalidate(lakehouse_env: Path) -> None:
-    settings = Settings.from_env()
     dest = lakehouse_env / "bulk" / "companyfacts.zip"
-    fetched = fetch_archive("companyfacts", dest, settings=settings, acquire=lambda: None)
-    assert fetched.status == 200 and fetched.changed and dest.exists()
-    assert fetched.sha256 == hashlib.sha256(dest.read_bytes()).hexdigest()
-    # built once and cached under the lakehouse home
-    assert len(list((lakehouse_env / "replay_bulk").glob("companyfacts-*.zip"))) == 1
-    assert {c.cik for c in iter_company_facts(dest)} >= {AAPL, "0001045810"}
-    again = fetch_archive("companyfacts", dest, settings=settings, acquire=lambda: None)
+    with _sec_client() as client:
+        fetched = fetch_archive(client, "companyfacts", dest)
+        assert fetched.status == 200 and fetched.changed and dest.exists()
+        assert fetched.sha256 == hashlib.sha256(dest.read_bytes()).hexdigest()
+        # built once and cached beside the HTTP cache
+        assert len(list((lakehouse_env / "http_cache" / "replay_bulk").glob("companyfacts-*.zip"))) == 1
+        assert {c.cik for c in iter_company_facts(dest)} >= {AAPL, "0001045810"}
+        again = fetch_archive(client, "companyfacts", dest)
     assert again.status == 304 and not again.changed and again.sha256 == fetched.sha256
 
 
@@ -233,21 +242,65 @@ def test_bulk_replay_leaves_other_edgar_urls_to_the_recorded_routes(replay_dir: 
         assert not any(".trimmed." in n for n in zf.namelist())
 
 
-def test_an_archive_download_that_is_not_a_zip_is_retried_then_named(lakehouse_env: Path) -> None:
+def _client(handler, **kwargs: object) -> SourceClient:
+    return SourceClient(
+        source="sec",
+        user_agent="Test Lakehouse test@example.com",
+        transport=httpx.MockTransport(handler),
+        backoff_base=0.001,
+        backoff_max=0.01,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_an_archive_download_that_is_not_a_zip_is_retried_then_named(tmp_path: Path) -> None:
     calls = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(request)
         return httpx.Response(200, text="<html>Request Rate Threshold Exceeded</html>")
 
-    settings = Settings.from_env()
-    with pytest.raises(BulkArchiveError, match=r"companyfacts\.zip failed after .*not a zip archive"):
-        fetch_archive(
-            "companyfacts",
-            lakehouse_env / "cf.zip",
-            settings=settings.model_copy(update={"http_max_retries": 1}),
-            transport=httpx.MockTransport(handler),
-            acquire=lambda: None,
-        )
-    assert len(calls) == 2 and not (lakehouse_env / "cf.zip").exists()
-    assert all(r.headers["user-agent"] for r in calls)
+    with (
+        _client(handler, max_retries=1) as client,
+        pytest.raises(
+            MalformedPayloadError, match=r"companyfacts\.zip returned a malformed body on all 2 .*not a zip archive"
+        ),
+    ):
+        fetch_archive(client, "companyfacts", tmp_path / "cf.zip")
+    assert len(calls) == 2 and not (tmp_path / "cf.zip").exists()
+    assert all(r.headers["user-agent"] == "Test Lakehouse test@example.com" for r in calls)
+    assert not list(tmp_path.iterdir())  # no partial file left behind
+
+
+def test_an_archive_download_goes_to_the_configured_origin_under_the_budget_and_retries(
+    tmp_path: Path, archives: dict[str, Path]
+) -> None:
+    """One way to talk to SEC: the client's origin mapping, its rate budget, its retry on 503, its validators."""
+    body = archives["submissions"].read_bytes()
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) == 1:
+            return httpx.Response(503, headers={"retry-after": "0"})
+        if request.headers.get("if-none-match") == '"v1"':
+            return httpx.Response(304, headers={"etag": '"v1"'})
+        return httpx.Response(200, content=body, headers={"etag": '"v1"', "content-length": str(len(body))})
+
+    from finance_assets.core.ratelimit import RateLimiter
+
+    limiter = RateLimiter(1000.0, name="sec-test")
+    taken: list[int] = []
+    original = limiter.acquire
+    limiter.acquire = lambda *a, **k: (taken.append(1), original(*a, **k))[1]  # type: ignore[method-assign]
+    dest = tmp_path / "submissions.zip"
+    with _client(handler, origins={"https://www.sec.gov": "http://mirror.test/sec"}, rate_limiter=limiter) as client:
+        first = fetch_archive(client, "submissions", dest)
+        second = fetch_archive(client, "submissions", dest)
+    assert [str(r.url) for r in calls[:1]] == [
+        "http://mirror.test/sec/Archives/edgar/daily-index/bulkdata/submissions.zip"
+    ]
+    assert first.status == 200 and dest.read_bytes() == body and first.sha256 == hashlib.sha256(body).hexdigest()
+    assert second.status == 304 and second.sha256 == first.sha256
+    assert calls[-1].headers["if-none-match"] == '"v1"'
+    assert len(taken) == len(calls) == 3  # every request, retries and revalidations too, took a token

@@ -64,15 +64,9 @@ def test_ingestion_schedules_request_the_right_partitions(monkeypatch: pytest.Mo
         # monthly partitions: Monday's run re-loads the month holding the last session (Friday 2023-10-27)
         assert isinstance(prices, dg.RunRequest) and prices.partition_key == "2023-10-01"
 
-        companies = repository.get_schedule_def("ingest_companies_daily")
-        assert [type(r) for r in companies(context())] == [dg.SkipReason]  # no company registered yet
-        instance.add_dynamic_partitions("companies", ["AAPL", "MSFT"])
-        requests = list(companies(context()))
-    # every company, in runs of up to COMPANIES_PER_RUN as a backfill launches them: here one run
-    [request] = requests
-    assert request.partition_key_range == dg.PartitionKeyRange("AAPL", "MSFT")
-    selected = {k.to_user_string() for k in requests[0].asset_selection or []}
-    assert selected == {"bronze/edgar_filings", "bronze/edgar_company_facts"}
+        # EDGAR companies are refreshed when they file (edgar/refresh.py): the schedule runs the detection only
+        refresh = repository.get_schedule_def("edgar_daily_refresh")
+        assert refresh.job_name == "edgar_daily_refresh"
     # live without an FMP key: the FMP schedule skips (the FMP assets would fail without it)
     fmp = repository.get_schedule_def("ingest_fmp_daily")
     with dg.instance_for_test() as instance:

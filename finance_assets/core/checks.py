@@ -98,6 +98,39 @@ def results(
     return [c.result(asset_key, frame, partition_keys) for c in checks]
 
 
+def results_by_partition(
+    asset_key: dg.AssetKey, parts: Iterable[tuple[str, pl.DataFrame]], checks: Sequence[FrameCheck]
+) -> list[dg.AssetCheckResult]:
+    """Every check over partitions seen one at a time (memory bounded by one partition's frame).
+
+    For checks whose verdict over the whole is the conjunction of the verdicts per partition (a row-level rule,
+    a key unique within a partition, each partition non-empty): a check passes when it passes for every
+    partition; its metadata is the first failing partition's (else the last one's), with ``failing_partitions``.
+    """
+    failing: dict[str, list[str]] = {c.name: [] for c in checks}
+    shown: dict[str, Metadata] = {c.name: {} for c in checks}
+    for key, frame in parts:
+        for check in checks:
+            if check.per_partition is not None:
+                passed, metadata = check.per_partition(frame, [key])
+            else:
+                passed, metadata = check.evaluate(frame)
+            if not failing[check.name]:  # the first failure's metadata stays
+                shown[check.name] = metadata
+            if not passed:
+                failing[check.name].append(key)
+    return [
+        dg.AssetCheckResult(
+            asset_key=asset_key,
+            check_name=check.name,
+            passed=not failing[check.name],
+            severity=check.severity,
+            metadata=readable({**shown[check.name], "failing_partitions": ", ".join(failing[check.name]) or "none"}),
+        )
+        for check in checks
+    ]
+
+
 def warning(asset_key: dg.AssetKey, name: str, passed: bool, metadata: Mapping[str, Any]) -> dg.AssetCheckResult:
     """A WARN check result whose metadata reads as people read it (for checks computed outside a FrameCheck)."""
     return dg.AssetCheckResult(

@@ -40,16 +40,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import dagster as dg
 import polars as pl
+import pyarrow.parquet as pq
 from pyiceberg.expressions import AlwaysFalse, In
 
 from finance_assets.core import checks
 from finance_assets.core.checks import Metadata
 from finance_assets.core.http import MalformedPayloadError, NotFoundError, SourceError
-from finance_assets.core.iceberg import IcebergLakehouse, WriteResult, conform_to
+from finance_assets.core.iceberg import ArrowChunks, IcebergLakehouse, WriteResult, conform_to
 from finance_assets.core.io_manager import write_metadata
 from finance_assets.core.names import INGEST_STATUS_TABLE, SEC_COMPANY_TICKERS, table_name
 from finance_assets.core.sources import fetch_each
@@ -160,6 +162,55 @@ def company_error(exc: BaseException, ticker: str, cik: str, endpoint: str) -> C
     return None
 
 
+class SpooledFrames(Mapping[str, pl.DataFrame]):
+    """Companies' frames on local disk, one Parquet file each, read back one at a time.
+
+    For a step whose memory must be bounded by one company however many it covers (the bulk load of SEC's
+    archives): :class:`CompanyStep` validates, writes (each company's file one chunk of the same single
+    commit, :class:`~finance_assets.core.iceberg.ArrowChunks`) and checks a spool company by company, and
+    never holds two companies' frames at once. ``folder`` is scratch (a run's temporary directory).
+    """
+
+    def __init__(self, folder: Path, files: Mapping[str, Path] | None = None, rows: Mapping[str, int] | None = None):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self._files: dict[str, Path] = dict(files or {})
+        self.rows: dict[str, int] = dict(rows or {})
+
+    def add(self, key: str, frame: pl.DataFrame) -> None:
+        path = self.folder / f"{len(self._files):06d}.parquet"
+        frame.write_parquet(path, compression="lz4")
+        self._files[key] = path
+        self.rows[key] = frame.height
+
+    def __getitem__(self, key: str) -> pl.DataFrame:
+        return pl.read_parquet(self._files[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def subset(self, keys: Iterable[str]) -> SpooledFrames:
+        keep = [k for k in keys if k in self._files]
+        return SpooledFrames(self.folder, {k: self._files[k] for k in keep}, {k: self.rows[k] for k in keep})
+
+    def chunks(self) -> ArrowChunks:
+        """The spooled rows for the writer: one company's table at a time, re-readable for a commit retry."""
+        files = list(self._files.values())
+
+        def open_() -> Iterator[Any]:
+            for path in files:
+                yield pq.read_table(path)
+
+        return ArrowChunks(pq.read_schema(files[0]), open_)
+
+
+def _height(frames: Mapping[str, pl.DataFrame], key: str) -> int:
+    return frames.rows[key] if isinstance(frames, SpooledFrames) else frames[key].height
+
+
 @dataclass
 class Outcome:
     ticker: str
@@ -263,9 +314,11 @@ class CompanyStep:
             if reason:
                 sha = _first(frame, "payload_sha256")
                 self.fail(Rejected(ticker, self.ciks.get(ticker, "?"), self.endpoint, reason, payload_sha256=sha))
+            elif isinstance(frames, SpooledFrames):
+                good[ticker] = None  # type: ignore[assignment]  # read back from the spool, not held
             else:
                 good[ticker] = frame
-        return good
+        return frames.subset(good) if isinstance(frames, SpooledFrames) else good  # type: ignore[return-value]
 
     # ---- unchanged companies write nothing -------------------------------------------------------------------
     def unchanged(self, frames: Mapping[str, pl.DataFrame], asset_key: dg.AssetKey | None = None) -> set[str]:
@@ -284,10 +337,11 @@ class CompanyStep:
         probe = [self.key_column] + (["payload_sha256"] if "payload_sha256" in columns else [])
         loaded = self.lakehouse.read(name, In(self.key_column, set(frames)), columns=probe)
         candidates = []
-        for ticker, frame in frames.items():
+        for ticker in frames:
             mine = loaded.filter(pl.col(self.key_column) == ticker)
-            if mine.height != frame.height or mine.is_empty():
+            if mine.is_empty() or mine.height != _height(frames, ticker):  # a spool knows its row counts
                 continue
+            frame = frames[ticker]
             hashed = "payload_sha256" in probe and "payload_sha256" in frame.columns
             if hashed and set(mine.get_column("payload_sha256")) != set(frame.get_column("payload_sha256")):
                 continue
@@ -315,10 +369,14 @@ class CompanyStep:
         if not frames:
             return None
         key = asset_key or self.asset_key
-        frame = pl.concat(list(frames.values()), how="diagonal_relaxed")
+        data = (
+            frames.chunks()
+            if isinstance(frames, SpooledFrames)
+            else pl.concat(list(frames.values()), how="diagonal_relaxed")
+        )
         return self.lakehouse.write(
             table_name(key),
-            frame,
+            data,
             replace=In(self.key_column, set(frames)),
             partition_by=list(self.partition_by),
             snapshot_properties={
@@ -333,8 +391,8 @@ class CompanyStep:
         rows = []
         for ticker in self.keys:
             outcome = self.outcomes.get(ticker) or Outcome(ticker, OK, "", self.endpoint)
-            frame = frames.get(ticker)
-            written = outcome.status in WRITTEN and frame is not None
+            written = outcome.status in WRITTEN and ticker in frames
+            frame = frames[ticker] if written else None  # a spool reads one company back at a time
             rows.append(
                 {
                     "ticker": ticker,
@@ -344,7 +402,7 @@ class CompanyStep:
                     "status": outcome.status,
                     "error": outcome.error or None,
                     "field": outcome.field,
-                    "rows": frame.height if written else None,
+                    "rows": _height(frames, ticker) if written else None,
                     "attempted_at": now,
                     "payload_sha256": outcome.payload_sha256 or (_first(frame, "payload_sha256") if written else None),
                     "run_id": self.context.run.run_id,
@@ -375,7 +433,10 @@ class CompanyStep:
         companions = {k: (name, {t: f.get(t) for t in frames}) for k, (name, f) in (companions or {}).items()}
         same_main = self.unchanged(frames)
         same = set(same_main)  # unchanged in every table of the step
-        result = self.write({t: f for t, f in frames.items() if t not in same_main})
+        changed = [t for t in frames if t not in same_main]
+        # a spool stays a spool (written chunk by chunk from its files), a dict stays a dict
+        to_write = frames.subset(changed) if isinstance(frames, SpooledFrames) else {t: frames[t] for t in changed}
+        result = self.write(to_write)
         companion_meta: dict[dg.AssetKey, Metadata] = {}
         for key, (_, parts) in companions.items():
             written_parts = {t: f for t, f in parts.items() if f is not None}
@@ -415,7 +476,7 @@ class CompanyStep:
                     metadata={
                         "ticker": ticker,
                         "cik": self.ciks.get(ticker, ""),
-                        "rows": frames[ticker].height,
+                        "rows": _height(frames, ticker),
                         "status": self.outcomes.get(ticker, Outcome(ticker, OK)).status,
                         "unchanged": ticker in same,
                         **(per_company or {}).get(ticker, {}),
@@ -429,7 +490,13 @@ class CompanyStep:
                         partition=ticker,
                         metadata={"rows": 0 if part is None else part.height, **companion_meta.get(key, {})},
                     )
-        checked = pl.concat(list(frames.values()), how="diagonal_relaxed") if frames else empty
+        if isinstance(frames, SpooledFrames):  # company by company: memory bounded by one company
+            yield from checks.results_by_partition(self.asset_key, frames.items(), frame_checks)
+            if extra_checks is not None and empty is not None:
+                yield from extra_checks(empty, written)
+            checked = None
+        else:
+            checked = pl.concat(list(frames.values()), how="diagonal_relaxed") if frames else empty
         if checked is not None:
             yield from checks.results(self.asset_key, checked, frame_checks, partition_keys=written)
             if extra_checks is not None:

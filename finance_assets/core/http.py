@@ -13,6 +13,10 @@ limits, retries, error messages and secret handling are decided once. A request 
   the URL only here, so logs, the cache and exceptions never hold them (they show ``apikey=***``);
 * httpx's transport, or :class:`~finance_assets.core.replay.ReplayTransport` for offline runs.
 
+:meth:`SourceClient.download` is the same stack for bodies too large to hold (SEC's bulk archives, 1-2 GB):
+the body streams to a file, conditional on that file's previous download (its validators are kept beside it,
+the file being its own cache, so hishel is not in its path); an unchanged body is one 304.
+
 ``origins`` points a source's canonical origin (``https://data.sec.gov``) at a mirror, proxy or test server.
 Failures raise a :class:`SourceError` subclass naming the source, the redacted URL and what went wrong.
 """
@@ -22,6 +26,8 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import logging
+import os
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -131,6 +137,29 @@ class FetchResult:
     fetched_at: datetime
     from_cache: bool
     sha256: str
+
+
+@dataclass(frozen=True)
+class Download:
+    """A body streamed to ``path`` by :meth:`SourceClient.download`.
+
+    ``status`` 200: new bytes were written; 304: the origin said the file from the previous download is
+    still current (nothing was transferred; ``sha256``/``size`` are the file's). ``etag``/``last_modified``:
+    the validators the next download sends.
+    """
+
+    url: str
+    path: Path
+    status: int
+    sha256: str
+    size: int
+    fetched_at: datetime
+    etag: str | None
+    last_modified: str | None
+
+    @property
+    def changed(self) -> bool:
+        return self.status == 200
 
 
 def _parse_json(content: bytes, content_type: str) -> Any:
@@ -260,16 +289,28 @@ class SourceClient:
         if cache_dir is not None:
             Path(cache_dir).mkdir(parents=True, exist_ok=True)
             self._storage = _CacheStorage(database_path=Path(cache_dir) / f"{_safe(source)}.sqlite")
+        headers = {"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate", **(extra_headers or {})}
         self._client = _Client(
             wrap=self._stack,
-            headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate", **(extra_headers or {})},
+            headers=headers,
+            timeout=httpx.Timeout(self.timeout),
+            transport=transport,
+            follow_redirects=True,
+        )
+        # downloads: the same stack without the cache (a downloaded file is its own cache, see download())
+        self._stream_client = _Client(
+            wrap=self._uncached_stack,
+            headers=headers,
             timeout=httpx.Timeout(self.timeout),
             transport=transport,
             follow_redirects=True,
         )
 
+    def _uncached_stack(self, wire: httpx.BaseTransport) -> httpx.BaseTransport:
+        return RateLimitedTransport(SecretParamsTransport(wire), self.rate_limiter)
+
     def _stack(self, wire: httpx.BaseTransport) -> httpx.BaseTransport:
-        stack: httpx.BaseTransport = RateLimitedTransport(SecretParamsTransport(wire), self.rate_limiter)
+        stack = self._uncached_stack(wire)
         if self._storage is not None:
             stack = CacheTransport(stack, storage=self._storage, rfc=CacheOptions(shared=False))
         return stack
@@ -277,6 +318,7 @@ class SourceClient:
     # -- lifecycle --
     def close(self) -> None:
         self._client.close()
+        self._stream_client.close()
 
     def __enter__(self) -> SourceClient:
         return self
@@ -300,6 +342,144 @@ class SourceClient:
         """GET and parse JSON. A non-JSON body is retried like a 5xx (it is usually a CDN/proxy page),
         then raises :class:`MalformedPayloadError`; it is never cached."""
         return self._fetch(url, params, max_age_seconds, parse=_parse_json)
+
+    def download(self, url: str, dest: Path, *, verify: Callable[[Path], None] | None = None) -> Download:
+        """GET ``url`` streamed into the file ``dest``; conditional on the previous download of ``dest``.
+
+        For bodies too large to hold in memory. The validators of the last download (``ETag``,
+        ``Last-Modified``) are kept in ``<dest>.meta.json`` and sent as ``If-None-Match``/``If-Modified-Since``:
+        an unchanged body is a 304 and ``dest`` stays as it is. The body is written to a temporary file
+        beside ``dest`` and renamed into place, so ``dest`` is always a whole body. ``verify(path)`` checks
+        the written file (e.g. that it is a zip) and raises ``ValueError`` if it is not what was asked for:
+        retried like a truncated body (usually an error page), then :class:`MalformedPayloadError`.
+        Retries, ``Retry-After``, the rate budget, the origins and the errors are those of :meth:`get`.
+        """
+        target = httpx.URL(self._origin(url))
+        public, secrets = split_secrets(target, self.secret_params)
+        shown = redact_url(with_secrets(public, secrets), self.secret_params)
+        meta_path = dest.with_name(dest.name + ".meta.json")
+        previous: dict[str, Any] = {}
+        if dest.exists() and meta_path.exists():
+            try:
+                previous = orjson.loads(meta_path.read_bytes())
+            except orjson.JSONDecodeError:
+                previous = {}
+        headers = {}
+        if previous.get("etag"):
+            headers["If-None-Match"] = previous["etag"]
+        if previous.get("last_modified"):
+            headers["If-Modified-Since"] = previous["last_modified"]
+        request = self._stream_client.build_request(
+            "GET", public, headers=headers, extensions={EXTENSION: (origin_of(public), secrets)}
+        )
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception_type(_Retryable),
+            before_sleep=lambda state: self._log_retry(state, shown),
+            reraise=True,
+        )
+        try:
+            return retrying(self._download_attempt, request, shown, dest, meta_path, previous, verify)
+        except _Retryable as last:
+            attempts = retrying.statistics.get("attempt_number", self.max_retries + 1)
+            if last.malformed:
+                message = f"returned a malformed body on all {attempts} attempt(s): {last.problem}"
+                raise self._error(MalformedPayloadError, f"GET {shown} {message}", shown, last.status) from None
+            raise SourceUnavailableError(
+                f"{self.source}: GET {shown} failed after {attempts} attempt(s); last error: {last.problem}",
+                self.source,
+                shown,
+                last.status,
+                attempts,
+            ) from None
+
+    def _download_attempt(
+        self,
+        request: httpx.Request,
+        shown: str,
+        dest: Path,
+        meta_path: Path,
+        previous: Mapping[str, Any],
+        verify: Callable[[Path], None] | None,
+    ) -> Download:
+        try:
+            response = self._stream_client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise _Retryable(f"timed out after {self.timeout:g} s ({type(exc).__name__})") from None
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            raise _Retryable(f"{type(exc).__name__}: {exc}") from None
+        try:
+            status = response.status_code
+            if status == 304 and previous:
+                return Download(
+                    shown,
+                    dest,
+                    304,
+                    previous["sha256"],
+                    dest.stat().st_size,
+                    datetime.now(UTC),
+                    response.headers.get("etag", previous.get("etag")),
+                    response.headers.get("last-modified", previous.get("last_modified")),
+                )
+            if status in RETRYABLE_STATUS:
+                retry_after = (
+                    parse_retry_after(response.headers.get("retry-after")) if status in RETRY_AFTER_STATUS else None
+                )
+                raise _Retryable(f"HTTP {status} {response.reason_phrase}".rstrip(), status, retry_after)
+            if not 200 <= status < 300:
+                snippet = response.read()[:200].decode("utf-8", "replace").strip()
+                raise self._non_retryable(status, shown, snippet)
+            return self._save(response, shown, dest, meta_path, verify)
+        except httpx.TimeoutException as exc:
+            raise _Retryable(f"timed out after {self.timeout:g} s ({type(exc).__name__})") from None
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            raise _Retryable(f"{type(exc).__name__}: {exc}") from None
+        finally:
+            response.close()
+
+    def _save(
+        self,
+        response: httpx.Response,
+        shown: str,
+        dest: Path,
+        meta_path: Path,
+        verify: Callable[[Path], None] | None,
+    ) -> Download:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        digest, size = hashlib.sha256(), 0
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in response.iter_bytes(1 << 20):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+            expected = response.headers.get("content-length")
+            if expected is not None and "content-encoding" not in response.headers and int(expected) != size:
+                raise _Retryable(f"body ended after {size} of {expected} bytes", response.status_code)
+            if verify is not None:
+                try:
+                    verify(Path(tmp))
+                except ValueError as exc:
+                    raise _Retryable(str(exc), response.status_code, malformed=True) from None
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        done = Download(
+            shown,
+            dest,
+            response.status_code,
+            digest.hexdigest(),
+            size,
+            datetime.now(UTC),
+            response.headers.get("etag"),
+            response.headers.get("last-modified"),
+        )
+        meta = {"url": shown, "sha256": done.sha256, "etag": done.etag, "last_modified": done.last_modified}
+        meta_path.write_bytes(orjson.dumps(meta))
+        return done
 
     # -- internals --
     def _fetch(

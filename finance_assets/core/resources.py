@@ -18,7 +18,7 @@ from finance_assets.core.http import SourceClient
 from finance_assets.core.iceberg import IcebergLakehouse
 from finance_assets.core.replay import ReplayRoute
 from finance_assets.core.settings import iceberg_catalog_properties, redis_url
-from finance_assets.core.sources import source_client
+from finance_assets.core.sources import ReplayWrap, source_client
 
 
 def local_path(uri: str) -> Path | None:
@@ -103,8 +103,12 @@ class HttpClientResource(dg.ConfigurableResource):
         routes: Sequence[ReplayRoute],
         secret_params: tuple[str, ...] = ("apikey",),
         origins: Mapping[str, str] | None = None,
+        replay_wrap: ReplayWrap | None = None,
     ) -> SourceClient:
-        """The source's client; ``origins`` maps its canonical origins to the configured base URLs."""
+        """The source's client; ``origins`` maps its canonical origins to the configured base URLs.
+
+        ``replay_wrap``: in replay, what the source serves beyond its recorded routes (SEC's bulk archives).
+        """
         return source_client(
             source,
             user_agent=user_agent,
@@ -113,6 +117,7 @@ class HttpClientResource(dg.ConfigurableResource):
             secret_params=secret_params,
             rate_limit_store=self.rate_limit_store(),
             origins=origins,
+            replay_wrap=replay_wrap,
             replay_dir=Path(self.replay_dir) if self.replay_dir else None,
             timeout=self.timeout_seconds,
             max_retries=self.max_retries,

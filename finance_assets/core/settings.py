@@ -146,6 +146,10 @@ class Settings(BaseSettings):
     """EDGAR request rate, at most 10 (SEC's ceiling for the whole deployment)."""
     fmp_requests_per_minute: float = _var("FMP_REQUESTS_PER_MINUTE", SOURCES, 300.0, gt=0)
     """Your FMP plan's request rate."""
+    sec_bulk_dir: Path | None = _var("SEC_BULK_DIR", SOURCES)
+    """Where SEC's nightly bulk archives (`companyfacts.zip`, `submissions.zip`, 1-2 GB each) are downloaded and
+    revalidated (an unchanged archive is one 304); unset: `$LAKEHOUSE_HOME/bulk`. A volume every run can read
+    (one download serves every run of a bulk load)."""
     sec_www_base_url: str = _var("SEC_WWW_BASE_URL", SOURCES, "https://www.sec.gov")
     """Where requests for https://www.sec.gov go (ticker map, archives): a mirror, a proxy or a test server."""
     sec_data_base_url: str = _var("SEC_DATA_BASE_URL", SOURCES, "https://data.sec.gov")
@@ -420,6 +424,11 @@ class Settings(BaseSettings):
     @property
     def http_cache_dir(self) -> Path:
         return self.home / "http_cache"
+
+    @property
+    def bulk_dir(self) -> Path:
+        """Where SEC's bulk archives are downloaded: SEC_BULK_DIR, or ``$LAKEHOUSE_HOME/bulk``."""
+        return self.sec_bulk_dir or self.home / "bulk"
 
     @property
     def rate_limit_store(self) -> str:

@@ -13,14 +13,20 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
+
 from finance_assets.core.http import SourceClient
 from finance_assets.core.ratelimit import shared_limiter
 from finance_assets.core.replay import ReplayRoute, ReplayTransport
 
-__all__ = ["fetch_each", "shared_limiter", "source_client"]
+__all__ = ["ReplayWrap", "fetch_each", "shared_limiter", "source_client"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+#: ``(replay root, cache dir, route transport) -> transport``: a source's replay beyond its routes (e.g. SEC's
+#: bulk archives, built from the recordings rather than recorded).
+ReplayWrap = Callable[[Path, Path, httpx.BaseTransport], httpx.BaseTransport]
 
 
 def source_client(
@@ -36,8 +42,13 @@ def source_client(
     secret_params: tuple[str, ...] = ("apikey",),
     rate_limit_store: str | None = None,
     origins: Mapping[str, str] | None = None,
+    replay_wrap: ReplayWrap | None = None,
 ) -> SourceClient:
-    transport = ReplayTransport(replay_dir, routes, origins) if replay_dir else None
+    transport: httpx.BaseTransport | None = None
+    if replay_dir:
+        transport = ReplayTransport(replay_dir, routes, origins)
+        if replay_wrap is not None:
+            transport = replay_wrap(replay_dir, cache_dir, transport)
     return SourceClient(
         source=source,
         user_agent=user_agent,

@@ -1,6 +1,7 @@
 """SEC EDGAR Bronze assets: the ticker map, the filing index and every XBRL fact, per company."""
 
-from collections.abc import Iterator, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ from finance_assets.core.http import FetchResult, NotFoundError, SourceClient
 from finance_assets.core.names import EDGAR_COMPANY_FACTS, EDGAR_FILINGS, SEC_COMPANY_TICKERS
 from finance_assets.core.partitions import companies_partitions, company_asset
 from finance_assets.core.resources import IngestPolicyResource, LakehouseResource, RawArchiveResource
+from finance_assets.edgar import bulk_step
 from finance_assets.edgar.columns import COMPANY_FACTS_DOCS, COMPANY_TICKERS_DOCS, FILINGS_DOCS
 from finance_assets.edgar.parse import (
     ACCESSION_PATTERN,
@@ -35,7 +37,7 @@ from finance_assets.edgar.parse import (
     parse_company_tickers,
     parse_filings,
 )
-from finance_assets.edgar.resources import SecEdgarResource
+from finance_assets.edgar.resources import BULK, EdgarSourceResource, SecEdgarResource
 from finance_assets.edgar.universe import (
     TICKERS_EXCHANGE_URL,
     TICKERS_URL,
@@ -333,13 +335,17 @@ def _load_filings(client: SourceClient, payloads: PayloadArchive, ticker: str, c
             description="Every extra page listed under filings.files was fetched (else older filings are absent).",
         ),
     ],
-    description="One row per filing from the EDGAR submissions index, including its extra (older) pages.",
+    description=(
+        "One row per filing from the EDGAR submissions index, including its extra (older) pages; from the "
+        "per-company API or, in the job edgar_bulk_load, SEC's submissions.zip."
+    ),
     metadata={COLUMN_SCHEMA: described_schema(FILINGS_SCHEMA, FILINGS_DOCS, table="bronze.edgar_filings")},
 )
 def edgar_filings(
     context: dg.AssetExecutionContext,
     tickers: pl.DataFrame,
     sec: SecEdgarResource,
+    edgar_source: EdgarSourceResource,
     archive: RawArchiveResource,
     lakehouse: LakehouseResource,
     ingest: IngestPolicyResource,
@@ -347,6 +353,33 @@ def edgar_filings(
     step = company_step(context, FILINGS_KEY, SUBMISSIONS, tickers, lakehouse, ingest)
     ciks = step.ciks
     payloads = archive.archive()
+    empty = pl.DataFrame(schema=pl.from_arrow(FILINGS_SCHEMA.empty_table()).schema)
+    if edgar_source.mode == BULK:
+        with tempfile.TemporaryDirectory(prefix="edgar-bulk-") as scratch:
+            loaded = bulk_step.load(step, sec, edgar_source, payloads, Path(scratch), _filings_summary)
+            frames = step.validate(loaded.frames)
+            payloads.commit_index(
+                lakehouse.lakehouse(),
+                run_id=context.run.run_id,
+                asset_key=FILINGS_KEY.to_user_string(),
+                partition_key=None,
+            )
+            yield from step.finish(
+                frames,
+                metadata={
+                    **loaded.metadata(),
+                    "per_company": _per_company_table(bulk_step.per_company_rows(loaded, frames, ciks)),
+                    "filings": sum(frames.rows.values()),
+                },
+                per_company={t: loaded.per_company[t] for t in frames},
+                frame_checks=FILING_CHECKS,
+                extra_checks=_pages_check(
+                    [p for t in frames for p in loaded.missing_pages.get(t, ())],
+                    sum(loaded.pages_read.get(t, 0) for t in frames),
+                ),
+                empty=empty,
+            )
+        return
     with sec.client() as client:
         companies = step.load(list(ciks), lambda t: _load_filings(client, payloads, t, ciks[t]))
     for ticker, company in companies.items():
@@ -386,26 +419,35 @@ def edgar_filings(
             "latest_filing": str(frame.get_column("filing_date").max()),
         }
 
-    def pages_check(_: pl.DataFrame, __: list[str]) -> Iterator[dg.AssetCheckResult]:
-        yield dg.AssetCheckResult(
-            asset_key=FILINGS_KEY,
-            check_name=PAGES_CHECK,
-            passed=not missing_pages,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={
-                "missing_pages": ", ".join(missing_pages) or "none",
-                "pages_fetched": sum(c.pages_fetched for c in written.values()),
-            },
-        )
-
     yield from step.finish(
         frames,
         metadata=metadata,
         per_company=per_company,
         frame_checks=FILING_CHECKS,
-        extra_checks=pages_check,
-        empty=pl.DataFrame(schema=pl.from_arrow(FILINGS_SCHEMA.empty_table()).schema),
+        extra_checks=_pages_check(missing_pages, sum(c.pages_fetched for c in written.values())),
+        empty=empty,
     )
+
+
+def _pages_check(
+    missing_pages: Sequence[str], pages_fetched: int
+) -> Callable[[pl.DataFrame, list[str]], Iterator[dg.AssetCheckResult]]:
+    """The WARN check ``submissions_pages_complete`` of a run (every listed extra page was read)."""
+
+    def check(_: pl.DataFrame, __: list[str]) -> Iterator[dg.AssetCheckResult]:
+        yield dg.AssetCheckResult(
+            asset_key=FILINGS_KEY,
+            check_name=PAGES_CHECK,
+            passed=not missing_pages,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"missing_pages": ", ".join(missing_pages) or "none", "pages_fetched": pages_fetched},
+        )
+
+    return check
+
+
+def _filings_summary(frame: pl.DataFrame) -> Metadata:
+    return {"filings": frame.height, "latest_filing": str(frame.get_column("filing_date").max())}
 
 
 # ---- edgar_company_facts ---------------------------------------------------------------------------
@@ -488,12 +530,16 @@ FACT_GUARDS = (_values_present, _units_expected)
     metadata={
         COLUMN_SCHEMA: described_schema(COMPANY_FACTS_SCHEMA, COMPANY_FACTS_DOCS, table="bronze.edgar_company_facts")
     },
-    description="Every XBRL fact of the company's companyfacts payload: one row per (concept, unit, period, filing).",
+    description=(
+        "Every XBRL fact of the company's companyfacts payload: one row per (concept, unit, period, filing); "
+        "from the per-company API or, in the job edgar_bulk_load, SEC's companyfacts.zip."
+    ),
 )
 def edgar_company_facts(
     context: dg.AssetExecutionContext,
     tickers: pl.DataFrame,
     sec: SecEdgarResource,
+    edgar_source: EdgarSourceResource,
     archive: RawArchiveResource,
     lakehouse: LakehouseResource,
     ingest: IngestPolicyResource,
@@ -501,6 +547,29 @@ def edgar_company_facts(
     step = company_step(context, FACTS_KEY, COMPANYFACTS, tickers, lakehouse, ingest)
     ciks = step.ciks
     payloads = archive.archive()
+    empty = pl.DataFrame(schema=pl.from_arrow(COMPANY_FACTS_SCHEMA.empty_table()).schema)
+    if edgar_source.mode == BULK:
+        with tempfile.TemporaryDirectory(prefix="edgar-bulk-") as scratch:
+            loaded = bulk_step.load(step, sec, edgar_source, payloads, Path(scratch), _facts_summary)
+            frames = step.validate(loaded.frames, FACT_GUARDS)
+            payloads.commit_index(
+                lakehouse.lakehouse(),
+                run_id=context.run.run_id,
+                asset_key=FACTS_KEY.to_user_string(),
+                partition_key=None,
+            )
+            yield from step.finish(
+                frames,
+                metadata={
+                    **loaded.metadata(),
+                    "per_company": _per_company_table(bulk_step.per_company_rows(loaded, frames, ciks)),
+                    "facts": sum(frames.rows.values()),
+                },
+                per_company={t: loaded.per_company[t] for t in frames},
+                frame_checks=FACT_CHECKS,
+                empty=empty,
+            )
+        return
 
     def load(ticker: str) -> tuple[pl.DataFrame, FetchResult]:
         url = COMPANY_FACTS_URL.format(cik=ciks[ticker])
@@ -518,14 +587,7 @@ def edgar_company_facts(
     payloads.commit_index(
         lakehouse.lakehouse(), run_id=context.run.run_id, asset_key=FACTS_KEY.to_user_string(), partition_key=None
     )
-    per_company = {
-        t: {
-            "facts": f.height,
-            "taxonomies": ", ".join(sorted(f.get_column("taxonomy").unique().to_list())),
-            "latest_filed": str(f.get_column("filed").max()),
-        }
-        for t, f in frames.items()
-    }
+    per_company = {t: _facts_summary(f) for t, f in frames.items()}
     metadata: Metadata = {
         "per_company": _per_company_table([{"ticker": t, "cik": ciks[t], **m} for t, m in per_company.items()]),
         **_fetch_metadata([companies[t][1] for t in frames]),
@@ -539,10 +601,12 @@ def edgar_company_facts(
             "filings": frame.get_column("accn").n_unique(),
             "latest_filed": str(frame.get_column("filed").max()),
         }
-    yield from step.finish(
-        frames,
-        metadata=metadata,
-        per_company=per_company,
-        frame_checks=FACT_CHECKS,
-        empty=pl.DataFrame(schema=pl.from_arrow(COMPANY_FACTS_SCHEMA.empty_table()).schema),
-    )
+    yield from step.finish(frames, metadata=metadata, per_company=per_company, frame_checks=FACT_CHECKS, empty=empty)
+
+
+def _facts_summary(frame: pl.DataFrame) -> Metadata:
+    return {
+        "facts": frame.height,
+        "taxonomies": ", ".join(sorted(frame.get_column("taxonomy").unique().to_list())),
+        "latest_filed": str(frame.get_column("filed").max()),
+    }

@@ -19,12 +19,14 @@ Companies are keyed by ``companies`` (CIK -> company key, e.g. the ticker of the
 selects them without reading anyone else's member; without it every company in the archive is read and
 keyed by its 10-digit CIK (most of the ~18,000 XBRL filers have no ticker in SEC's ticker map).
 
-:func:`fetch_archive` downloads an archive to a file (streamed to disk, never held in memory; conditional
-on the previous download's ``ETag``/``Last-Modified``, so an unchanged archive costs one 304). In replay
-(``REPLAY_DIR``) the two URLs are answered by :class:`BulkArchiveReplay`, which **builds** the archive
-from the recorded per-company payloads (``edgar/companyfacts``, ``edgar/submissions``) with
-:func:`build_archive` and **caches** it under ``$LAKEHOUSE_HOME/replay_bulk/`` (rebuilt when the
-recordings change); every other EDGAR URL goes to the ordinary replay routes.
+:func:`fetch_archive` downloads an archive to a file through the project's one HTTP client (the SEC
+resource's :class:`~finance_assets.core.http.SourceClient`: its User-Agent, rate budget, configured origin and
+retries), streamed to disk, never held in memory, conditional on the previous download's
+``ETag``/``Last-Modified`` (an unchanged archive costs one 304). In replay (``REPLAY_DIR``) the SEC client's
+transport is :func:`bulk_replay`: the two archive URLs are answered by :class:`BulkArchiveReplay`, which
+**builds** the archive from the recorded per-company payloads (``edgar/companyfacts``, ``edgar/submissions``)
+with :func:`build_archive` and **caches** it under ``$LAKEHOUSE_HOME/http_cache/replay_bulk/`` (rebuilt when
+the recordings change); every other EDGAR URL goes to the ordinary replay routes.
 
 :func:`companies_filed_since` lists the companies with a filing accepted on or after a date, from the
 ``filings.recent`` block of their submissions index (what the daily refresh needs to ask the per-company
@@ -41,7 +43,7 @@ import re
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
@@ -50,9 +52,8 @@ from typing import IO, Any
 import httpx
 import orjson
 import pyarrow as pa
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from finance_assets.core.settings import REPLAY_USER_AGENT, Settings, missing_setting
+from finance_assets.core.http import Download, SourceClient
 from finance_assets.edgar.parse import (
     PayloadError,
     normalize_cik,
@@ -94,6 +95,8 @@ class BulkCompany:
     payload_sha256: str = ""
     error: str | None = None
     missing_pages: tuple[str, ...] = ()
+    # (member, bytes) of every member read for the company: for the raw payload archive (one company's worth)
+    payloads: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
 
 
 # ---- reading ---------------------------------------------------------------------------------------
@@ -150,7 +153,7 @@ def iter_company_facts(
                 problem = f"its document is for CIK {table.column('cik')[0].as_py()}"
                 yield BulkCompany(cik, key, member, None, sha, error=_member_error(archive, member, key, problem))
                 continue
-            yield BulkCompany(cik, key, member, table, sha)
+            yield BulkCompany(cik, key, member, table, sha, payloads=((member, data),))
 
 
 def iter_filings(archive: Path | IO[bytes], *, companies: Mapping[str, str] | None = None) -> Iterator[BulkCompany]:
@@ -169,18 +172,19 @@ def iter_filings(archive: Path | IO[bytes], *, companies: Mapping[str, str] | No
                 doc = orjson.loads(data)
                 if not isinstance(doc, dict):
                     raise PayloadError("the document is not a JSON object")
-                pages, missing = [], []
+                pages, missing, read = [], [], [(member, data)]
                 for page in submissions_pages(doc):
                     if page not in names:
                         missing.append(page)
                         continue
                     page_data, page_sha = _read_member(zf, page)
+                    read.append((page, page_data))
                     pages.append((page, orjson.loads(page_data), page_sha))
                 table = parse_submissions(doc, pages, ticker=key, payload_sha256=sha)
             except (PayloadError, ValueError, TypeError, KeyError, pa.ArrowInvalid, zipfile.BadZipFile) as exc:
                 yield BulkCompany(cik, key, member, None, sha, error=_member_error(archive, member, key, exc))
                 continue
-            yield BulkCompany(cik, key, member, table, sha, missing_pages=tuple(missing))
+            yield BulkCompany(cik, key, member, table, sha, missing_pages=tuple(missing), payloads=tuple(read))
 
 
 def _member_error(archive: Path | IO[bytes], member: str, key: str, problem: object) -> str:
@@ -191,19 +195,20 @@ def _member_error(archive: Path | IO[bytes], member: str, key: str, problem: obj
     )
 
 
-def companies_filed_since(
+def filings_since(
     documents: Iterable[tuple[str, bytes | dict[str, Any]]], since: date, *, forms: Iterable[str] | None = None
-) -> dict[str, list[str]]:
-    """CIK -> accession numbers of the filings accepted on or after ``since`` (optionally only ``forms``).
+) -> dict[str, list[tuple[str, str, str]]]:
+    """CIK -> ``(accession number, form, filing date)`` of the filings dated on or after ``since``.
 
     ``documents``: ``(name, submissions index)`` pairs, e.g. :func:`iter_submission_documents` over a
     ``submissions.zip`` or the per-company API's responses. Only ``filings.recent`` is read: it holds a
     company's latest filings (up to 1,000 or one year), so anything filed since a recent date is there.
     The date is the filing date (EDGAR's business day of acceptance). A malformed document raises
-    :class:`PayloadError` naming it.
+    :class:`PayloadError` naming it. ``forms``: only these form types.
     """
     wanted = {f.upper() for f in forms} if forms is not None else None
-    changed: dict[str, list[str]] = {}
+    changed: dict[str, list[tuple[str, str, str]]] = {}
+    cutoff = since.isoformat()
     for name, document in documents:
         doc = orjson.loads(document) if isinstance(document, bytes | bytearray | memoryview) else document
         try:
@@ -214,15 +219,21 @@ def companies_filed_since(
             raise PayloadError(f"{name}: not a submissions index (no cik/filings.recent: {exc!r})") from exc
         if not len(accessions) == len(filed) == len(kinds):
             raise PayloadError(f"{name}: filings.recent columns have different lengths: a truncated document")
-        cutoff = since.isoformat()
         hits = [
-            accession
+            (accession, str(form), day)
             for accession, day, form in zip(accessions, filed, kinds, strict=True)
             if day and day >= cutoff and (wanted is None or str(form).upper() in wanted)
         ]
         if hits:
             changed[cik] = hits
     return changed
+
+
+def companies_filed_since(
+    documents: Iterable[tuple[str, bytes | dict[str, Any]]], since: date, *, forms: Iterable[str] | None = None
+) -> dict[str, list[str]]:
+    """CIK -> accession numbers of the filings dated on or after ``since`` (see :func:`filings_since`)."""
+    return {cik: [a for a, _, _ in rows] for cik, rows in filings_since(documents, since, forms=forms).items()}
 
 
 def iter_submission_documents(archive: Path | IO[bytes]) -> Iterator[tuple[str, bytes]]:
@@ -299,7 +310,8 @@ class BulkArchiveReplay(httpx.BaseTransport):
         self._urls = {httpx.URL(url).path: name for name, (url, _) in ARCHIVES.items()}
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        name = self._urls.get(request.url.path) if request.url.host == "www.sec.gov" else None
+        # by path alone: the client may be pointed at a mirror or test server (SEC_WWW_BASE_URL)
+        name = self._urls.get(request.url.path)
         if name is None:
             if self.inner is None:
                 return httpx.Response(404, text=f"Not Found (replay: no route for {request.url.path})")
@@ -355,159 +367,27 @@ class _FileStream(httpx.SyncByteStream):
 # ---- fetching --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ArchiveFetch:
-    """A downloaded (or revalidated) archive on disk."""
-
-    url: str
-    path: Path
-    status: int  # 200: new bytes; 304: the file on disk is still current
-    sha256: str
-    size: int
-    fetched_at: datetime
-    last_modified: str | None
-    etag: str | None
-
-    @property
-    def changed(self) -> bool:
-        return self.status == 200
-
-
-class _Retryable(Exception):
-    pass
-
-
-def bulk_transport(settings: Settings) -> httpx.BaseTransport | None:
-    """Replay transport for the bulk URLs (archives built under ``$LAKEHOUSE_HOME/replay_bulk``), else live."""
-    if settings.replay_dir is None:
-        return None
-    from finance_assets.core.replay import ReplayTransport
-    from finance_assets.edgar.replay_routes import EDGAR_ROUTES
-
-    return BulkArchiveReplay(
-        settings.replay_dir, settings.home / "replay_bulk", ReplayTransport(settings.replay_dir, EDGAR_ROUTES)
-    )
-
-
-def fetch_archive(
-    name: str,
-    dest: Path,
-    *,
-    settings: Settings,
-    transport: httpx.BaseTransport | None = None,
-    acquire: Callable[[], object] | None = None,
-) -> ArchiveFetch:
-    """Download the ``name`` archive (``companyfacts``/``submissions``) to ``dest``, streamed to disk.
-
-    Sends SEC's ``User-Agent``; takes one token of the shared SEC rate budget per attempt (``acquire``,
-    default :func:`finance_assets.core.sources.shared_limiter`); revalidates a previous download with
-    ``If-None-Match``/``If-Modified-Since`` (kept in ``<dest>.meta.json``) so an unchanged archive is a
-    304 and ``dest`` stays as it is; retries timeouts, connection errors, 429 and 5xx with exponential
-    backoff and jitter (``HTTP_MAX_RETRIES``); writes to a temporary file renamed into place, so ``dest``
-    is always a whole archive.
-
-    Why not the shared :class:`~finance_assets.core.http.SourceClient`: it returns a response's body as
-    bytes (and caches it), which for a 1-2 GB archive means holding it in memory. Once the client can
-    stream a body to a file this becomes a call to it.
-    """
-    url = ARCHIVES[name][0]
-    if transport is None:
-        transport = bulk_transport(settings)
-    if acquire is None:
-        from finance_assets.core.sources import shared_limiter
-
-        acquire = shared_limiter("sec", settings.sec_requests_per_second, settings.rate_limit_store).acquire
-    meta_path = dest.with_name(dest.name + ".meta.json")
-    previous: dict[str, Any] = {}
-    if dest.exists() and meta_path.exists():
-        try:
-            previous = orjson.loads(meta_path.read_bytes())
-        except orjson.JSONDecodeError:
-            previous = {}
-    user_agent = settings.sec_user_agent or (REPLAY_USER_AGENT if settings.replay else None)
-    if not user_agent:
-        raise missing_setting("SEC_USER_AGENT")
-    headers = {"User-Agent": user_agent, "Accept-Encoding": "identity"}
-    if previous.get("etag"):
-        headers["If-None-Match"] = previous["etag"]
-    if previous.get("last_modified"):
-        headers["If-Modified-Since"] = previous["last_modified"]
-
-    def attempt(client: httpx.Client) -> ArchiveFetch:
-        acquire()
-        try:
-            with client.stream("GET", url, headers=headers) as response:
-                status = response.status_code
-                if status == 304 and previous:
-                    return ArchiveFetch(
-                        url,
-                        dest,
-                        304,
-                        previous["sha256"],
-                        dest.stat().st_size,
-                        datetime.now(UTC),
-                        response.headers.get("last-modified", previous.get("last_modified")),
-                        response.headers.get("etag", previous.get("etag")),
-                    )
-                if status == 429 or status >= 500:
-                    raise _Retryable(f"HTTP {status}")
-                if status != 200:
-                    raise BulkArchiveError(
-                        f"sec: GET {url} -> HTTP {status}: {response.read()[:200]!r}; check SEC_USER_AGENT "
-                        "(SEC answers 403 to anonymous clients) and the URL"
-                    )
-                return _save(url, response, dest, meta_path)
-        except (httpx.TimeoutException, httpx.TransportError) as exc:
-            raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
-
-    retrying = Retrying(
-        stop=stop_after_attempt(settings.http_max_retries + 1),
-        wait=wait_exponential_jitter(initial=1, max=60),
-        retry=retry_if_exception(lambda exc: isinstance(exc, _Retryable)),
-        reraise=True,
-    )
-    with httpx.Client(transport=transport, timeout=settings.http_timeout_seconds, follow_redirects=True) as client:
-        try:
-            return retrying(attempt, client)
-        except _Retryable as exc:
-            raise BulkArchiveError(
-                f"sec: GET {url} failed after {settings.http_max_retries + 1} attempt(s): {exc}; "
-                "SEC may be down or rate limiting: try again later"
-            ) from None
-
-
-def _save(url: str, response: httpx.Response, dest: Path, meta_path: Path) -> ArchiveFetch:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    digest, size = hashlib.sha256(), 0
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+def require_zip(path: Path) -> None:
+    """A 200 whose body is not a whole zip (an HTML rate-limit page, a cut transfer) is no archive."""
     try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in response.iter_bytes(_CHUNK):
-                out.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-        expected = response.headers.get("content-length")
-        if expected is not None and "content-encoding" not in response.headers and int(expected) != size:
-            raise _Retryable(f"body ended after {size} of {expected} bytes")
-        with zipfile.ZipFile(tmp) as zf:  # a 200 that is not a whole zip (an HTML error page) is no archive
+        with zipfile.ZipFile(path) as zf:
             zf.infolist()
-        os.replace(tmp, dest)
-    except zipfile.BadZipFile as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise _Retryable(f"the body is not a zip archive ({exc})") from exc
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fetched = ArchiveFetch(
-        url,
-        dest,
-        200,
-        digest.hexdigest(),
-        size,
-        datetime.now(UTC),
-        response.headers.get("last-modified"),
-        response.headers.get("etag"),
-    )
-    meta = {"url": url, "sha256": fetched.sha256, "etag": fetched.etag, "last_modified": fetched.last_modified}
-    meta_path.write_bytes(orjson.dumps(meta))
-    return fetched
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ValueError(f"the body is not a zip archive ({exc})") from None
+
+
+def fetch_archive(client: SourceClient, name: str, dest: Path) -> Download:
+    """Download the ``name`` archive (``companyfacts``/``submissions``) to ``dest`` through the SEC client.
+
+    The project's one HTTP client (:meth:`~finance_assets.core.http.SourceClient.download`): SEC's
+    ``User-Agent``, the deployment's SEC rate budget, the configured origin (``SEC_WWW_BASE_URL``), its
+    retries; streamed to disk and conditional on the previous download of ``dest`` (an unchanged archive is
+    one 304 and ``dest`` stays). A body that is not a zip is retried, then fails as a malformed payload.
+    In replay the client's transport answers with :class:`BulkArchiveReplay`.
+    """
+    return client.download(ARCHIVES[name][0], dest, verify=require_zip)
+
+
+def bulk_replay(replay_root: Path, cache_dir: Path, inner: httpx.BaseTransport) -> httpx.BaseTransport:
+    """The SEC replay transport: the two archive URLs built from the recordings, every other URL to ``inner``."""
+    return BulkArchiveReplay(replay_root, cache_dir / "replay_bulk", inner)

@@ -39,6 +39,12 @@ EDGAR_ROUTES: tuple[ReplayRoute, ...] = (
         re.compile(r"/submissions/(?P<file>CIK\d{10}(?:-submissions-\d{3})?\.json)"),
         replay_templates("edgar/submissions/{file}"),
     ),
+    # https://www.sec.gov/files/dera/data/financial-statement-data-sets/2009q3.zip (SEC's quarterly FSDS zips)
+    ReplayRoute(
+        SEC_WWW,
+        re.compile(r"/files/dera/data/financial-statement-data-sets/(?P<file>\d{4}q[1-4]\.zip)"),
+        replay_templates("edgar/financial-statement-data-sets/{file}"),
+    ),
     # https://data.sec.gov/api/xbrl/companyconcept/CIK##########/us-gaap/AccountsPayableCurrent.json
     ReplayRoute(
         SEC_DATA,

@@ -1,4 +1,4 @@
-"""When SEC EDGAR Bronze runs: the ticker map daily, then every registered company in backfill-sized ranges."""
+"""When SEC EDGAR Bronze runs: the ticker map daily; the companies that filed (edgar/refresh.py); bulk loads."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from finance_assets.core.automation import TIMEZONE, schedule_status
 from finance_assets.core.names import EDGAR_COMPANY_FACTS, EDGAR_FILINGS, SEC_COMPANY_TICKERS
 from finance_assets.core.partitions import companies_partitions, company_runs, range_tags
 from finance_assets.core.settings import Settings
+from finance_assets.edgar.fsds_assets import fsds_job
+from finance_assets.edgar.resources import BULK
 
 EDGAR_COMPANY_KEYS = (EDGAR_FILINGS, EDGAR_COMPANY_FACTS)
 
@@ -17,6 +19,22 @@ tickers_job = dg.define_asset_job("bronze_reference", selection=dg.AssetSelectio
 edgar_companies_job = dg.define_asset_job(
     "bronze_edgar_companies", selection=dg.AssetSelection.assets(*EDGAR_COMPANY_KEYS)
 )
+BULK_LOAD_JOB = "edgar_bulk_load"
+
+
+def edgar_bulk_load_job(settings: Settings) -> dg.UnresolvedAssetJobDefinition:
+    """The same assets, tables and partitions, reading each company from SEC's nightly archives instead of its
+    own GETs: the initial load of many companies (docs/sources.md, "Bulk initial load"). The source is the run
+    config of the ``edgar_source`` resource, so every run of the job (a backfill's too) carries it."""
+    return dg.define_asset_job(
+        BULK_LOAD_JOB,
+        selection=dg.AssetSelection.assets(*EDGAR_COMPANY_KEYS),
+        config={"resources": {"edgar_source": {"config": {"mode": BULK, "bulk_dir": str(settings.bulk_dir)}}}},
+        description=(
+            "EDGAR filings and XBRL facts of the selected companies from SEC's submissions.zip and companyfacts.zip "
+            "(downloaded once, revalidated by every run), into the same Bronze tables as bronze_edgar_companies."
+        ),
+    )
 
 
 def company_range_requests(
@@ -48,15 +66,7 @@ def build_edgar_automation(settings: Settings) -> dg.Definitions:
         description="SEC's ticker list (registers the company partitions of UNIVERSE).",
     )
 
-    @dg.schedule(
-        name="ingest_companies_daily",
-        job=edgar_companies_job,
-        cron_schedule="30 5 * * *",
-        execution_timezone=TIMEZONE,
-        default_status=status,
-        description="EDGAR filings and facts for every company partition, in backfill-sized ranges.",
+    return dg.Definitions(
+        jobs=[tickers_job, edgar_companies_job, edgar_bulk_load_job(settings), fsds_job],
+        schedules=[tickers_daily],
     )
-    def companies_daily(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
-        yield from company_range_requests(context, EDGAR_COMPANY_KEYS, "edgar")
-
-    return dg.Definitions(jobs=[tickers_job, edgar_companies_job], schedules=[tickers_daily, companies_daily])

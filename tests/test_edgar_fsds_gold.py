@@ -1,0 +1,160 @@
+"""Gold built from SEC's Financial Statement Data Sets agrees with Gold built from companyfacts.
+
+Two embedded lakehouses, each through the real Dagster assets and the real ``dbt build``: one whose Bronze
+facts and filings come from Apple's recorded companyfacts/submissions (the per-company API path), one whose
+Bronze facts and filings are Apple's rows of the asset ``bronze/edgar_fsds_facts`` (the two recorded
+quarters, 2009q3 and 2010q2, loaded whole: 431 and 501 companies). Expected values are Apple's, read from
+the two 10-Qs (the replay README's checks), and both Golds must show them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+from gold_fixtures import REPLAY, _materialize, _statement_selection, build_lakehouse, fresh_manifest, session_env
+
+from finance_assets.edgar.parse import COMPANY_FACTS_SCHEMA
+
+APPLE_CIK = "0000320193"
+QUARTERS = {"2009-07": "2009q3", "2010-04": "2010q2"}
+# Apple's 10-Qs (values as filed): quarter ended 2009-06-27 and 2010-03-27
+Q3_2009 = "0001193125-09-153165"
+Q2_2010 = "0001193125-10-088957"
+EXPECTED = {
+    Q3_2009: {"revenue": 8_337_000_000, "net_income": 1_229_000_000},
+    Q2_2010: {"revenue": 13_499_000_000, "net_income": 3_074_000_000},
+}
+# Apple's fiscal year ends in September: the quarters those 10-Qs first reported
+FISCAL = {Q3_2009: (2009, "Q3"), Q2_2010: (2010, "Q2")}
+
+
+@contextmanager
+def _env(values: dict[str, str]) -> Iterator[None]:
+    yield from session_env(values)
+
+
+def _fsds_lakehouse(home: Path) -> dict[str, pl.DataFrame]:
+    fresh_manifest()
+    from finance_assets.core.iceberg import IcebergLakehouse
+    from finance_assets.core.settings import Settings
+    from finance_assets.definitions import build_definitions
+    from finance_assets.edgar.fsds import read_quarter
+
+    settings = Settings.from_env()
+    defs = build_definitions(settings)
+    instance = dg.DagsterInstance.ephemeral()
+    assert _materialize(defs, instance, ["bronze/sec_company_tickers"]).success
+    runs = {k: _materialize(defs, instance, ["bronze/edgar_fsds_facts"], partition_key=k) for k in QUARTERS}
+    assert all(r.success for r in runs.values())
+    lakehouse = IcebergLakehouse.from_settings(settings)
+    fsds = lakehouse.read("bronze.edgar_fsds_facts")
+    # the whole quarters landed: hundreds of companies each (the replay README's counts of filers)
+    per_quarter = dict(fsds.group_by("quarter").agg(pl.col("cik").n_unique()).iter_rows())
+    assert per_quarter["2009q3"] > 400 and per_quarter["2010q2"] > 450
+    apple = fsds.filter(pl.col("cik") == APPLE_CIK).with_columns(pl.lit("AAPL").alias("ticker"))
+    lakehouse.write(
+        "bronze.edgar_company_facts",
+        apple.select(COMPANY_FACTS_SCHEMA.names),
+        partition_by=["identity(ticker)"],
+    )
+    folder = REPLAY / "edgar" / "financial-statement-data-sets"
+    filings = pl.concat(
+        [
+            pl.from_arrow(read_quarter(folder / f"{q}.zip", companies={APPLE_CIK: "AAPL"}).filings())
+            for q in QUARTERS.values()
+        ]
+    )
+    lakehouse.write("bronze.edgar_filings", filings, partition_by=["identity(ticker)"])
+    dbt = _materialize(defs, instance, _statement_selection(defs))
+    assert dbt.success
+    return {
+        t: lakehouse.read(f"gold.{t}").filter(pl.col("ticker") == "AAPL") for t in ("income_statement", "balance_sheet")
+    }
+
+
+@pytest.fixture(scope="module")
+def golds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, pl.DataFrame]]:
+    from finance_assets.core.iceberg import IcebergLakehouse
+    from finance_assets.core.settings import Settings
+
+    built: dict[str, dict[str, pl.DataFrame]] = {}
+    base = tmp_path_factory.mktemp("fsds-gold")
+    for name in ("companyfacts", "fsds"):
+        home = base / name
+        env = {
+            "LAKEHOUSE_HOME": str(home),
+            "REPLAY_DIR": str(REPLAY),
+            "DAGSTER_HOME": str(home / "dagster"),
+            "UNIVERSE": "AAPL",
+        }
+        with _env(env):
+            if name == "fsds":
+                built[name] = _fsds_lakehouse(home)
+            else:
+                build_lakehouse(home, REPLAY, ("AAPL",), with_markets=False)
+                lakehouse = IcebergLakehouse.from_settings(Settings.from_env())
+                built[name] = {
+                    t: lakehouse.read(f"gold.{t}").filter(pl.col("ticker") == "AAPL")
+                    for t in ("income_statement", "balance_sheet")
+                }
+    return built
+
+
+def _quarter(income: pl.DataFrame, accession: str) -> dict:
+    """The fiscal quarter the 10-Q first reported (values as first reported: the 10-Q's own numbers)."""
+    year, period = FISCAL[accession]
+    rows = income.filter(
+        (pl.col("fiscal_year") == year) & (pl.col("fiscal_period") == period) & (pl.col("period_type") == "Q")
+    )
+    shown = income.select("fiscal_year", "fiscal_period", "period_type", "period_end", "accession_number", "revenue")
+    assert rows.height == 1, shown.sort("period_end")
+    return rows.row(0, named=True)
+
+
+# Known gap, kept visible: Gold's fiscal calendar does not take FSDS's month-end-rounded quarter 2010-01-01..
+# 2010-03-31 (90 days) as Apple's reported FY2010 Q2 (companyfacts: 2009-12-27..2010-03-27); it tries to derive
+# the quarter from the year to date and the absent Q1 instead, so FSDS's Gold has no value there. FSDS periods
+# are approximations (edgar/fsds.py); matching them to fiscal quarters is Gold's (dbt's) to solve.
+FSDS_GAP = pytest.mark.xfail(strict=True, reason="FSDS's rounded FY2010 Q2 is not placed by Gold's fiscal calendar")
+
+
+@pytest.mark.parametrize("accession", [Q3_2009, pytest.param(Q2_2010, marks=FSDS_GAP)])
+def test_both_golds_show_apples_10q_values_as_filed(golds, accession: str) -> None:
+    for source, tables in golds.items():
+        row = _quarter(tables["income_statement"], accession)
+        assert row["accession_number"] == accession, (source, row)
+        for line, value in EXPECTED[accession].items():
+            assert row[line] == value, (source, accession, line)
+
+
+def test_gold_from_fsds_agrees_with_gold_from_companyfacts_on_every_shared_line(golds) -> None:
+    """Every statement line both sources have for a filing both cover is the same number (FSDS's grain)."""
+    for table, lines in (
+        ("income_statement", ("revenue", "cost_of_revenue", "gross_profit", "operating_income", "net_income")),
+        ("balance_sheet", ("total_assets", "total_liabilities", "stockholders_equity", "cash_and_equivalents")),
+    ):
+        fsds = golds["fsds"][table]
+        facts = golds["companyfacts"][table]
+        present = [line for line in lines if line in fsds.columns]
+        assert present, table
+        key = ["fiscal_year", "fiscal_period", "period_type"]
+        joined = fsds.join(facts, on=key, suffix="_cf")
+        # the filings both cover: rows whose primary filing is the same 10-Q in both sources
+        joined = joined.filter(pl.col("accession_number") == pl.col("accession_number_cf"))
+        assert Q3_2009 in set(joined.get_column("accession_number")), (table, joined.select(key))
+        compared = 0
+        for row in joined.iter_rows(named=True):
+            for line in present:
+                if row[line] is not None and row[f"{line}_cf"] is not None:
+                    assert row[line] == row[f"{line}_cf"], (table, row["accession_number"], row["fiscal_period"], line)
+                    compared += 1
+        assert compared >= 4, (table, compared)
+    # Apple's balance sheet of 2009-06-27 (10-Q 0001193125-09-153165): total assets $48,140 million, as filed
+    for source, tables in golds.items():
+        sheet = tables["balance_sheet"].filter(pl.col("accession_number") == Q3_2009).sort("period_end")
+        assert sheet.get_column("total_assets").to_list()[-1] == 48_140_000_000, source
