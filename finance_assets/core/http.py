@@ -372,27 +372,7 @@ class SourceClient:
         request = self._stream_client.build_request(
             "GET", public, headers=headers, extensions={EXTENSION: (origin_of(public), secrets)}
         )
-        retrying = Retrying(
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=self._wait,
-            retry=retry_if_exception_type(_Retryable),
-            before_sleep=lambda state: self._log_retry(state, shown),
-            reraise=True,
-        )
-        try:
-            return retrying(self._download_attempt, request, shown, dest, meta_path, previous, verify)
-        except _Retryable as last:
-            attempts = retrying.statistics.get("attempt_number", self.max_retries + 1)
-            if last.malformed:
-                message = f"returned a malformed body on all {attempts} attempt(s): {last.problem}"
-                raise self._error(MalformedPayloadError, f"GET {shown} {message}", shown, last.status) from None
-            raise SourceUnavailableError(
-                f"{self.source}: GET {shown} failed after {attempts} attempt(s); last error: {last.problem}",
-                self.source,
-                shown,
-                last.status,
-                attempts,
-            ) from None
+        return self._retried(shown, "body", self._download_attempt, request, shown, dest, meta_path, previous, verify)
 
     def _download_attempt(
         self,
@@ -515,6 +495,10 @@ class SourceClient:
                 text = text.replace(value, REDACTED)
             return text
 
+        return self._retried(shown, "payload", self._attempt, request, key, shown, scrub, parse)
+
+    def _retried(self, shown: str, what: str, attempt: Callable[..., Any], *args: Any) -> Any:
+        """``attempt(*args)`` under the client's tenacity policy; the last failure as the caller's error."""
         retrying = Retrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=self._wait,
@@ -523,11 +507,11 @@ class SourceClient:
             reraise=True,
         )
         try:
-            return retrying(self._attempt, request, key, shown, scrub, parse)
+            return retrying(attempt, *args)
         except _Retryable as last:
             attempts = retrying.statistics.get("attempt_number", self.max_retries + 1)
             if last.malformed:
-                message = f"returned a malformed payload on all {attempts} attempt(s): {last.problem}"
+                message = f"returned a malformed {what} on all {attempts} attempt(s): {last.problem}"
                 raise self._error(MalformedPayloadError, f"GET {shown} {message}", shown, last.status) from None
             raise SourceUnavailableError(
                 f"{self.source}: GET {shown} failed after {attempts} attempt(s); last error: {last.problem}",
