@@ -201,10 +201,12 @@ def demo(settings: Settings) -> int:
     Exit 0 when every run succeeded, even if some companies have data gaps (they are listed); 1 when a run
     failed (a step or a blocking check), naming it and the log file.
     """
+    from dagster import DagsterInstance
     from rich.console import Console
     from rich.table import Table
 
     from finance_assets.edgar.universe import UniverseError
+    from finance_assets.ml.demo import closing_lines
     from finance_assets.pipeline import Reporter, coverage, materialize_all
 
     init(settings)
@@ -257,6 +259,8 @@ def demo(settings: Settings) -> int:
             console.print(f"data gaps ({len(gaps)}; not failures, details in the log):")
             for gap in shown:
                 console.print(f"  - {gap}")
+        for line in closing_lines(DagsterInstance.get()):  # the model's hold-out IC and backtest vs placebo
+            console.print(line)
         counts = [(name, count) for name, count, _ in rows]
         console.print(f"rows per table ({len(counts)} tables; `python -m finance_assets.cli summary` for snapshots):")
         cells = [f"{name:<31}{count:>10,}" for name, count in counts]

@@ -38,3 +38,29 @@ def test_the_demo_trains_a_year_before_the_cross_section_ends_and_predicts_up_to
     backtest = runs["ml_backtest"]["run_config"]["ops"]["ml__backtest"]["config"]
     assert backtest["refit_months"] == DEMO_BACKTEST_REFIT_MONTHS
     assert runs["ml_predictions"]["partition_range"] == ("2019-01-01", "2023-10-01")
+
+
+def test_the_closing_lines_give_the_hold_out_ic_and_the_backtest_beside_its_placebo() -> None:
+    import dagster as dg
+
+    from finance_assets.core import names
+    from finance_assets.ml.demo import closing_lines
+
+    instance = dg.DagsterInstance.ephemeral()
+    assert closing_lines(instance) == []  # no model trained: nothing to say
+    holdout = {"rank_ic_mean": 0.0312, "rank_ic_tstat": 1.4}
+    model = {"model/name": "return_model", "model/version": "3", "model/decision": "promoted"}
+    model |= {"universe/tickers": 477, "training/cutoff": "2019-01-31", "holdout/start": "2018-01-31"}
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            names.RETURN_MODEL, metadata={**model, "holdout/challenger": dg.MetadataValue.json(holdout)}
+        )
+    )
+    backtest = {"backtest/rank_ic_mean": 0.02, "backtest/rank_ic_tstat": 2.1, "backtest/net_sharpe": 0.5}
+    backtest |= {"placebo/rank_ic_mean": -0.001, "placebo/rank_ic_tstat": -0.1, "placebo/net_sharpe": -0.2}
+    instance.report_runless_asset_event(dg.AssetMaterialization(names.BACKTEST, metadata=backtest))
+    first, second = closing_lines(instance)
+    assert "v3 (promoted; 477 tickers, trained to 2019-01-31)" in first
+    assert "hold-out rank IC +0.031 (t +1.40) from 2018-01-31" in first
+    assert "rank IC +0.020 (t +2.10) / -0.001 (t -0.10)" in second and "net Sharpe +0.50 / -0.20" in second
+    assert "net annual return n/a / n/a" in second  # a statistic the run did not log is said to be missing

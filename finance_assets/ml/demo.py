@@ -75,3 +75,50 @@ def demo_runs(cross_section_last: date, last_price_date: date | None = None) -> 
         ("ml_online_predictions", {"label": "ml/online_predictions (Feast online store)"}),
         ("ml_performance", {"label": "ml/prediction_performance"}),
     ]
+
+
+def _latest_metadata(instance: Any, key: Any) -> dict[str, Any]:
+    event = instance.get_latest_materialization_event(key)
+    materialization = event.asset_materialization if event else None
+    return {k: getattr(v, "value", v) for k, v in (materialization.metadata if materialization else {}).items()}
+
+
+def _ic(stats: dict[str, Any]) -> str:
+    mean, tstat = stats.get("rank_ic_mean"), stats.get("rank_ic_tstat")
+    if mean is None:
+        return "n/a"
+    return f"{mean:+.3f} (t {tstat:+.2f})" if tstat is not None else f"{mean:+.3f}"
+
+
+def closing_lines(instance: Any) -> list[str]:
+    """The model's result for the demo's summary: the hold-out IC with its t-stat, the backtest beside its placebo.
+
+    Read from the latest materializations of ``ml/return_model`` and ``ml/backtest`` (what the UI shows); no
+    line when the model was not trained.
+    """
+    from finance_assets.core import names
+
+    model = _latest_metadata(instance, names.RETURN_MODEL)
+    if not model:
+        return []
+    holdout = model.get("holdout/challenger") or {}
+    lines = [
+        f"model: {model.get('model/name', 'return_model')} v{model.get('model/version')} "
+        f"({model.get('model/decision')}; {model.get('universe/tickers')} tickers, trained to "
+        f"{model.get('training/cutoff')}): hold-out rank IC {_ic(holdout)} from {model.get('holdout/start')}"
+    ]
+    backtest = _latest_metadata(instance, names.BACKTEST)
+    if backtest:
+        real = {k.removeprefix("backtest/"): v for k, v in backtest.items() if k.startswith("backtest/")}
+        placebo = {k.removeprefix("placebo/"): v for k, v in backtest.items() if k.startswith("placebo/")}
+
+        def pair(stat: str, fmt: str) -> str:
+            values = [s.get(stat) for s in (real, placebo)]
+            return " / ".join(format(v, fmt) if isinstance(v, int | float) else "n/a" for v in values)
+
+        lines.append(
+            f"backtest (out of sample, real / placebo): rank IC {_ic(real)} / {_ic(placebo)}; "
+            f"net Sharpe {pair('net_sharpe', '+.2f')}; net annual return {pair('net_annual_return', '+.1%')}; "
+            f"max drawdown {pair('net_max_drawdown', '.1%')}"
+        )
+    return lines
