@@ -41,6 +41,9 @@ def run_one(name: str, quick: bool, out: Path) -> int:
     result.duration_s = time.monotonic() - started
     result.load_avg = (round(load_before, 2), round(os.getloadavg()[0], 2))
     write_result(result, machine_facts(), out)
+    plots = getattr(module, "write_plots", None)  # a plot PNG per curve, beside the JSON (not with --no-write)
+    if plots is not None:
+        plots(result, out.parent)
     return 0
 
 
