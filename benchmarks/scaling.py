@@ -5,9 +5,9 @@ and 10,000 companies (``--quick``: replay + 100; ``SCALING_SIZES=100,1000`` pick
 synthetic company is a real recorded one **re-keyed**: new CIK (9,000,000 + i), new ticker (``SYN0000``...),
 its companyfacts values and prices multiplied by a factor in [0.5, 1.5), written into a temporary replay
 folder laid out like ``../shared/replay`` (companyfacts, submissions, yahoo_daily prices CSVs, and
-``company_tickers*.json`` listing the new tickers next to the real ones; every other folder is a symlink to
-the real recordings). Sources rotate over the five replay companies, so the mix of payload sizes is the
-replay universe's.
+``company_tickers*.json`` listing the new tickers next to the real ones; the recorded submissions, which
+the 13F filings need, and every other folder are symlinks to the real recordings). Sources rotate over the
+five replay companies, so the mix of payload sizes is the replay universe's.
 
 What runs is the demo's code path (``finance_assets.pipeline.bronze_stage``, ``dbt_stage``, then the
 ``features`` job, into a persistent DAGSTER_HOME, exactly as ``make demo`` launches them), in a fresh process
@@ -169,6 +169,9 @@ def synthetic_replay(root: Path, n: int) -> tuple[str, ...]:
     for entry in (real / "edgar").iterdir():
         if entry.name not in ("companyfacts", "submissions", "company_tickers.json", "company_tickers_exchange.json"):
             (edgar / entry.name).symlink_to(entry)
+    # the recorded filing indexes stay (the 13F managers' among them); re-keyed companies get new CIKs beside them
+    for entry in (real / "edgar" / "submissions").iterdir():
+        (edgar / "submissions" / entry.name).symlink_to(entry)
     (root / "fmp").mkdir()
     prices = root / "prices" / "yahoo_daily_2003_2023"
     prices.mkdir(parents=True)
