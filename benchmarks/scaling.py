@@ -6,7 +6,8 @@ synthetic company is a real recorded one **re-keyed**: new CIK (9,000,000 + i), 
 its companyfacts values and prices multiplied by a factor in [0.5, 1.5), written into a temporary replay
 folder laid out like ``../shared/replay`` (companyfacts, submissions, yahoo_daily prices CSVs, and
 ``company_tickers*.json`` listing the new tickers next to the real ones; the recorded submissions, which
-the 13F filings need, and every other folder are symlinks to the real recordings). Sources rotate over the
+the 13F filings need, and every other EDGAR folder are copies of the real recordings, the other prices
+symlinks). Sources rotate over the
 five replay companies, so the mix of payload sizes is the replay universe's.
 
 What runs is the demo's code path (``finance_assets.pipeline.bronze_stage``, ``dbt_stage``, then the
@@ -166,12 +167,13 @@ def synthetic_replay(root: Path, n: int) -> tuple[str, ...]:
     edgar = root / "edgar"
     for folder in ("companyfacts", "submissions"):
         (edgar / folder).mkdir(parents=True)
+    # Copies, not symlinks: the replay transport serves no file that resolves outside its root (~12 MB).
     for entry in (real / "edgar").iterdir():
         if entry.name not in ("companyfacts", "submissions", "company_tickers.json", "company_tickers_exchange.json"):
-            (edgar / entry.name).symlink_to(entry)
+            (shutil.copytree if entry.is_dir() else shutil.copyfile)(entry, edgar / entry.name)
     # the recorded filing indexes stay (the 13F managers' among them); re-keyed companies get new CIKs beside them
     for entry in (real / "edgar" / "submissions").iterdir():
-        (edgar / "submissions" / entry.name).symlink_to(entry)
+        shutil.copyfile(entry, edgar / "submissions" / entry.name)
     (root / "fmp").mkdir()
     prices = root / "prices" / "yahoo_daily_2003_2023"
     prices.mkdir(parents=True)
