@@ -3,6 +3,8 @@
 The RSS of the child and of every descendant is summed from ``/proc`` every ``interval`` seconds; the
 peak of that sum is the figure. ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` (the largest single process)
 is recorded too, as a cross-check that sampling did not miss a short spike of one process.
+Every sample is kept (``TreeRun.series``: wall-clock time, bytes), so a caller that knows when each
+stage of the child began and ended (e.g. from lines the child prints) can take the peak per stage.
 """
 
 from __future__ import annotations
@@ -55,6 +57,11 @@ class TreeRun:
     peak_processes: int
     max_single_rss_bytes: int  # ru_maxrss of the largest process reaped (getrusage RUSAGE_CHILDREN)
     samples: int
+    series: list[tuple[float, int]]  # (time.time() of the sample, tree RSS bytes), one per sample
+
+    def peak_between(self, start: float, end: float) -> int:
+        """The largest tree RSS sampled in ``[start, end]`` (wall-clock ``time.time()`` seconds); 0 if none."""
+        return max((rss for t, rss in self.series if start <= t <= end), default=0)
 
 
 def run_measured(
@@ -62,6 +69,7 @@ def run_measured(
 ) -> TreeRun:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     peak = [0, 0, 0]  # bytes, processes, samples
+    series: list[tuple[float, int]] = []
     with log.open("wb") as out:
         started = time.monotonic()
         process = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
@@ -70,6 +78,7 @@ def run_measured(
         def sample() -> None:
             while not stop.is_set():
                 rss, n = tree_rss(process.pid)
+                series.append((time.time(), rss))
                 peak[0], peak[1], peak[2] = max(peak[0], rss), max(peak[1], n), peak[2] + 1
                 stop.wait(interval)
 
@@ -84,4 +93,4 @@ def run_measured(
         stop.set()
         sampler.join()
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return TreeRun(code, wall, peak[0], peak[1], max(after, before) * 1024, peak[2])
+    return TreeRun(code, wall, peak[0], peak[1], max(after, before) * 1024, peak[2], series)

@@ -12,6 +12,10 @@ port, prints ``PORT <n>`` on its first stdout line and serves until stdin closes
   ``round(1/P)``, starting a quarter of the way in (for 1%: the 25th, 125th, 225th ... admitted request).
 * ``GET /__stats`` (not rate limited, not counted) returns counters and the arrival times, so the
   caller can recompute the window itself.
+
+In a test the server can run in a thread of the test process and answer admitted requests with anything
+(``RateEnforcingServer(..., answer=...)``; tests/prod/test_prod_company_batches.py serves recorded EDGAR
+payloads through the project's replay routes), keeping the same 429 rule and the same counters.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -34,6 +39,9 @@ import orjson
 COMPANYFACTS_PATH = re.compile(r"^/api/xbrl/companyfacts/CIK(\d{10})\.json$")
 CONCEPTS = 40
 FACTS_PER_CONCEPT = 12
+
+#: ``answer(path, request headers) -> (status, body, response headers)`` for an admitted request.
+Answer = Callable[[str, Mapping[str, str]], tuple[int, bytes, dict[str, str]]]
 
 
 def companyfacts_body(cik: int) -> bytes:
@@ -74,8 +82,9 @@ class RateEnforcingServer(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
 
-    def __init__(self, limit: int, window: float, fault_5xx: float) -> None:
+    def __init__(self, limit: int, window: float, fault_5xx: float, answer: Answer | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.answer = answer  # None: the synthetic companyfacts below
         self.limit = limit
         self.window = window
         self.fault_period = round(1 / fault_5xx) if fault_5xx > 0 else 0
@@ -125,6 +134,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(429, b'{"message": "Request rate threshold exceeded"}', {"Retry-After": "1"})
         elif status >= 500:
             self._reply(status, b"<html><body>upstream error</body></html>", content_type="text/html")
+        elif self.server.answer is not None:
+            code, body, headers = self.server.answer(self.path, dict(self.headers.items()))
+            headers = {k.lower(): v for k, v in headers.items()}
+            self._reply(code, body, headers, content_type=headers.pop("content-type", "application/json"))
         elif match is None:
             self._reply(404, b'{"message": "not found"}')
         else:

@@ -6,7 +6,10 @@ Protocol, for a training cutoff C (default: the last date a label became known):
    label window reaches the holdout), is the development set;
 3. Optuna (TPE sampler, median pruner, resumable storage) searches XGBoost parameters, scoring each trial
    by walk-forward CV on the development set (embargoed folds, see :mod:`splits`), objective = mean
-   pinball loss over the three quantiles; every trial is a nested MLflow run;
+   pinball loss over the three quantiles; every trial is a nested MLflow run. The study's name comes from
+   the data and the protocol and ``n_trials`` is the STUDY's budget, so several processes or pods tuning
+   the same data share one study on the RDB storage and stop together at the budget (each trial is
+   seeded by its number: workers never draw the same parameters; tests/prod/test_prod_parallel_tuning.py);
 4. the best parameters are refitted on the development set and scored on the holdout (out of sample):
    the challenger's numbers, next to the unconditional-quantile baseline;
 5. the final model is refitted on ALL rows and registered; ``champion`` moves to it only if it beats the
@@ -19,6 +22,8 @@ import hashlib
 import json
 import logging
 import math
+import os
+import socket
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -32,6 +37,8 @@ import numpy as np
 import optuna
 import polars as pl
 from mlflow.models import infer_signature
+from optuna.samplers import RandomSampler
+from optuna.samplers._lazy_random_state import LazyRandomState
 
 from finance_assets.ml import metrics, model, plots
 from finance_assets.ml.dataset import STATEMENT_TABLES
@@ -58,6 +65,28 @@ log = logging.getLogger(__name__)
 MODEL_REQUIREMENTS = ("xgboost", "scikit-learn", "numpy", "pandas")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 CV_METRICS_ATTR = "cv_metrics"
+WORKER_ATTR = "worker"  # host:pid of the process that ran a trial (a pod's host name is the pod)
+
+
+class TrialSeededTPESampler(optuna.samplers.TPESampler):
+    """TPE whose random draws are seeded by ``seed + trial number``, not once per process.
+
+    A seeded sampler's random stream belongs to its instance: two processes tuning one study with
+    ``TPESampler(seed=42)`` draw the same startup trials and evaluate every parameter set twice. Trial
+    numbers are unique within a study (the storage hands them out), so seeding each trial from its number
+    keeps one process reproducible and keeps workers apart. (Optuna has no public per-trial seed; this
+    resets the two random states its ``__init__`` creates.)
+    """
+
+    def __init__(self, *, seed: int, **kwargs: Any) -> None:
+        super().__init__(seed=seed, **kwargs)
+        self._trial_seed_base = seed
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        seed = self._trial_seed_base + trial.number
+        self._rng = LazyRandomState(seed)
+        self._random_sampler = RandomSampler(seed=seed)
+        super().before_trial(study, trial)
 
 
 @dataclass(frozen=True)
@@ -173,6 +202,7 @@ class Trainer:
         self.features = list(data.features)
         self.best_value = math.nan
         self.best_cv: dict[str, float] = {}
+        self.trials_ran: list[int] = []
         self.rows, self.cutoff = prepare(data.frame, config.cutoff)
         dates = self.rows["as_of_date"].to_list()
         distinct = sorted(set(dates))
@@ -232,6 +262,8 @@ class Trainer:
         return out
 
     def _objective(self, trial: optuna.Trial) -> float:
+        self.trials_ran.append(trial.number)  # this process's trials (other workers may share the study)
+        trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
         params = model.search_space(trial)
         started = time.monotonic()
         with mlflow.start_run(
@@ -261,11 +293,12 @@ class Trainer:
         return result["cv.pinball_mean_of_folds"]
 
     def tune(self) -> tuple[dict[str, Any], str | None, int, int]:
-        """Best parameters, study name, trials run now, finished trials in the study."""
+        """Best parameters, study name, trials this process ran now, finished trials in the study."""
         if self.config.fixed_params is not None:
             return dict(self.config.fixed_params), None, 0, 0
         name = self.study_name()
-        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5; resuming needs them
+        self.trials_ran = []
+        with warnings.catch_warnings():  # heartbeats (and constant_liar) are "experimental" in Optuna 5
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             # a trial left RUNNING by a killed process is failed after the grace period and retried once
             storage = optuna.storages.RDBStorage(
@@ -274,28 +307,37 @@ class Trainer:
                 grace_period=180,
                 heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
             )
+            # constant liar: a worker treats the trials other workers are running as bad, and samples elsewhere
+            sampler = TrialSeededTPESampler(seed=self.config.seed, constant_liar=True)
         study = optuna.create_study(
             study_name=name,
             storage=storage,
             direction="minimize",
-            sampler=optuna.samplers.TPESampler(seed=self.config.seed),
+            sampler=sampler,
             pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
             load_if_exists=True,
         )
-        done = {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED}
+        done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
         finished = sum(t.state in done for t in study.trials)
         remaining = max(0, self.config.n_trials - finished)
         self.log(f"study {name}: {finished} finished trials, running {remaining} more")
         if remaining:
-            study.optimize(self._objective, n_trials=remaining, timeout=self.config.timeout_seconds, catch=())
+            # the budget is the study's: stop when all workers together have finished n_trials (each worker
+            # may finish the one trial it is running then, so a study of k workers can end k - 1 over)
+            budget = optuna.study.MaxTrialsCallback(self.config.n_trials, states=done)
+            study.optimize(
+                self._objective, n_trials=remaining, timeout=self.config.timeout_seconds, catch=(), callbacks=[budget]
+            )
         total = sum(t.state in done for t in study.trials)
+        mine = set(self.trials_ran)
+        ran = sum(t.state in done for t in study.trials if t.number in mine)
         completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         if not completed:
             raise RuntimeError(f"study {name} has no completed trial (all pruned or failed)")
         self.best_value = float(study.best_value)
         self.best_cv = dict(study.best_trial.user_attrs.get(CV_METRICS_ATTR, {}))
         self._log_study(study)
-        return dict(study.best_params), name, total - finished, total
+        return dict(study.best_params), name, ran, total
 
     def _log_study(self, study: optuna.Study) -> None:
         """Optuna's optimisation history and parameter importances, as artifacts of the parent run."""
