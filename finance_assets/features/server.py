@@ -320,4 +320,16 @@ def serve(
     }
     if tls_key_path:
         options |= {"keyfile": tls_key_path, "certfile": tls_cert_path}
+    options["post_worker_init"] = _freeze_startup_heap
     LakehouseServeApplication(store=store, **options).run()
+
+
+def _freeze_startup_heap(worker: Any) -> None:
+    """Move what a worker allocated to start (Feast, its registry, pyarrow, protobuf: millions of objects)
+    out of the garbage collector's reach, as gunicorn's docs suggest for large apps: without it every full
+    collection walked them all, a ~0.35 s stall of the request in flight every few seconds (p99 of a
+    100-entity call 6x its p50)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
