@@ -57,7 +57,7 @@ def test_definitions_load_and_validate() -> None:
     assert {TICKERS, *EDGAR} <= keys
 
 
-def test_bronze_partition_materializes_and_rematerializing_keeps_row_count(instance_home: Path) -> None:
+def test_bronze_partition_materializes_and_rematerializing_the_same_payload_writes_nothing(instance_home: Path) -> None:
     assert _materialize([TICKERS]).success
     first = _materialize(EDGAR, "AAPL")
     assert first.success
@@ -68,7 +68,10 @@ def test_bronze_partition_materializes_and_rematerializing_keeps_row_count(insta
     second = _materialize(EDGAR, "AAPL")
     assert second.success
     assert lake.read("bronze.edgar_company_facts").height == facts_before
-    assert len(lake.load("bronze.edgar_company_facts").snapshots()) > snapshots_before
+    # the same payload again: the partition materializes, and no company is rewritten (no new snapshot)
+    assert len(lake.load("bronze.edgar_company_facts").snapshots()) == snapshots_before
+    [again] = [m for m in second.get_asset_materialization_events() if m.asset_key.path[-1] == "edgar_company_facts"]
+    assert again.materialization.metadata["companies_unchanged"].value == 1
 
     # the row count equals the number of facts in the recorded payload, and metadata says so
     payload = gzip.decompress(
@@ -79,7 +82,7 @@ def test_bronze_partition_materializes_and_rematerializing_keeps_row_count(insta
     doc = orjson.loads(payload)
     expected = sum(len(f) for c in doc["facts"].values() for body in c.values() for f in body["units"].values())
     assert facts_before == expected
-    [mat] = [m for m in second.get_asset_materialization_events() if m.asset_key.path[-1] == "edgar_company_facts"]
+    [mat] = [m for m in first.get_asset_materialization_events() if m.asset_key.path[-1] == "edgar_company_facts"]
     metadata = mat.materialization.metadata
     assert metadata["dagster/row_count"].value == expected
     assert metadata["payload_sha256"].value == hashlib.sha256(payload).hexdigest()

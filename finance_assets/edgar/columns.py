@@ -130,3 +130,18 @@ HOLDINGS_DOCS = {
     "voting_none": "Shares with no voting authority.",
     "payload_sha256": _SHA,
 }
+
+FSDS_FACTS_DOCS = {
+    **COMPANY_FACTS_DOCS,
+    "qtrs": "FSDS's duration of the fact in quarters, rounded to a whole number (0: an instant).",
+    "dates_derived": "True on every FSDS row: start_date is derived from ddate and qtrs (FSDS has no start date).",
+}
+
+CHANGED_COMPANIES_DOCS = {
+    "ticker": "The company's partition key (ticker) in the lakehouse.",
+    "cik": COMPANY_FACTS_DOCS["cik"],
+    "accession_number": "Accession number of a filing SEC lists for the company that bronze.edgar_filings lacks.",
+    "form": "SEC form type of that filing (10-K, 10-Q, 8-K...).",
+    "filing_date": "Date SEC received that filing.",
+    "detected_at": "When this refresh found the filing (UTC).",
+}

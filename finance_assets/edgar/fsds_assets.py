@@ -18,11 +18,13 @@ import pyarrow as pa
 from pyiceberg.expressions import EqualTo
 
 from finance_assets.core.checks import Metadata
+from finance_assets.core.columns import COLUMN_SCHEMA, described_schema
 from finance_assets.core.http import SourceError
 from finance_assets.core.names import EDGAR_FSDS_FACTS, table_name
 from finance_assets.core.resources import LakehouseResource
 from finance_assets.edgar.bulk import require_zip
-from finance_assets.edgar.fsds import FSDS_URL, FsdsError, read_quarter
+from finance_assets.edgar.columns import FSDS_FACTS_DOCS
+from finance_assets.edgar.fsds import FSDS_FACTS_SCHEMA, FSDS_URL, FsdsError, read_quarter
 from finance_assets.edgar.resources import EdgarSourceResource, SecEdgarResource
 
 #: Quarters of FSDS, keyed by their first month ("2009-07" is 2009q3); a quarter is published after it ends.
@@ -48,6 +50,7 @@ def quarter_name(partition_key: str) -> str:
         "quarter (one adsh = one filing), in the columns of bronze.edgar_company_facts plus qtrs, dates_derived, "
         "quarter. Partition key: the quarter's first month (2009-07 = 2009q3)."
     ),
+    metadata={COLUMN_SCHEMA: described_schema(FSDS_FACTS_SCHEMA, FSDS_FACTS_DOCS, table=table_name(EDGAR_FSDS_FACTS))},
 )
 def edgar_fsds_facts(
     context: dg.AssetExecutionContext,

@@ -30,6 +30,7 @@ from pyiceberg.expressions import GreaterThanOrEqual
 
 from finance_assets.core.automation import TIMEZONE, schedule_status, sensor_status
 from finance_assets.core.checks import Metadata
+from finance_assets.core.columns import COLUMN_SCHEMA, described_schema
 from finance_assets.core.names import EDGAR_CHANGED_COMPANIES, EDGAR_FILINGS, SEC_COMPANY_TICKERS, table_name
 from finance_assets.core.partitions import companies_partitions, company_runs, range_tags
 from finance_assets.core.resources import LakehouseResource
@@ -37,6 +38,7 @@ from finance_assets.core.settings import Settings
 from finance_assets.edgar.assets import resolve_ciks
 from finance_assets.edgar.bulk import filings_since
 from finance_assets.edgar.bulk_step import download
+from finance_assets.edgar.columns import CHANGED_COMPANIES_DOCS
 from finance_assets.edgar.resources import EdgarSourceResource, SecEdgarResource
 from finance_assets.edgar.schedules import EDGAR_COMPANY_KEYS, edgar_companies_job
 
@@ -74,6 +76,9 @@ def _previous_through(context: dg.AssetExecutionContext) -> date | None:
         "The registered companies with filings since the last refresh that bronze.edgar_filings lacks, from SEC's "
         "nightly submissions.zip: what the daily refresh fetches through the per-company API (one row per filing)."
     ),
+    metadata={
+        COLUMN_SCHEMA: described_schema(SCHEMA, CHANGED_COMPANIES_DOCS, table=table_name(EDGAR_CHANGED_COMPANIES))
+    },
 )
 def edgar_changed_companies(
     context: dg.AssetExecutionContext,

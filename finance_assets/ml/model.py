@@ -28,13 +28,24 @@ SEARCH_SPACE_VERSION = "1"
 INTEGER_PARAMS = frozenset({"n_estimators", "max_depth", "max_leaves", "max_bin", "num_parallel_tree"})
 
 
-def search_space(trial: optuna.Trial) -> dict[str, Any]:
-    """XGBoost hyper-parameters Optuna explores (shallow, regularised trees: the signal is weak)."""
+MIN_CHILD_WEIGHT_MAX = 100.0
+LEAF_SHARE_MAX = 0.05  # a leaf never has to hold more than this share of the training rows
+
+
+def search_space(trial: optuna.Trial, train_rows: int | None = None) -> dict[str, Any]:
+    """XGBoost hyper-parameters Optuna explores (shallow, regularised trees: the signal is weak).
+
+    ``min_child_weight`` is the least number of rows a leaf holds (the quantile loss's hessian is 1 per row):
+    its range stops at ``LEAF_SHARE_MAX`` of the smallest training fold (``train_rows``), so that no trial
+    is a tree that cannot split (a constant prediction has no rank IC). On the market (tens of thousands of
+    rows) the cap is above ``MIN_CHILD_WEIGHT_MAX`` and changes nothing.
+    """
+    upper = MIN_CHILD_WEIGHT_MAX if not train_rows else min(MIN_CHILD_WEIGHT_MAX, max(2.0, LEAF_SHARE_MAX * train_rows))
     return {
         "n_estimators": trial.suggest_int("n_estimators", 50, 600, log=True),
         "learning_rate": trial.suggest_float("learning_rate", 0.005, 0.3, log=True),
         "max_depth": trial.suggest_int("max_depth", 1, 6),
-        "min_child_weight": trial.suggest_float("min_child_weight", 1.0, 100.0, log=True),
+        "min_child_weight": trial.suggest_float("min_child_weight", 1.0, upper, log=True),
         "subsample": trial.suggest_float("subsample", 0.5, 1.0),
         "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
         "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True),

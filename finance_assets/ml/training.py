@@ -264,7 +264,7 @@ class Trainer:
     def _objective(self, trial: optuna.Trial) -> float:
         self.trials_ran.append(trial.number)  # this process's trials (other workers may share the study)
         trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
-        params = model.search_space(trial)
+        params = model.search_space(trial, min(len(fold.train) for fold in self.folds))
         started = time.monotonic()
         with mlflow.start_run(
             run_name=f"trial {trial.number}",
