@@ -35,6 +35,9 @@ pytestmark = [pytest.mark.prod, pytest.mark.timeout(600)]
 N_TRIALS = 12
 WORKERS = 2
 # a small protocol on the champion test's synthetic panel (10 names x 8 years, a learnable signal)
+# Its own experiment: the session's MLflow database is the whole-graph test's too, whose MLflow server must create
+# `return_model` with artifacts in the bucket (an experiment keeps the artifact location it was created with).
+EXPERIMENT = "return_model_parallel_tuning"
 CONFIG = {"n_trials": N_TRIALS, "n_folds": 2, "fold_months": 6, "holdout_months": 12, "min_train_months": 24}
 
 # One worker: build the trainer as the asset does, say READY, wait for GO, tune, print what it did.
@@ -47,7 +50,9 @@ from finance_assets.ml.training import TrainConfig, Trainer
 from test_ml_champion import synthetic_training_data
 
 tracking_uri, artifacts, optuna_url, scratch, config, name = sys.argv[1:]
-client, experiment_id = MlflowResource(tracking_uri=tracking_uri, artifact_location=artifacts).configure()
+client, experiment_id = MlflowResource(tracking_uri=tracking_uri, artifact_location=artifacts).configure(
+    "return_model_parallel_tuning"  # EXPERIMENT
+)
 trainer = Trainer(
     synthetic_training_data(Path(scratch)),
     TrainConfig(**json.loads(config)),
@@ -82,7 +87,7 @@ def test_two_processes_tune_one_study_without_duplicates_and_the_trainer_picks_i
     artifacts = (tmp_path / "mlartifacts").as_uri()
     mlflow_resource = MlflowResource(tracking_uri=tracking_uri, artifact_location=artifacts)
     # the deployment migrates its databases once, before any worker starts (as `optuna storage upgrade` would)
-    client, experiment_id = mlflow_resource.configure()
+    client, experiment_id = mlflow_resource.configure(EXPERIMENT)
     optuna.storages.RDBStorage(optuna_url)
 
     argv = [sys.executable, "-c", WORKER, tracking_uri, artifacts, optuna_url, str(tmp_path), json.dumps(CONFIG)]
