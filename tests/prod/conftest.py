@@ -479,3 +479,13 @@ def mlflow_server(prod_env: dict[str, str], tmp_path_factory: pytest.TempPathFac
         yield server
     finally:
         server.stop()
+
+
+def finish_process(process: subprocess.Popen[bytes], log: Path, what: str, timeout: float = 240) -> None:
+    """Wait for a test's child process (killed after ``timeout``); fail with its log's tail unless it exited 0."""
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    assert process.returncode == 0, f"{what} failed ({process.returncode}):\n{log.read_text(errors='replace')[-5000:]}"

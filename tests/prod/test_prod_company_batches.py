@@ -39,7 +39,7 @@ from finance_assets.core.replay import ReplayTransport
 from finance_assets.core.settings import Settings
 from finance_assets.edgar.replay_routes import EDGAR_ROUTES
 from finance_assets.edgar.resources import SEC_DATA_ORIGIN, SEC_WWW_ORIGIN
-from prod.conftest import REPO_ROOT, RedisDb, subprocess_env
+from prod.conftest import REPO_ROOT, RedisDb, finish_process, subprocess_env
 
 pytestmark = [pytest.mark.prod, pytest.mark.timeout(900)]
 
@@ -92,15 +92,6 @@ def _dagster(env: dict[str, str], argv: list[str], log: Path) -> subprocess.Pope
         )
 
 
-def _finish(process: subprocess.Popen[bytes], log: Path, what: str, timeout: float = 600) -> None:
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    assert process.returncode == 0, f"{what} failed ({process.returncode}):\n{log.read_text(errors='replace')[-5000:]}"
-
-
 def _payload_facts(root: Path, cik: str) -> int:
     """Facts in the company's served companyfacts payload: the rows Bronze must hold for it."""
     path = root / "edgar" / "companyfacts" / f"CIK{cik}.json.gz"
@@ -138,7 +129,7 @@ def test_parallel_company_batches_stay_under_one_sec_budget(
     in_process = '{"execution": {"config": {"in_process": {}}}}'
     tickers_run = ["asset", "materialize", "-m", "finance_assets.definitions", "-a", "defs"]
     tickers_run += ["--select", "bronze/sec_company_tickers", "--config-json", in_process]
-    _finish(_dagster(env, tickers_run, log), log, "bronze/sec_company_tickers")
+    finish_process(_dagster(env, tickers_run, log), log, "bronze/sec_company_tickers", timeout=600)
     batches = [tickers[i * PER_BATCH : (i + 1) * PER_BATCH] for i in range(BATCHES)]
     with dg.DagsterInstance.from_config(str(prod_dagster_home)) as instance:
         registered = instance.get_dynamic_partitions("companies")
@@ -158,7 +149,7 @@ def test_parallel_company_batches_stay_under_one_sec_budget(
             argv = ["job", "execute", "-m", "finance_assets.definitions", "-a", "defs", "-j", JOB, "--tags", tags]
             processes.append(_dagster(env, argv, log))
         for i, (process, log) in enumerate(zip(processes, logs, strict=True)):
-            _finish(process, log, f"{JOB} batch {i}")
+            finish_process(process, log, f"{JOB} batch {i}", timeout=600)
     finally:
         for process in processes:
             if process.poll() is None:

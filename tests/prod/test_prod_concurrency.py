@@ -25,7 +25,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from finance_assets.core.names import CATALOG_NAME
 from finance_assets.core.settings import Settings
-from prod.conftest import REPO_ROOT, S3Server, subprocess_env
+from prod.conftest import REPO_ROOT, S3Server, finish_process, subprocess_env
 
 pytestmark = pytest.mark.prod
 
@@ -96,15 +96,6 @@ def _materialize(env: dict[str, str], selection: str, partition: str | None, log
         return subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def _finish(process: subprocess.Popen[bytes], log: Path, what: str, timeout: float = 240) -> None:
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    assert process.returncode == 0, f"{what} failed ({process.returncode}):\n{log.read_text(errors='replace')[-5000:]}"
-
-
 def test_eight_processes_materialize_eight_partitions_into_one_table_exactly_once(
     prod_env: dict[str, str],
     prod_dagster_home: Path,
@@ -117,7 +108,7 @@ def test_eight_processes_materialize_eight_partitions_into_one_table_exactly_onc
 
     # 1. the ticker map registers the eight company partitions in the Postgres-backed instance
     log = tmp_path / "tickers.log"
-    _finish(_materialize(env, "bronze/sec_company_tickers", None, log), log, "bronze/sec_company_tickers")
+    finish_process(_materialize(env, "bronze/sec_company_tickers", None, log), log, "bronze/sec_company_tickers")
     with dg.DagsterInstance.from_config(str(prod_dagster_home)) as instance:
         assert set(TICKERS) <= set(instance.get_dynamic_partitions("companies"))
         # scale the SEC pool out to eight slots (each process then gets 10/8 requests/s, see RATE)
@@ -129,7 +120,7 @@ def test_eight_processes_materialize_eight_partitions_into_one_table_exactly_onc
         logs = {t: tmp_path / f"facts-{t}.log" for t in TICKERS}
         processes.update({t: _materialize(env, FACTS, t, logs[t]) for t in TICKERS})
         for ticker, process in processes.items():
-            _finish(process, logs[ticker], f"{FACTS} [{ticker}]")
+            finish_process(process, logs[ticker], f"{FACTS} [{ticker}]")
         elapsed = time.monotonic() - started
     finally:
         for process in processes.values():
