@@ -1,7 +1,8 @@
 """The Dagster code location: every domain's assets, checks, jobs, schedules and sensors, and the resources.
 
 The environment is read here, once (:meth:`Settings.from_env`), and becomes the resources of the profile
-(:func:`finance_assets.resources.resources_for`) and the automation's defaults; nothing below reads it again.
+(:func:`finance_assets.resources.resources_for`), every job's executor (:func:`executor_for`,
+``DAGSTER_EXECUTOR``) and the automation's defaults; nothing below reads it again.
 :func:`build_definitions` builds the same location for other settings (tests, the demo's runs).
 """
 
@@ -9,6 +10,7 @@ import dagster as dg
 
 from finance_assets.core.alerts import build_alert_definitions
 from finance_assets.core.automation import with_default_automation
+from finance_assets.core.executor import executor_for
 from finance_assets.core.freshness import QUARTERLY, build_freshness_definitions
 from finance_assets.core.owners import with_owners
 from finance_assets.core.settings import Settings
@@ -51,7 +53,7 @@ ASSETS = with_owners(
 def build_definitions(settings: Settings) -> dg.Definitions:
     """One Definitions of the settings' profile; schedules/sensors are STOPPED unless LAKEHOUSE_AUTOMATION=on."""
     return dg.Definitions.merge(
-        dg.Definitions(assets=ASSETS, resources=resources_for(settings)),
+        dg.Definitions(assets=ASSETS, resources=resources_for(settings), executor=executor_for(settings)),
         build_edgar_automation(settings),
         refresh.build_refresh_automation(settings),
         build_holdings_automation(settings),

@@ -107,3 +107,18 @@ def test_bad_date_names_the_variable() -> None:
         Settings.from_env({"PRICES_START": "2005/01/01"})
     with pytest.raises(SettingsError, match="PRICES_START='2001-01-02' is before the first daily price partition"):
         Settings.from_env({"PRICES_START": "2001-01-02"})
+
+
+def test_executor_is_one_of_its_names_and_an_unknown_one_is_rejected_naming_them() -> None:
+    with pytest.raises(
+        SettingsError, match=r"DAGSTER_EXECUTOR='celery' does not exist\. Use one of multiprocess, in_process, k8s"
+    ):
+        Settings.from_env({"DAGSTER_EXECUTOR": "celery"})
+    assert Settings.from_env({}).executor == "multiprocess"
+    assert Settings.from_env({"DAGSTER_EXECUTOR": " K8s "}).executor == "k8s"
+    assert Settings.from_env({"DAGSTER_EXECUTOR": "  "}).executor == "multiprocess"
+
+
+def test_k8s_max_concurrent_must_be_a_positive_whole_number() -> None:
+    with pytest.raises(SettingsError, match="DAGSTER_K8S_MAX_CONCURRENT='0' must be at least 1"):
+        Settings.from_env({"DAGSTER_K8S_MAX_CONCURRENT": "0"})

@@ -34,6 +34,9 @@ from pydantic_settings.sources.utils import parse_env_vars
 
 Profile = Literal["local", "prod"]
 PROFILES: tuple[str, ...] = ("local", "prod")
+# How a run executes its steps (DAGSTER_EXECUTOR); finance_assets/core/executor.py maps each to Dagster's executor.
+Executor = Literal["multiprocess", "in_process", "k8s"]
+EXECUTORS: tuple[str, ...] = ("multiprocess", "in_process", "k8s")
 
 # Every company with recorded companyfacts plus the S&P 500 members with recorded prices (edgar/universe.py).
 DEFAULT_UNIVERSE = "recorded,sp500"
@@ -203,6 +206,13 @@ class Settings(BaseSettings):
     """With DAGSTER_PG_HOST: the password (quoted into the URL)."""
     pg_db: str | None = _var("DAGSTER_PG_DB", DAGSTER)
     """With DAGSTER_PG_HOST: the database."""
+    executor: Executor = _var("DAGSTER_EXECUTOR", DAGSTER, "multiprocess")
+    """How every job's run executes its steps: `multiprocess` (Dagster's default: a process per step; a run may
+    still ask for `execution: {config: {in_process: {}}}`), `in_process` (all steps in the run's process), `k8s`
+    (a Kubernetes pod per step, `dagster_k8s.k8s_job_executor`; the Helm values set it). Runs launched by
+    `make demo` and `cli materialize` always execute in process."""
+    k8s_max_concurrent: int = _var("DAGSTER_K8S_MAX_CONCURRENT", DAGSTER, 4, ge=1)
+    """With DAGSTER_EXECUTOR=k8s: step pods one run keeps at once (each requests the run pod's resources)."""
 
     # ---- MLflow, Feast, Optuna ----------------------------------------------------------------------------
     mlflow_tracking_uri: str | None = _var("MLFLOW_TRACKING_URI", SERVICES, secret=True)
@@ -301,6 +311,19 @@ class Settings(BaseSettings):
                 "(local: embedded SQLite catalog and files; prod: Postgres, S3 and Redis)."
             )
         return profile
+
+    @field_validator("executor", mode="before")
+    @classmethod
+    def _executor(cls, value: Any) -> Any:
+        executor = str(value).strip().lower()
+        if not executor:  # this runs before _blank_is_unset: blank is unset here too
+            raise PydanticUseDefault()
+        if executor not in EXECUTORS:
+            raise ValueError(
+                f"DAGSTER_EXECUTOR={executor!r} does not exist. Use one of {', '.join(EXECUTORS)} "
+                "(multiprocess: a process per step; in_process: one process; k8s: a Kubernetes pod per step)."
+            )
+        return executor
 
     @field_validator("home", mode="after")
     @classmethod
