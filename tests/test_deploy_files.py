@@ -457,13 +457,28 @@ def test_k8s_manifests_have_services_probes_and_resources() -> None:
         assert {"secretRef": {"name": "lakehouse-env"}} in container["envFrom"]
 
 
-def test_k8s_job_executor_for_per_step_pods_is_available() -> None:
-    """The deploy notes point at dagster-k8s's per-step executor: it must exist in the lock."""
-    from dagster_k8s import k8s_job_executor
+def test_helm_values_run_every_step_in_its_own_pod() -> None:
+    """The user deployment sets DAGSTER_EXECUTOR=k8s and passes it to the run pods, which build the executor."""
+    from finance_assets.core.settings import Settings
+    from finance_assets.definitions import build_definitions
 
-    assert k8s_job_executor.name == "k8s"
-    assert "k8s_job_executor" in (DEPLOY / "README.md").read_text()
-    assert "k8s_job_executor" in (DEPLOY / "helm" / "values.yaml").read_text()
+    values = helm()
+    [deployment] = values["dagster-user-deployments"]["deployments"]
+    env = {item["name"]: item["value"] for item in deployment["env"]}
+    assert env["DAGSTER_EXECUTOR"] == "k8s"
+    # the run pod re-imports the code location: without the deployment's env it would build another executor
+    assert deployment["includeConfigInLaunchedRuns"]["enabled"]
+    assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    executors = {
+        job.executor_def.name
+        for job in build_definitions(
+            Settings.from_env({"DAGSTER_EXECUTOR": env["DAGSTER_EXECUTOR"]})
+        ).resolve_all_job_defs()
+    }
+    assert executors == {"k8s"}
+    # compose has no Kubernetes: its processes keep the default, and the .env both read leaves it commented out
+    assert compose()["x-lakehouse"]["environment"].get("DAGSTER_EXECUTOR", "multiprocess") != "k8s"
+    assert env_example()["DAGSTER_EXECUTOR"] is False
 
 
 def test_prod_dagster_yaml_is_a_valid_instance_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
