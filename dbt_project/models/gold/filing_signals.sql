@@ -17,10 +17,11 @@ tickers as (
 ),
 
 accession_forms as (
-    -- the form of every filing that reported a fact (older filings may be missing from the filing index)
-    select accession_latest as accession_number, any_value(form_latest) as form
+    -- the form of every filing that reported a fact (older filings may be missing from the filing index);
+    -- per company: co-registrants file one accession number together (a parent and its subsidiary's combined 10-K)
+    select cik, accession_latest as accession_number, any_value(form_latest) as form
     from {{ ref('financial_facts') }}
-    group by accession_latest
+    group by cik, accession_latest
 ),
 
 late_notices as (
@@ -98,7 +99,7 @@ restatements as (
         end as change_kind
     from {{ ref('statement_lines') }} as l
     left join filings as fl on fl.cik = l.cik and fl.accession_number = l.source_accession_latest
-    left join accession_forms as af on af.accession_number = l.source_accession_latest
+    left join accession_forms as af on af.cik = l.cik and af.accession_number = l.source_accession_latest
     -- re-reported values only: a derived quarter changes when its operands do, which is not a new event
     where l.is_restated and l.first_reported_derivation = 'reported'
 ),
@@ -131,8 +132,8 @@ concept_changes as (
             as relative_change,
         'concept' as change_kind
     from {{ ref('statement_lines') }} as l
-    left join filings as fl on fl.accession_number = l.changed_concept_accession
-    left join accession_forms as af on af.accession_number = l.changed_concept_accession
+    left join filings as fl on fl.cik = l.cik and fl.accession_number = l.changed_concept_accession
+    left join accession_forms as af on af.cik = l.cik and af.accession_number = l.changed_concept_accession
     where l.is_concept_changed and l.first_reported_derivation = 'reported'
 )
 
