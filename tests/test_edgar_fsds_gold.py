@@ -5,12 +5,17 @@ facts and filings come from Apple's recorded companyfacts/submissions (the per-c
 Bronze facts and filings are Apple's rows of the asset ``bronze/edgar_fsds_facts`` (the two recorded
 quarters, 2009q3 and 2010q2, loaded whole: 431 and 501 companies). Expected values are Apple's, read from
 the two 10-Qs (the replay README's checks), and both Golds must show them.
+
+FSDS's Bronze holds only what those two 10-Qs present: no FY2010 Q1 (Apple's 10-Q for it was filed in 2010q1,
+not loaded), no FY2009 Q1, no FY2008 Q2. Gold's fiscal calendar must still place each reported quarter after
+such a gap; companyfacts has the same kind of gap before Apple's first XBRL filing (FY2008 Q3).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -116,20 +121,32 @@ def _quarter(income: pl.DataFrame, accession: str) -> dict:
     return rows.row(0, named=True)
 
 
-# Known gap, kept visible: Gold's fiscal calendar does not take FSDS's month-end-rounded quarter 2010-01-01..
-# 2010-03-31 (90 days) as Apple's reported FY2010 Q2 (companyfacts: 2009-12-27..2010-03-27); it tries to derive
-# the quarter from the year to date and the absent Q1 instead, so FSDS's Gold has no value there. FSDS periods
-# are approximations (edgar/fsds.py); matching them to fiscal quarters is Gold's (dbt's) to solve.
-FSDS_GAP = pytest.mark.xfail(strict=True, reason="FSDS's rounded FY2010 Q2 is not placed by Gold's fiscal calendar")
-
-
-@pytest.mark.parametrize("accession", [Q3_2009, pytest.param(Q2_2010, marks=FSDS_GAP)])
+@pytest.mark.parametrize("accession", [Q3_2009, Q2_2010])
 def test_both_golds_show_apples_10q_values_as_filed(golds, accession: str) -> None:
     for source, tables in golds.items():
         row = _quarter(tables["income_statement"], accession)
         assert row["accession_number"] == accession, (source, row)
         for line, value in EXPECTED[accession].items():
             assert row[line] == value, (source, accession, line)
+
+
+def test_a_quarter_after_an_unknown_one_starts_where_its_reported_three_months_start(golds) -> None:
+    """No period closes the previous quarter, so the quarter's start is the company's own three-month period."""
+    fsds = golds["fsds"]["income_statement"]
+    # FSDS: FY2010 Q1 is in no loaded filing; 10-Q 0001193125-10-088957 reports the three months as ddate
+    # 20100331, qtrs 1, i.e. 2010-01-01..2010-03-31 on FSDS's month grain
+    assert fsds.filter(fiscal_year=2010, fiscal_period="Q1").is_empty()
+    q2 = _quarter(fsds, Q2_2010)
+    assert (q2["period_start"], q2["period_end"]) == (date(2010, 1, 1), date(2010, 3, 31))
+    assert q2["revenue_derivation"] == "reported" and q2["revenue"] == 13_499_000_000
+    # companyfacts: Apple's first XBRL 10-Q (0001193125-09-153165) presents FY2008 Q3 (2008-03-30..2008-06-28)
+    # as its comparative, and no filing in companyfacts ends FY2008's Q2 (six months to 2008-03-29)
+    facts = golds["companyfacts"]["income_statement"]
+    assert facts.filter(fiscal_year=2008, fiscal_period="Q2").is_empty()
+    q3 = facts.filter(fiscal_year=2008, fiscal_period="Q3", period_type="Q").row(0, named=True)
+    assert (q3["period_start"], q3["period_end"]) == (date(2008, 3, 30), date(2008, 6, 28))
+    assert q3["accession_number"] == Q3_2009 and q3["revenue_derivation"] == "reported"
+    assert (q3["revenue"], q3["net_income"]) == (7_464_000_000, 1_072_000_000)  # the 10-Q's comparative column
 
 
 def test_gold_from_fsds_agrees_with_gold_from_companyfacts_on_every_shared_line(golds) -> None:
