@@ -23,6 +23,7 @@ import polars as pl
 import pytest
 from gold_fixtures import REPLAY, _materialize, _statement_selection, build_lakehouse, fresh_manifest, session_env
 
+from finance_assets.edgar.fsds import fsds_period
 from finance_assets.edgar.parse import COMPANY_FACTS_SCHEMA
 
 APPLE_CIK = "0000320193"
@@ -36,6 +37,9 @@ EXPECTED = {
 }
 # Apple's fiscal year ends in September: the quarters those 10-Qs first reported
 FISCAL = {Q3_2009: (2009, "Q3"), Q2_2010: (2010, "Q2")}
+# Every quarter the two 10-Qs present: each one's own quarter and its prior-year comparative. Apple filed no
+# XBRL before 10-Q 0001193125-09-153165, so in companyfacts too these quarters were first reported by them.
+SHARED_QUARTERS = {(2008, "Q3"): Q3_2009, (2009, "Q3"): Q3_2009, (2009, "Q2"): Q2_2010, (2010, "Q2"): Q2_2010}
 
 
 @contextmanager
@@ -150,27 +154,35 @@ def test_a_quarter_after_an_unknown_one_starts_where_its_reported_three_months_s
 
 
 def test_gold_from_fsds_agrees_with_gold_from_companyfacts_on_every_shared_line(golds) -> None:
-    """Every statement line both sources have for a filing both cover is the same number (FSDS's grain)."""
-    for table, lines in (
-        ("income_statement", ("revenue", "cost_of_revenue", "gross_profit", "operating_income", "net_income")),
-        ("balance_sheet", ("total_assets", "total_liabilities", "stockholders_equity", "cash_and_equivalents")),
+    """Every quarter both sources first reported from the same 10-Q is the same period (on FSDS's month grain)
+    with the same value on every line, or null in both (no source difference among these lines)."""
+    for table, lines, values in (
+        # every line of the four quarters
+        ("income_statement", ("revenue", "cost_of_revenue", "gross_profit", "operating_income", "net_income"), 20),
+        # the 10-Qs' balance sheets are at their own quarter ends; at the prior-year quarter ends they give
+        # only cash (the cash flow statement's ending balance): 2 x 4 + 2, the rest null in both
+        ("balance_sheet", ("total_assets", "total_liabilities", "stockholders_equity", "cash_and_equivalents"), 10),
     ):
         fsds = golds["fsds"][table]
         facts = golds["companyfacts"][table]
-        present = [line for line in lines if line in fsds.columns]
-        assert present, table
+        missing = [line for line in lines if line not in fsds.columns or line not in facts.columns]
+        assert not missing, (table, missing)
         key = ["fiscal_year", "fiscal_period", "period_type"]
         joined = fsds.join(facts, on=key, suffix="_cf")
         # the filings both cover: rows whose primary filing is the same 10-Q in both sources
         joined = joined.filter(pl.col("accession_number") == pl.col("accession_number_cf"))
-        assert Q3_2009 in set(joined.get_column("accession_number")), (table, joined.select(key))
+        shared = {(r["fiscal_year"], r["fiscal_period"]): r["accession_number"] for r in joined.iter_rows(named=True)}
+        assert shared == SHARED_QUARTERS, (table, shared)
         compared = 0
         for row in joined.iter_rows(named=True):
-            for line in present:
-                if row[line] is not None and row[f"{line}_cf"] is not None:
-                    assert row[line] == row[f"{line}_cf"], (table, row["accession_number"], row["fiscal_period"], line)
-                    compared += 1
-        assert compared >= 4, (table, compared)
+            where = (table, row["accession_number"], row["fiscal_year"], row["fiscal_period"])
+            exact = fsds_period(row["period_start_cf"], row["period_end_cf"])
+            assert fsds_period(row["period_start"], row["period_end"]) == exact, where
+            assert row["period_end"] == exact[0], where
+            for line in lines:
+                assert row[line] == row[f"{line}_cf"], (*where, line)
+                compared += row[line] is not None
+        assert compared == values, (table, compared)
     # Apple's balance sheet of 2009-06-27 (10-Q 0001193125-09-153165): total assets $48,140 million, as filed
     for source, tables in golds.items():
         sheet = tables["balance_sheet"].filter(pl.col("accession_number") == Q3_2009).sort("period_end")
