@@ -5,12 +5,17 @@ facts and filings come from Apple's recorded companyfacts/submissions (the per-c
 Bronze facts and filings are Apple's rows of the asset ``bronze/edgar_fsds_facts`` (the two recorded
 quarters, 2009q3 and 2010q2, loaded whole: 431 and 501 companies). Expected values are Apple's, read from
 the two 10-Qs (the replay README's checks), and both Golds must show them.
+
+FSDS's Bronze holds only what those two 10-Qs present: no FY2010 Q1 (Apple's 10-Q for it was filed in 2010q1,
+not loaded), no FY2009 Q1, no FY2008 Q2. Gold's fiscal calendar must still place each reported quarter after
+such a gap; companyfacts has the same kind of gap before Apple's first XBRL filing (FY2008 Q3).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -18,6 +23,7 @@ import polars as pl
 import pytest
 from gold_fixtures import REPLAY, _materialize, _statement_selection, build_lakehouse, fresh_manifest, session_env
 
+from finance_assets.edgar.fsds import fsds_period
 from finance_assets.edgar.parse import COMPANY_FACTS_SCHEMA
 
 APPLE_CIK = "0000320193"
@@ -31,6 +37,9 @@ EXPECTED = {
 }
 # Apple's fiscal year ends in September: the quarters those 10-Qs first reported
 FISCAL = {Q3_2009: (2009, "Q3"), Q2_2010: (2010, "Q2")}
+# Every quarter the two 10-Qs present: each one's own quarter and its prior-year comparative. Apple filed no
+# XBRL before 10-Q 0001193125-09-153165, so in companyfacts too these quarters were first reported by them.
+SHARED_QUARTERS = {(2008, "Q3"): Q3_2009, (2009, "Q3"): Q3_2009, (2009, "Q2"): Q2_2010, (2010, "Q2"): Q2_2010}
 
 
 @contextmanager
@@ -116,14 +125,7 @@ def _quarter(income: pl.DataFrame, accession: str) -> dict:
     return rows.row(0, named=True)
 
 
-# Known gap, kept visible: Gold's fiscal calendar does not take FSDS's month-end-rounded quarter 2010-01-01..
-# 2010-03-31 (90 days) as Apple's reported FY2010 Q2 (companyfacts: 2009-12-27..2010-03-27); it tries to derive
-# the quarter from the year to date and the absent Q1 instead, so FSDS's Gold has no value there. FSDS periods
-# are approximations (edgar/fsds.py); matching them to fiscal quarters is Gold's (dbt's) to solve.
-FSDS_GAP = pytest.mark.xfail(strict=True, reason="FSDS's rounded FY2010 Q2 is not placed by Gold's fiscal calendar")
-
-
-@pytest.mark.parametrize("accession", [Q3_2009, pytest.param(Q2_2010, marks=FSDS_GAP)])
+@pytest.mark.parametrize("accession", [Q3_2009, Q2_2010])
 def test_both_golds_show_apples_10q_values_as_filed(golds, accession: str) -> None:
     for source, tables in golds.items():
         row = _quarter(tables["income_statement"], accession)
@@ -132,28 +134,55 @@ def test_both_golds_show_apples_10q_values_as_filed(golds, accession: str) -> No
             assert row[line] == value, (source, accession, line)
 
 
+def test_a_quarter_after_an_unknown_one_starts_where_its_reported_three_months_start(golds) -> None:
+    """No period closes the previous quarter, so the quarter's start is the company's own three-month period."""
+    fsds = golds["fsds"]["income_statement"]
+    # FSDS: FY2010 Q1 is in no loaded filing; 10-Q 0001193125-10-088957 reports the three months as ddate
+    # 20100331, qtrs 1, i.e. 2010-01-01..2010-03-31 on FSDS's month grain
+    assert fsds.filter(fiscal_year=2010, fiscal_period="Q1").is_empty()
+    q2 = _quarter(fsds, Q2_2010)
+    assert (q2["period_start"], q2["period_end"]) == (date(2010, 1, 1), date(2010, 3, 31))
+    assert q2["revenue_derivation"] == "reported" and q2["revenue"] == 13_499_000_000
+    # companyfacts: Apple's first XBRL 10-Q (0001193125-09-153165) presents FY2008 Q3 (2008-03-30..2008-06-28)
+    # as its comparative, and no filing in companyfacts ends FY2008's Q2 (six months to 2008-03-29)
+    facts = golds["companyfacts"]["income_statement"]
+    assert facts.filter(fiscal_year=2008, fiscal_period="Q2").is_empty()
+    q3 = facts.filter(fiscal_year=2008, fiscal_period="Q3", period_type="Q").row(0, named=True)
+    assert (q3["period_start"], q3["period_end"]) == (date(2008, 3, 30), date(2008, 6, 28))
+    assert q3["accession_number"] == Q3_2009 and q3["revenue_derivation"] == "reported"
+    assert (q3["revenue"], q3["net_income"]) == (7_464_000_000, 1_072_000_000)  # the 10-Q's comparative column
+
+
 def test_gold_from_fsds_agrees_with_gold_from_companyfacts_on_every_shared_line(golds) -> None:
-    """Every statement line both sources have for a filing both cover is the same number (FSDS's grain)."""
-    for table, lines in (
-        ("income_statement", ("revenue", "cost_of_revenue", "gross_profit", "operating_income", "net_income")),
-        ("balance_sheet", ("total_assets", "total_liabilities", "stockholders_equity", "cash_and_equivalents")),
+    """Every quarter both sources first reported from the same 10-Q is the same period (on FSDS's month grain)
+    with the same value on every line, or null in both (no source difference among these lines)."""
+    for table, lines, values in (
+        # every line of the four quarters
+        ("income_statement", ("revenue", "cost_of_revenue", "gross_profit", "operating_income", "net_income"), 20),
+        # the 10-Qs' balance sheets are at their own quarter ends; at the prior-year quarter ends they give
+        # only cash (the cash flow statement's ending balance): 2 x 4 + 2, the rest null in both
+        ("balance_sheet", ("total_assets", "total_liabilities", "stockholders_equity", "cash_and_equivalents"), 10),
     ):
         fsds = golds["fsds"][table]
         facts = golds["companyfacts"][table]
-        present = [line for line in lines if line in fsds.columns]
-        assert present, table
+        missing = [line for line in lines if line not in fsds.columns or line not in facts.columns]
+        assert not missing, (table, missing)
         key = ["fiscal_year", "fiscal_period", "period_type"]
         joined = fsds.join(facts, on=key, suffix="_cf")
         # the filings both cover: rows whose primary filing is the same 10-Q in both sources
         joined = joined.filter(pl.col("accession_number") == pl.col("accession_number_cf"))
-        assert Q3_2009 in set(joined.get_column("accession_number")), (table, joined.select(key))
+        shared = {(r["fiscal_year"], r["fiscal_period"]): r["accession_number"] for r in joined.iter_rows(named=True)}
+        assert shared == SHARED_QUARTERS, (table, shared)
         compared = 0
         for row in joined.iter_rows(named=True):
-            for line in present:
-                if row[line] is not None and row[f"{line}_cf"] is not None:
-                    assert row[line] == row[f"{line}_cf"], (table, row["accession_number"], row["fiscal_period"], line)
-                    compared += 1
-        assert compared >= 4, (table, compared)
+            where = (table, row["accession_number"], row["fiscal_year"], row["fiscal_period"])
+            exact = fsds_period(row["period_start_cf"], row["period_end_cf"])
+            assert fsds_period(row["period_start"], row["period_end"]) == exact, where
+            assert row["period_end"] == exact[0], where
+            for line in lines:
+                assert row[line] == row[f"{line}_cf"], (*where, line)
+                compared += row[line] is not None
+        assert compared == values, (table, compared)
     # Apple's balance sheet of 2009-06-27 (10-Q 0001193125-09-153165): total assets $48,140 million, as filed
     for source, tables in golds.items():
         sheet = tables["balance_sheet"].filter(pl.col("accession_number") == Q3_2009).sort("period_end")

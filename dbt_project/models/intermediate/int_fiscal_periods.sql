@@ -3,9 +3,14 @@
 --
 -- A quarter's end date is the end most often reported for three-month or year-to-date periods closing
 -- that quarter; Q4 ends on the fiscal year's last day. A quarter starts the day after the previous one
--- ends (Q1 on the fiscal year's first day). Year-to-date operands of quarter derivations must start on
--- `fiscal_year_start` (the SAME start date), and the previous year-to-date operand must end on
--- `prior_quarter_end` of the SAME fiscal year.
+-- ends (Q1 on the fiscal year's first day). When the previous quarter of the fiscal year is unknown (no
+-- period of the company's data closes it: the first quarter a company reported in XBRL, a prior-year
+-- comparative, a Bronze holding only some quarters' filings), the quarter starts where the three-month
+-- period the company reported for it starts (the one reported with the most facts), so its reported
+-- values still have a home; with neither, its start is null. Year-to-date operands of quarter derivations
+-- must start on `fiscal_year_start` (the SAME start date), and the previous year-to-date operand must end
+-- on `prior_quarter_end` of the SAME fiscal year (null when the previous quarter is unknown: nothing is
+-- derived across a gap).
 with fiscal_years as (
     select * from {{ ref('int_fiscal_years') }}
 ),
@@ -21,7 +26,9 @@ periods as (
 placed as (
     select
         p.cik,
+        p.period_start,
         p.period_end,
+        p.period_kind,
         p.n_facts,
         fy.fiscal_year,
         least(4, greatest(1, round(
@@ -46,6 +53,15 @@ quarter_ends as (
     group by cik, fiscal_year, fiscal_quarter
 ),
 
+reported_quarter_starts as (
+    -- per quarter end: the start of the three-month period reported with the most facts (tie: the later start)
+    select cik, fiscal_year, period_end, arg_max(period_start, {n_facts: n_facts, period_start: period_start})
+        as reported_start
+    from placed
+    where period_kind = 'quarter'
+    group by cik, fiscal_year, period_end
+),
+
 quarters as (
     select cik, fiscal_year, fiscal_quarter, quarter_end from quarter_ends
     union all
@@ -64,11 +80,14 @@ quarters_with_bounds as (
         fy.fiscal_year_start,
         fy.fiscal_year_end,
         q.quarter_end,
+        r.reported_start,
         lag(q.quarter_end) over w as previous_end,
         lag(q.fiscal_quarter) over w as previous_quarter
     from quarters as q
     inner join fiscal_years as fy
         on fy.cik = q.cik and fy.fiscal_year = q.fiscal_year
+    left join reported_quarter_starts as r
+        on r.cik = q.cik and r.fiscal_year = q.fiscal_year and r.period_end = q.quarter_end
     window w as (partition by q.cik, q.fiscal_year order by q.fiscal_quarter)
 )
 
@@ -81,6 +100,8 @@ select
     case
         when fiscal_quarter = 1 then fiscal_year_start
         when previous_quarter = fiscal_quarter - 1 then (previous_end + interval 1 day)::date
+        -- the previous quarter is unknown: the reported three months, if they start after everything known
+        when reported_start > coalesce(previous_end, fiscal_year_start) then reported_start
     end                          as period_start,
     quarter_end                  as period_end,
     fiscal_year_start,
