@@ -96,12 +96,12 @@ def machine_facts() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "packages": versions,
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty_files": len((_git("status", "--porcelain") or "").splitlines()),
+        "git_commit": git_output("rev-parse", "HEAD"),
+        "git_dirty_files": len((git_output("status", "--porcelain") or "").splitlines()),
     }
 
 
-def _git(*args: str) -> str | None:
+def git_output(*args: str) -> str | None:
     try:
         out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10, check=True)
     except (OSError, subprocess.SubprocessError):

@@ -63,7 +63,7 @@ from typing import Any
 import orjson
 
 from benchmarks._proctree import TreeRun, run_measured
-from benchmarks.common import REPO, Figure, Result
+from benchmarks.common import REPO, RESULTS_DIR, Figure, Result, git_output
 from benchmarks.end_to_end import demo_env, replay_dir
 
 NAME = "scaling"
@@ -341,12 +341,23 @@ def bronze_to_gold_s(r: dict[str, Any]) -> float:
     return r["wall_s"] - r["stages"].get("features_s", 0.0)
 
 
+def kept_runs() -> dict[str, dict[str, Any]]:
+    """With ``SCALING_KEEP=1``, the runs of the recorded result (each with its ``measured_at`` and ``git_commit``),
+    so that one size can be added or re-measured (``SCALING_SIZES=10000 SCALING_KEEP=1``) without repeating
+    the others: the hours a full run takes are not always there in one piece."""
+    path = RESULTS_DIR / f"{NAME}.json"
+    if os.environ.get("SCALING_KEEP") != "1" or not path.is_file():
+        return {}
+    return json.loads(path.read_text()).get("details", {}).get("runs", {})
+
+
 def run(quick: bool) -> Result:
     result = Result(NAME, DESCRIPTION, quick)
     scratch = Path(tempfile.mkdtemp(prefix="bench-scaling-"))
     runs: dict[str, dict[str, Any]] = {}
     try:
-        runs |= measure_universe("replay", replay_dir(), REPLAY_UNIVERSE, scratch)
+        if "replay" not in kept_runs():
+            runs |= measure_universe("replay", replay_dir(), REPLAY_UNIVERSE, scratch)
         measured_sizes = sizes(quick)
         for n in measured_sizes:
             root = scratch / f"replay-{n}"
@@ -357,6 +368,10 @@ def run(quick: bool) -> Result:
             shutil.rmtree(root, ignore_errors=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    for r in runs.values():
+        r |= {"measured_at": result.started_at, "git_commit": git_output("rev-parse", "HEAD")}
+    for key, r in kept_runs().items():  # SCALING_KEEP=1: sizes recorded earlier and not measured now
+        runs.setdefault(key, r)
     day = runs.pop("incremental", None)
     for key, r in runs.items():
         failed = len(r["failures"])
