@@ -119,6 +119,14 @@ def test_executor_is_one_of_its_names_and_an_unknown_one_is_rejected_naming_them
     assert Settings.from_env({"DAGSTER_EXECUTOR": "  "}).executor == "multiprocess"
 
 
+def test_a_blank_variable_means_its_default_even_where_a_field_check_reads_it() -> None:
+    """``LAKEHOUSE_PROFILE=`` (as compose writes an empty `${VAR:-}`) is the default profile, not a bad name."""
+    for blank in ("", "   "):
+        settings = Settings.from_env({"LAKEHOUSE_PROFILE": blank, "DAGSTER_EXECUTOR": blank})
+        assert (settings.profile, settings.executor) == ("local", "multiprocess")
+    assert Settings.from_env({"LAKEHOUSE_PROFILE": " Local "}).profile == "local"
+
+
 def test_k8s_max_concurrent_must_be_a_positive_whole_number() -> None:
     with pytest.raises(SettingsError, match="DAGSTER_K8S_MAX_CONCURRENT='0' must be at least 1"):
         Settings.from_env({"DAGSTER_K8S_MAX_CONCURRENT": "0"})

@@ -292,15 +292,6 @@ class Settings(BaseSettings):
         return init_settings, _Environment(settings_cls)
 
     # ---- validation: each message names the variable and the fix ---------------------------------------------
-    @field_validator("*", mode="before")
-    @classmethod
-    def _blank_is_unset(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            if not value.strip():
-                raise PydanticUseDefault()
-            return value.strip()
-        return value
-
     @field_validator("profile", mode="before")
     @classmethod
     def _profile(cls, value: Any) -> Any:
@@ -315,9 +306,7 @@ class Settings(BaseSettings):
     @field_validator("executor", mode="before")
     @classmethod
     def _executor(cls, value: Any) -> Any:
-        executor = str(value).strip().lower()
-        if not executor:  # this runs before _blank_is_unset: blank is unset here too
-            raise PydanticUseDefault()
+        executor = str(value).lower()
         if executor not in EXECUTORS:
             raise ValueError(
                 f"DAGSTER_EXECUTOR={executor!r} does not exist. Use one of {', '.join(EXECUTORS)} "
@@ -408,6 +397,17 @@ class Settings(BaseSettings):
     @classmethod
     def _urls(cls, value: Any, info: ValidationInfo) -> Any:
         _check_scheme(env_name(info.field_name), str(value), _SCHEMES[info.field_name])
+        return value
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        """Declared after the field validators: pydantic runs "before" validators last-declared first, so a blank
+        value means unset for every variable before any of them reads it."""
+        if isinstance(value, str):
+            if not value.strip():
+                raise PydanticUseDefault()
+            return value.strip()
         return value
 
     @model_validator(mode="after")
