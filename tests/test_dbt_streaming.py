@@ -181,7 +181,8 @@ def test_a_model_is_stored_from_its_parquet_in_chunks_in_one_commit(lakehouse_en
     assert len(table.metadata.metadata_log) == before + 1  # one commit: readers see all of it or none
     stored = table.scan().to_arrow()
     assert stored.num_rows == 200_000 and "OLD" not in set(stored.column("ticker").to_pylist())
-    assert len(table.scan().plan_files()) == len(sizes)
+    # the chunks (1 MiB each) are appended in batches of APPEND_BATCH_BYTES (tests/test_iceberg_writer.py)
+    assert len(table.scan().plan_files()) < len(sizes)
     assert table.current_snapshot().snapshot_id == result.snapshot_id
 
 

@@ -9,9 +9,10 @@ import polars as pl
 import pyarrow as pa
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.expressions import EqualTo
+from pyiceberg.expressions import EqualTo, In
 
-from finance_assets.core.iceberg import IcebergLakehouse, parse_partition_by
+from finance_assets.core import iceberg
+from finance_assets.core.iceberg import ArrowChunks, IcebergLakehouse, parse_partition_by
 from finance_assets.core.settings import Settings
 
 
@@ -50,6 +51,39 @@ def test_rewriting_a_partition_replaces_it_and_adds_a_snapshot(tmp_path: Path) -
     assert snapshot.summary["dagster.partition-key"] == "AAPL"
     assert [f.name for f in table.spec().fields] == ["ticker"]
     assert table.properties["commit.retry.num-retries"] == "20"
+
+
+def _company_chunks(tickers: list[str], rows: int) -> ArrowChunks:
+    """One chunk per company, as a bulk load's spool hands them to the writer."""
+    tables = [_frame(t, rows).to_arrow() for t in tickers]
+    return ArrowChunks(tables[0].schema, lambda: iter(tables))
+
+
+def test_a_chunked_write_of_many_companies_is_one_commit_of_a_few_snapshots_not_one_per_company(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every later scan and commit reads each snapshot's manifests: one per company made loads slow down with
+    every company already loaded. Batches of about APPEND_BATCH_BYTES keep them few, in one atomic commit."""
+    lake = _lakehouse(tmp_path)
+    spec = ["identity(ticker)"]
+    first = [f"C{i:03d}" for i in range(60)]
+    lake.write("bronze.t", _company_chunks(first, 50), replace=In("ticker", set(first)), partition_by=spec)
+    table = lake.load("bronze.t")
+    assert len(table.metadata.metadata_log) <= 1  # one commit (the first metadata file has no log entry)
+    assert len(table.snapshots()) <= 2  # the (empty) delete and one append, not 60 appends
+    assert len(table.current_snapshot().manifests(table.io)) == 1
+    # a budget smaller than the data: several appends, still one commit, every row once
+    chunk_bytes = _frame("X", 50).to_arrow().nbytes
+    monkeypatch.setattr(iceberg, "APPEND_BATCH_BYTES", 10 * chunk_bytes)
+    before = len(table.snapshots())
+    second = [f"D{i:03d}" for i in range(60)]
+    result = lake.write("bronze.t", _company_chunks(second, 50), replace=In("ticker", set(second)), partition_by=spec)
+    table = lake.load("bronze.t")
+    assert len(table.snapshots()) - before == 1 + 6  # the delete, then 6 batches of 10 companies
+    assert result.rows == 60 * 50
+    stored = lake.read("bronze.t")
+    assert stored.height == 120 * 50
+    assert stored.group_by("ticker").len().get_column("len").unique().to_list() == [50]
 
 
 def test_tables_are_readable_by_plain_pyiceberg_with_nullable_fields(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ import re
 import threading
 import uuid
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
@@ -221,6 +221,29 @@ def _log_retry(name: str) -> Callable[[RetryCallState], None]:
     return before_sleep
 
 
+#: Chunks are appended in batches of about this many Arrow bytes. Each ``Transaction.append`` is a snapshot
+#: of its own with a manifest of its own (kept by every later fast append), so one append per chunk made a
+#: bulk load of 100 companies 100 snapshots and 100 manifests per table, and every later scan, delete and
+#: commit read them all: a load slowed down with every company already loaded. A batch keeps memory bounded
+#: by the budget (plus one chunk) and the manifests by the data, not by the number of companies.
+APPEND_BATCH_BYTES = 128 * 2**20
+
+
+def _batched(chunks: Iterable[Any], target: pa.Schema) -> Iterator[pa.Table]:
+    """The chunks conformed to ``target`` and concatenated into tables of about ``APPEND_BATCH_BYTES``."""
+    batch: list[pa.Table] = []
+    size = 0
+    for chunk in chunks:
+        table = _conform(to_arrow(chunk), target)
+        batch.append(table)
+        size += table.nbytes
+        if size >= APPEND_BATCH_BYTES:
+            yield pa.concat_tables(batch)
+            batch, size = [], 0
+    if batch:
+        yield pa.concat_tables(batch)
+
+
 def discard_uncommitted(tx: Any) -> None:
     """Delete every file a transaction that did not commit wrote: its data files and its manifests.
 
@@ -308,9 +331,9 @@ class IcebergLakehouse:
         conflict the table is reloaded and the whole operation re-applied, so a retry after a
         concurrent writer neither loses nor duplicates rows.
 
-        ``data`` as :class:`ArrowChunks` (rows that need not fit in memory) is written chunk by chunk in
-        the same single transaction: the replaced rows are deleted, each chunk is appended (a data file
-        each), and one commit makes it all visible at once, or nothing.
+        ``data`` as :class:`ArrowChunks` (rows that need not fit in memory) is written in batches of
+        chunks of about ``APPEND_BATCH_BYTES`` in the same single transaction: the replaced rows are deleted,
+        each batch is appended, and one commit makes it all visible at once, or nothing.
         """
         chunks = data if isinstance(data, ArrowChunks) else None
         arrow = to_arrow(chunks.schema.empty_table() if chunks is not None else data)  # type: ignore[arg-type]
@@ -332,9 +355,9 @@ class IcebergLakehouse:
                     else:
                         tx.delete(replace, snapshot_properties=props)
                         rows = 0
-                        for chunk in chunks.open():
-                            tx.append(_conform(to_arrow(chunk), target), snapshot_properties=props)
-                            rows += chunk.num_rows
+                        for batch in _batched(chunks.open(), target):
+                            tx.append(batch, snapshot_properties=props)
+                            rows += batch.num_rows
             except BaseException:
                 discard_uncommitted(tx)  # nothing was committed: every file written so far is ours
                 raise
