@@ -11,7 +11,8 @@ jobs, company ranges as a backfill splits them, runs recorded in the instance):
 * ``bronze``: the ticker map; EDGAR filings + XBRL facts of every company through the job ``edgar_bulk_load``
   (SEC's nightly archives: the initial load of a market; the per-company API would need 2 GETs per company at
   SEC's 10 requests/s, 34 minutes for 10,000 companies before any parsing); its company runs (100 companies
-  each) spread over ``SCALING_BRONZE_PROCESSES`` worker processes (default 2, the machine's cores), each
+  each) spread over ``SCALING_BRONZE_PROCESSES`` worker processes (default 2, the machine's cores; the
+  ``sec_edgar`` pool raised to as many slots), each
   replaced after ``SCALING_RUNS_PER_PROCESS`` runs, the way a run launcher gives every run a fresh process;
   the prices backfill in the same pool; FMP for the first company; the 13F filings.
 * ``dbt``: the ``transform`` job (every dbt model).
@@ -37,6 +38,7 @@ import dagster as dg
 from finance_assets.launch import Launch, Outcome
 
 _WORKER: dict[str, Any] = {}
+SEC_POOL = "sec_edgar"
 
 
 def _setup() -> tuple[Any, dg.Definitions, dg.DagsterInstance]:
@@ -114,6 +116,10 @@ def bronze(settings: Any, defs: dg.Definitions, instance: dg.DagsterInstance, lo
         defs, instance, "bronze_prices", partition_keys=keys_in_range(defs, instance, "bronze_prices", first, last)
     )
     edgar = plan(defs, instance, BULK_LOAD_JOB, partition_keys=tickers)
+    # one sec_edgar slot per worker, as docs/operations.md scales a source out ("dagster instance concurrency set
+    # sec_edgar N"): with the template's one slot the second worker's run waits for the first's steps (a bulk
+    # step holds its slot for its whole parse and write, while the SEC budget still limits the requests)
+    instance.event_log_storage.set_concurrency_slots(SEC_POOL, processes)
     spawn = multiprocessing.get_context("spawn")
     started = time.monotonic()
     with ProcessPoolExecutor(
