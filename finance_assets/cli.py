@@ -121,7 +121,8 @@ def summary(settings: Settings) -> list[tuple[str, int, int | None]]:
     return rows
 
 
-# Tables whose tickers say how far each company got, per layer (missing tables count as empty).
+# Tables whose companies say how far each company got, per layer (missing tables count as empty). A table
+# keyed by CIK alone (silver.financial_facts) counts through :data:`TICKERS_OF_CIKS`.
 LAYER_TABLES: dict[str, tuple[str, ...]] = {
     "Bronze": ("bronze.prices_daily", "bronze.edgar_company_facts", "bronze.edgar_filings"),
     "Silver": ("silver.prices_daily", "silver.financial_facts"),
@@ -129,6 +130,7 @@ LAYER_TABLES: dict[str, tuple[str, ...]] = {
     "features": ("gold.price_features", "gold.fundamental_features", "gold.ratio_features"),
     "predictions": ("ml.predictions",),
 }
+TICKERS_OF_CIKS = "silver.companies"
 
 
 def layer_tickers(settings: Settings) -> dict[str, set[str]]:
@@ -136,16 +138,25 @@ def layer_tickers(settings: Settings) -> dict[str, set[str]]:
     from finance_assets.core.iceberg import IcebergLakehouse
 
     lakehouse = IcebergLakehouse.from_settings(settings)
+
+    def distinct(name: str, field: str) -> set:
+        return set(lakehouse.load(name).scan(selected_fields=(field,)).to_arrow().column(field).unique().to_pylist())
+
+    tickers_of: dict[str, set[str]] = {}
+    if lakehouse.table_exists(TICKERS_OF_CIKS):
+        for row in lakehouse.load(TICKERS_OF_CIKS).scan(selected_fields=("cik", "ticker")).to_arrow().to_pylist():
+            tickers_of.setdefault(row["cik"], set()).add(row["ticker"])
     found: dict[str, set[str]] = {}
     for layer, tables in LAYER_TABLES.items():
         tickers: set[str] = set()
         for name in tables:
             if not lakehouse.table_exists(name):
                 continue
-            table = lakehouse.load(name)
-            if "ticker" in table.schema().column_names:
-                column = table.scan(selected_fields=("ticker",)).to_arrow().column("ticker")
-                tickers |= {t for t in column.unique().to_pylist() if t}
+            columns = lakehouse.load(name).schema().column_names
+            if "ticker" in columns:
+                tickers |= {t for t in distinct(name, "ticker") if t}
+            elif "cik" in columns:
+                tickers |= {t for cik in distinct(name, "cik") for t in tickers_of.get(cik, ()) if t}
         found[layer] = tickers
     return found
 

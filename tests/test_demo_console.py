@@ -92,3 +92,25 @@ def test_data_gaps_count_repeats_once_and_say_how_many_more_the_log_holds() -> N
     assert shown[1] == f"{pages} (x3)"
     assert len(shown) == 8 and shown[-1] == "... and 5 more in the log"  # 12 distinct gaps, 7 shown
     assert gap_lines(["x" * 300], width=220) == ["x" * 217 + "..."]
+
+
+def test_a_company_counts_in_silver_through_its_facts_table_keyed_by_cik_alone(lakehouse_env: Path) -> None:
+    """silver.financial_facts has no ticker column: a company with SEC facts and no prices (TSM in the demo)
+    still landed in Silver, and the per-layer table must say so."""
+    import polars as pl
+
+    from finance_assets.cli import layer_tickers
+    from finance_assets.core.iceberg import IcebergLakehouse
+    from finance_assets.core.settings import Settings
+
+    settings = Settings()
+    lakehouse = IcebergLakehouse.from_settings(settings)
+    lakehouse.ensure_namespaces()
+    lakehouse.write("silver.companies", pl.DataFrame({"ticker": ["TSM", "AAPL"], "cik": ["0001046179", "0000320193"]}))
+    lakehouse.write("silver.financial_facts", pl.DataFrame({"cik": ["0001046179"], "value": [1.0]}))
+    lakehouse.write("silver.prices_daily", pl.DataFrame({"ticker": ["AAPL", "SPY"], "close": [1.0, 2.0]}))
+
+    landed = layer_tickers(settings)
+
+    assert landed["Silver"] == {"TSM", "AAPL", "SPY"}
+    assert landed["Gold"] == set()  # no Gold table yet: nothing counted
