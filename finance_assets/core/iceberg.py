@@ -57,6 +57,7 @@ from pyiceberg.transforms import (
 )
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
+from finance_assets.core import iceberg_partitions
 from finance_assets.core.names import CATALOG_NAME, NAMESPACES
 from finance_assets.core.settings import Settings
 
@@ -72,6 +73,8 @@ DEFAULT_TABLE_PROPERTIES: dict[str, str] = {
     "write.parquet.compression-codec": "zstd",
     "format-version": "2",
 }
+
+iceberg_partitions.install()  # partitioned writes split in one sort, not one scan per company (see module)
 
 # IcebergLakehouse.commit: attempts of the whole operation, and the cap of its jittered exponential wait
 COMMIT_ATTEMPTS = 10
