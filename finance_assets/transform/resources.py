@@ -13,7 +13,7 @@ from dagster_dbt import DbtCliResource
 from pydantic import Field
 
 from finance_assets.core.resources import LakehouseResource
-from finance_assets.core.settings import env_name, environment
+from finance_assets.core.settings import Settings, env_name, environment
 from finance_assets.transform.project import tool_environment
 
 
@@ -23,7 +23,10 @@ class LakehouseDbtResource(DbtCliResource):
     lakehouse: dg.ResourceDependency[LakehouseResource]
     home: str = Field(description="LAKEHOUSE_HOME: dbt's DuckDB engine file and Parquet staging live in its dbt/.")
     threads: int = Field(default=1, description="dbt threads (DBT_THREADS).")
-    memory_limit: str = Field(default="4GB", description="DuckDB's memory limit (DBT_DUCKDB_MEMORY_LIMIT).")
+    memory_limit: str = Field(
+        default=Settings.model_fields["dbt_memory_limit"].default,
+        description="DuckDB's memory limit (DBT_DUCKDB_MEMORY_LIMIT).",
+    )
 
     def settings_environment(self) -> dict[str, str]:
         """The settings the dbt process reads, as environment variables (secrets only where they are set)."""
