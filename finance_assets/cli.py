@@ -135,12 +135,14 @@ TICKERS_OF_CIKS = "silver.companies"
 
 def layer_tickers(settings: Settings) -> dict[str, set[str]]:
     """The tickers with rows in each layer's tables (:data:`LAYER_TABLES`), read with pyiceberg (one column)."""
+    from pyiceberg.table import Table
+
     from finance_assets.core.iceberg import IcebergLakehouse
 
     lakehouse = IcebergLakehouse.from_settings(settings)
 
-    def distinct(name: str, field: str) -> set:
-        return set(lakehouse.load(name).scan(selected_fields=(field,)).to_arrow().column(field).unique().to_pylist())
+    def distinct(table: Table, field: str) -> set:
+        return set(table.scan(selected_fields=(field,)).to_arrow().column(field).unique().to_pylist())
 
     tickers_of: dict[str, set[str]] = {}
     if lakehouse.table_exists(TICKERS_OF_CIKS):
@@ -152,11 +154,12 @@ def layer_tickers(settings: Settings) -> dict[str, set[str]]:
         for name in tables:
             if not lakehouse.table_exists(name):
                 continue
-            columns = lakehouse.load(name).schema().column_names
+            table = lakehouse.load(name)
+            columns = table.schema().column_names
             if "ticker" in columns:
-                tickers |= {t for t in distinct(name, "ticker") if t}
+                tickers |= {t for t in distinct(table, "ticker") if t}
             elif "cik" in columns:
-                tickers |= {t for cik in distinct(name, "cik") for t in tickers_of.get(cik, ()) if t}
+                tickers |= {t for cik in distinct(table, "cik") for t in tickers_of.get(cik, ()) if t}
         found[layer] = tickers
     return found
 
